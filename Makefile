@@ -1,0 +1,54 @@
+# Northstar: `make run` starts the whole system locally, `make test` proves it.
+# Both set up what they need first (.venv, generated gRPC code, Kafka's jars).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+PROTOS := $(shell find proto -name '*.proto')
+PROTO_STAMP := northstar/.generated
+
+.PHONY: setup run test unit lint typecheck bench proto kafka-jars clean
+
+setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars
+
+$(VENV_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# gRPC stubs (and their .pyi for mypy) are generated, never committed.
+$(PROTO_STAMP): $(PROTOS) $(VENV_STAMP)
+	rm -rf northstar
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. \
+		--mypy_out=. --mypy_grpc_out=. $(PROTOS)
+	find northstar -type d -exec touch {}/__init__.py \;
+	touch $@
+
+proto: $(PROTO_STAMP)
+
+kafka-jars: $(VENV_STAMP)
+	$(PY) -m devstack.kafka fetch
+
+run: setup
+	$(PY) -m devstack.run
+
+lint: $(VENV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV_STAMP) $(PROTO_STAMP)
+	$(VENV)/bin/mypy
+
+test: setup lint typecheck
+	$(PY) -m pytest
+
+unit: $(VENV_STAMP) $(PROTO_STAMP)
+	$(PY) -m pytest tests/unit
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,40 @@
+"""Process settings from the environment (NORTHSTAR_*), the same for every service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NORTHSTAR_", extra="ignore")
+
+    data_dir: Path = Field(Path(".data"), description="Where embedded SQLite stores live.")
+    store_url: str = Field(
+        "", description="Event/read-model store; empty = sqlite:///<data_dir>/<service>.db"
+    )
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    metrics_port: int = Field(0, ge=0, le=65535)
+    auth_mode: Literal["dev", "production"] = "dev"
+    jwt_dev_secret: str = "northstar-dev-secret"
+    jwt_public_keys_dir: Path | None = Field(
+        None, description="Production: folder of <kid>.pem RS256 public keys."
+    )
+    read_wait_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest a query waits for a consistency token."
+    )
+
+    def store_url_for(self, service: str) -> str:
+        if self.store_url:
+            return self.store_url
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+
+def topic_for(service: str) -> str:
+    """Public, versioned topic of a service's events."""
+    return f"northstar.{service}.v1"
