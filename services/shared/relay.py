@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
 from eventsourcing.application import Application
@@ -167,7 +167,7 @@ async def envelope_for(
         aggregate_id=aggregate_id,
         aggregate_version=notification.originator_version,
         sequence=notification.id,
-        occurred_at=event.timestamp,
+        occurred_at=cast(Any, event).timestamp,  # every Aggregate event has one
         actor_id=metadata.get("actor_id", ""),
         correlation_id=metadata.get("correlation_id", ""),
         causation_id=metadata.get("causation_id", ""),
@@ -175,10 +175,10 @@ async def envelope_for(
     )
 
 
-async def _wait_either(first: asyncio.Event, second: asyncio.Event, timeout: float) -> None:
+async def _wait_either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
     waiters = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()
