@@ -107,7 +107,10 @@ async def start_grpc_server(
 
 
 class ServingInterceptor(_ServerInterceptor):
-    """Per RPC: authenticates the caller, maps raised errors to statuses, records metrics."""
+    """Per RPC: authenticates the caller, maps raised errors to statuses, records metrics.
+
+    Servicer methods are grpc.aio ones: coroutines, or async generators for streamed responses.
+    """
 
     def __init__(self, metrics: ServiceMetrics, authenticator: Authenticator | None) -> None:
         self._metrics = metrics
@@ -190,7 +193,7 @@ def _code_set_by_servicer(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.S
 def _code_for(error: BaseException, context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
     if isinstance(error, grpc.aio.AbortError):  # the servicer aborted with its own status
         return _code_set_by_servicer(context)
-    if isinstance(error, asyncio.CancelledError):
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):  # caller went away
         return grpc.StatusCode.CANCELLED
     if isinstance(error, errors.NorthstarError):
         return status_code_for(error)
