@@ -1,0 +1,888 @@
+"""The Goal aggregate: metric, key results, alignment links, check-ins and lifecycle.
+
+Every public command validates first and only then triggers its event, so a refused command
+records nothing. Event attributes and aggregate state are plain values (str, float, UUID, date,
+lists and dicts of those), so events and snapshots store with the JSON transcoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Self
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate, CanInitAggregate, event
+
+from services.goals.progress import (
+    DEFAULT_THRESHOLDS,
+    GUARDRAIL_DIRECTIONS,
+    StatusThresholds,
+    derive_status,
+    expected_progress_at,
+    goal_progress,
+    metric_progress,
+    require_choice,
+    require_finite,
+    require_text,
+    validate_period,
+)
+from services.goals.progress import METRIC_KINDS as METRIC_KINDS
+from services.goals.progress import Metric as Metric
+from services.goals.progress import next_period as next_period
+from services.goals.progress import quarter_period as quarter_period
+from services.goals.progress import validated_metric as validated_metric
+from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+
+LEVELS = ("strategy", "company", "team", "personal")
+VISIBILITIES = ("public", "team", "private")
+DRAFT, ACTIVE, COMPLETED, CANCELLED, ARCHIVED = (
+    "draft",
+    "active",
+    "completed",
+    "cancelled",
+    "archived",
+)
+LIFECYCLES = (DRAFT, ACTIVE, COMPLETED, CANCELLED, ARCHIVED)
+# Which lifecycle states each transition may start from; "reopened" is the transition back to
+# active, not a resting state of its own.
+LEGAL_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "activate": (DRAFT,),
+    "complete": (ACTIVE,),
+    "cancel": (DRAFT, ACTIVE),
+    "archive": (COMPLETED, CANCELLED),
+    "reopen": (COMPLETED, CANCELLED),
+}
+OPEN_LIFECYCLES = (DRAFT, ACTIVE)
+MAX_TITLE_LENGTH = 200
+MAX_TEXT_LENGTH = 4000
+
+ParentLookup = Callable[[UUID], Iterable[UUID]]
+
+
+class GoalNotActive(FailedPrecondition):
+    """The command needs an active (or still open) goal."""
+
+    def __init__(self, reason: str, *, field: str = "status") -> None:
+        super().__init__(reason, field=field)
+
+
+class IllegalTransition(FailedPrecondition):
+    """The lifecycle does not allow this transition from the current state."""
+
+    def __init__(self, reason: str, *, field: str = "status") -> None:
+        super().__init__(reason, field=field)
+
+
+class AlignmentCycle(FailedPrecondition):
+    """The link would make a goal (indirectly) contribute to itself."""
+
+    def __init__(self, reason: str, *, field: str = "parent_goal_id") -> None:
+        super().__init__(reason, field=field)
+
+
+class AlignmentTargetClosed(FailedPrecondition):
+    """Goals cannot be aligned under, or contribute to, a cancelled or archived goal."""
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    """A measurable part of a goal; its progress counts towards the goal by `weight`."""
+
+    key_result_id: UUID
+    title: str
+    metric: Metric
+    weight: float
+
+
+@dataclass(frozen=True)
+class AlignmentTarget:
+    """What the application knows about a goal that another goal wants to link to."""
+
+    goal_id: UUID
+    tenant_id: str
+    lifecycle: str
+
+
+def would_create_cycle(goal_id: UUID, new_parent_id: UUID, parent_of: ParentLookup) -> bool:
+    """True when linking `goal_id` up to `new_parent_id` closes a loop.
+
+    `parent_of(g)` returns g's primary parent and its contributes-to targets: a loop through
+    contribution links is refused as well as one through primary parents.
+    """
+    seen: set[UUID] = set()
+    pending = [new_parent_id]
+    while pending:
+        current = pending.pop()
+        if current == goal_id:
+            return True
+        if current not in seen:
+            seen.add(current)
+            pending.extend(parent_of(current))
+    return False
+
+
+def check_alignment_target(tenant_id: str, target: AlignmentTarget, field: str) -> None:
+    """Links stay within a tenant and never point at a cancelled or archived goal."""
+    if target.tenant_id != tenant_id:
+        # Another tenant's goal must look exactly like a missing one.
+        raise NotFound(f"goal {target.goal_id} not found", field=field)
+    if target.lifecycle in (CANCELLED, ARCHIVED):
+        raise AlignmentTargetClosed(f"goal {target.goal_id} is {target.lifecycle}", field=field)
+
+
+def _require_reason(reason: str) -> str:
+    return require_text(reason, "reason", max_length=MAX_TEXT_LENGTH).strip()
+
+
+def _require_actor(by: str) -> str:
+    return require_text(by, "by", max_length=MAX_TITLE_LENGTH)
+
+
+def _require_confidence(confidence: float) -> float:
+    value = require_finite(confidence, "confidence")
+    if not 0.0 <= value <= 1.0:
+        raise InvalidArgument("must lie in [0, 1]", field="confidence")
+    return value
+
+
+class Goal(Aggregate):
+    """A goal of a person, a team, the company, or a strategic objective at the root."""
+
+    class Event(Aggregate.Event):
+        pass
+
+    class Created(Event, Aggregate.Created):
+        tenant_id: str
+        title: str
+        description: str
+        owner_id: str
+        team_id: str
+        level: str
+        start_date: date
+        due_date: date | None
+        metric: dict[str, Any] | None
+        parent_goal_id: UUID | None
+        visibility: str
+        created_by: str
+        measured_by_own_metric: bool
+        recurring: bool
+        template_id: UUID | None
+        previous_goal_id: UUID | None
+
+    class Renamed(Event):
+        title: str
+        by: str
+
+    class Described(Event):
+        description: str
+        by: str
+
+    class Reassigned(Event):
+        owner_id: str
+        team_id: str
+        by: str
+
+    class VisibilityChanged(Event):
+        visibility: str
+        by: str
+
+    class Activated(Event):
+        by: str
+
+    class Completed(Event):
+        by: str
+
+    class Cancelled(Event):
+        reason: str
+        by: str
+
+    class Archived(Event):
+        by: str
+
+    class Reopened(Event):
+        reason: str
+        by: str
+
+    class Aligned(Event):
+        parent_goal_id: UUID
+        previous_parent_goal_id: UUID | None
+        reason: str
+        by: str
+
+    class ContributionsSet(Event):
+        contributions: list[dict[str, Any]]
+        reason: str
+        by: str
+
+    class MetricDefined(Event):
+        metric: dict[str, Any]
+        measured_by_own_metric: bool
+        by: str
+
+    class KeyResultAdded(Event):
+        key_result_id: UUID
+        title: str
+        metric: dict[str, Any]
+        weight: float
+        by: str
+
+    class KeyResultRemoved(Event):
+        key_result_id: UUID
+        reason: str
+        by: str
+
+    class CheckedIn(Event):
+        value: float | None
+        confidence: float
+        note: str
+        by: str
+        key_result_id: UUID | None
+
+    class TargetChanged(Event):
+        key_result_id: UUID | None
+        old_target: float
+        new_target: float
+        reason: str
+        by: str
+
+    class DueDateChanged(Event):
+        old_due_date: date | None
+        new_due_date: date
+        reason: str
+        by: str
+
+    class RolledOver(Event):
+        next_goal_id: UUID
+        by: str
+
+    @classmethod
+    def _create(
+        cls,
+        event_class: type[CanInitAggregate[UUID]],
+        *,
+        id: UUID | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        # Goal(...) passes through here before the Created event exists: the one place to
+        # refuse bad input for creation and to turn the Metric into plain event data.
+        metric = kwargs["metric"]
+        if metric is not None:
+            metric = Metric.from_data(metric) if isinstance(metric, Mapping) else metric
+            kwargs["metric"] = validated_metric(metric).to_data()
+        title = require_text(kwargs["title"], "title", max_length=MAX_TITLE_LENGTH)
+        kwargs["title"] = title.strip()
+        require_text(
+            kwargs["description"], "description", max_length=MAX_TEXT_LENGTH, allow_blank=True
+        )
+        for field in ("tenant_id", "owner_id", "team_id", "created_by"):
+            require_text(kwargs[field], field, max_length=MAX_TITLE_LENGTH)
+        require_choice(kwargs["level"], LEVELS, "level")
+        require_choice(kwargs["visibility"], VISIBILITIES, "visibility")
+        validate_period(kwargs["start_date"], kwargs["due_date"])
+        parent_goal_id = kwargs["parent_goal_id"]
+        if parent_goal_id is not None and not isinstance(parent_goal_id, UUID):
+            raise InvalidArgument("must be a goal id", field="parent_goal_id")
+        if parent_goal_id is not None and kwargs["level"] == "strategy":
+            raise InvalidArgument(
+                "a strategic objective is a root of alignment and has no parent",
+                field="parent_goal_id",
+            )
+        return super()._create(event_class, id=id, **kwargs)
+
+    # No "*": eventsourcing 9.5 treats keyword-only parameters with defaults as required.
+    # Callers pass keywords all the same.
+    @event(Created)
+    def __init__(
+        self,
+        tenant_id: str,
+        title: str,
+        description: str,
+        owner_id: str,
+        team_id: str,
+        level: str,
+        start_date: date,
+        due_date: date | None,
+        metric: Metric | Mapping[str, Any] | None,
+        parent_goal_id: UUID | None,
+        visibility: str,
+        created_by: str,
+        measured_by_own_metric: bool = False,
+        recurring: bool = False,
+        template_id: UUID | None = None,
+        previous_goal_id: UUID | None = None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.title = title
+        self.description = description
+        self.owner_id = owner_id
+        self.team_id = team_id
+        self.level = level
+        self.start_date = start_date
+        self.due_date = due_date
+        self._metric = _metric_data(metric)
+        self.parent_goal_id = parent_goal_id
+        self.visibility = visibility
+        self.created_by = created_by
+        self.measured_by_own_metric = measured_by_own_metric
+        self.recurring = recurring
+        self.template_id = template_id
+        self.previous_goal_id = previous_goal_id
+        self.next_goal_id: UUID | None = None
+        self.lifecycle = DRAFT
+        self.outcome: str | None = None
+        self._contributions: list[dict[str, Any]] = []
+        self._key_results: list[dict[str, Any]] = []
+        self.latest_confidence: float | None = None
+        self.check_in_count = 0
+
+    # ---- state: the plain attributes set in __init__ are read-only by convention (only events
+    # change them); metric, key results and links are rebuilt from plain data on reading ----
+
+    @property
+    def metric(self) -> Metric | None:
+        return None if self._metric is None else Metric.from_data(self._metric)
+
+    @property
+    def key_results(self) -> tuple[KeyResult, ...]:
+        return tuple(
+            KeyResult(
+                kr["key_result_id"], kr["title"], Metric.from_data(kr["metric"]), kr["weight"]
+            )
+            for kr in self._key_results
+        )
+
+    @property
+    def contributions(self) -> dict[UUID, float]:
+        """Contributes-to links: target goal id -> weight of this goal in the target."""
+        return {link["goal_id"]: link["weight"] for link in self._contributions}
+
+    @property
+    def linked_goal_ids(self) -> tuple[UUID, ...]:
+        """The primary parent and every contributes-to target (what a cycle check follows)."""
+        parent = () if self.parent_goal_id is None else (self.parent_goal_id,)
+        return parent + tuple(link["goal_id"] for link in self._contributions)
+
+    # ---- progress and status ----
+
+    def own_progress(self) -> float | None:
+        """Progress of the goal's own measure (key results, else metric); None if it has none."""
+        key_results = self.key_results
+        if key_results:
+            return goal_progress(
+                own_metric_progress=None,
+                key_results=[(metric_progress(kr.metric), kr.weight) for kr in key_results],
+            )
+        metric = self.metric
+        return None if metric is None else metric_progress(metric)
+
+    def progress(self, children: Sequence[tuple[float, float]] = ()) -> float:
+        """Progress in [0, 1]; `children` are (progress, weight) of goals aligned to this one."""
+        own = self.own_progress()
+        return goal_progress(
+            own_metric_progress=own,
+            children=children,
+            measured_by_own_metric=self.measured_by_own_metric,
+        )
+
+    def expected_progress(self, today: date) -> float:
+        metric = self.metric
+        if (
+            metric is not None
+            and metric.direction in GUARDRAIL_DIRECTIONS
+            and not self._key_results
+        ):
+            # A guardrail must hold for the whole period, from its first day on.
+            return 0.0 if today < self.start_date else 1.0
+        return expected_progress_at(self.start_date, self.due_date, today)
+
+    def status(
+        self,
+        today: date,
+        *,
+        progress: float | None = None,
+        thresholds: StatusThresholds = DEFAULT_THRESHOLDS,
+    ) -> str:
+        """not_started, on_track, at_risk, off_track, completed or cancelled on `today`.
+
+        `progress` defaults to the goal's own progress; pass the rolled-up one for parents.
+        """
+        lifecycle = self.outcome if self.lifecycle == ARCHIVED else self.lifecycle
+        return derive_status(
+            lifecycle=lifecycle or CANCELLED,
+            actual=self.progress() if progress is None else progress,
+            expected=self.expected_progress(today),
+            confidence=self.latest_confidence,
+            thresholds=thresholds,
+        )
+
+    # ---- lifecycle ----
+
+    def activate(self, by: str) -> None:
+        self._require_transition("activate")
+        self._activated(by=_require_actor(by))
+
+    def complete(self, by: str) -> None:
+        self._require_transition("complete")
+        self._completed(by=_require_actor(by))
+
+    def cancel(self, reason: str, by: str) -> None:
+        self._require_transition("cancel")
+        self._cancelled(reason=_require_reason(reason), by=_require_actor(by))
+
+    def archive(self, by: str) -> None:
+        self._require_transition("archive")
+        self._archived(by=_require_actor(by))
+
+    def reopen(self, reason: str, by: str) -> None:
+        self._require_transition("reopen")
+        self._reopened(reason=_require_reason(reason), by=_require_actor(by))
+
+    @event(Activated)
+    def _activated(self, by: str) -> None:
+        self.lifecycle = ACTIVE
+
+    @event(Completed)
+    def _completed(self, by: str) -> None:
+        self.lifecycle = self.outcome = COMPLETED
+
+    @event(Cancelled)
+    def _cancelled(self, reason: str, by: str) -> None:
+        self.lifecycle = self.outcome = CANCELLED
+
+    @event(Archived)
+    def _archived(self, by: str) -> None:
+        self.lifecycle = ARCHIVED
+
+    @event(Reopened)
+    def _reopened(self, reason: str, by: str) -> None:
+        self.lifecycle = ACTIVE
+        self.outcome = None
+
+    # ---- what the goal says and who owns it ----
+
+    def rename(self, title: str, by: str) -> None:
+        self._require_open("renamed")
+        title = require_text(title, "title", max_length=MAX_TITLE_LENGTH).strip()
+        by = _require_actor(by)
+        if title != self.title:
+            self._renamed(title=title, by=by)
+
+    def describe(self, description: str, by: str) -> None:
+        self._require_open("described")
+        description = require_text(
+            description, "description", max_length=MAX_TEXT_LENGTH, allow_blank=True
+        )
+        by = _require_actor(by)
+        if description != self.description:
+            self._described(description=description, by=by)
+
+    def reassign(self, owner_id: str, team_id: str, by: str) -> None:
+        self._require_open("reassigned")
+        owner_id = require_text(owner_id, "owner_id", max_length=MAX_TITLE_LENGTH)
+        team_id = require_text(team_id, "team_id", max_length=MAX_TITLE_LENGTH)
+        by = _require_actor(by)
+        if (owner_id, team_id) != (self.owner_id, self.team_id):
+            self._reassigned(owner_id=owner_id, team_id=team_id, by=by)
+
+    def change_visibility(self, visibility: str, by: str) -> None:
+        visibility = require_choice(visibility, VISIBILITIES, "visibility")
+        by = _require_actor(by)
+        if visibility != self.visibility:
+            self._visibility_changed(visibility=visibility, by=by)
+
+    @event(Renamed)
+    def _renamed(self, title: str, by: str) -> None:
+        self.title = title
+
+    @event(Described)
+    def _described(self, description: str, by: str) -> None:
+        self.description = description
+
+    @event(Reassigned)
+    def _reassigned(self, owner_id: str, team_id: str, by: str) -> None:
+        self.owner_id = owner_id
+        self.team_id = team_id
+
+    @event(VisibilityChanged)
+    def _visibility_changed(self, visibility: str, by: str) -> None:
+        self.visibility = visibility
+
+    # ---- alignment ----
+
+    def align(
+        self,
+        parent_goal_id: UUID,
+        reason: str,
+        by: str,
+        *,
+        parent: AlignmentTarget | None = None,
+        parent_of: ParentLookup | None = None,
+    ) -> None:
+        """Make `parent_goal_id` the primary parent; a realignment needs a reason.
+
+        `parent` (the parent's tenant and lifecycle) and `parent_of` (links of other goals)
+        come from the application; when given, cross-tenant links, closed parents and cycles
+        are refused here.
+        """
+        self._require_open("aligned")
+        if not isinstance(parent_goal_id, UUID):
+            raise InvalidArgument("must be a goal id", field="parent_goal_id")
+        if self.level == "strategy":
+            raise InvalidArgument(
+                "a strategic objective is a root of alignment and has no parent",
+                field="parent_goal_id",
+            )
+        if self.parent_goal_id is not None:
+            reason = _require_reason(reason)
+        else:
+            reason = require_text(reason, "reason", max_length=MAX_TEXT_LENGTH, allow_blank=True)
+        by = _require_actor(by)
+        if parent_goal_id == self.parent_goal_id:
+            return
+        if parent_goal_id in self.contributions:
+            raise InvalidArgument(
+                "this goal already contributes to that goal; remove the link first",
+                field="parent_goal_id",
+            )
+        self._check_link(parent_goal_id, parent, parent_of, "parent_goal_id")
+        self._aligned(
+            parent_goal_id=parent_goal_id,
+            previous_parent_goal_id=self.parent_goal_id,
+            reason=reason,
+            by=by,
+        )
+
+    def set_contributions(
+        self,
+        contributions: Mapping[UUID, float],
+        reason: str,
+        by: str,
+        *,
+        targets: Mapping[UUID, AlignmentTarget] | None = None,
+        parent_of: ParentLookup | None = None,
+    ) -> None:
+        """Replace the weighted contributes-to links (an empty mapping removes them all).
+
+        Each weight is a positive finite number: this goal's weight among the target's
+        children. Replacing existing links needs a reason.
+        """
+        self._require_open("realigned")
+        links: list[dict[str, Any]] = []
+        for goal_id, weight in contributions.items():
+            if not isinstance(goal_id, UUID):
+                raise InvalidArgument("must be goal ids", field="contributions")
+            if require_finite(weight, "contributions.weight") <= 0:
+                raise InvalidArgument("a weight must be positive", field="contributions.weight")
+            if goal_id == self.parent_goal_id:
+                raise InvalidArgument(
+                    "the primary parent cannot also be a contributes-to link",
+                    field="contributions",
+                )
+            links.append({"goal_id": goal_id, "weight": float(weight)})
+        if self._contributions:
+            reason = _require_reason(reason)
+        else:
+            reason = require_text(reason, "reason", max_length=MAX_TEXT_LENGTH, allow_blank=True)
+        by = _require_actor(by)
+        if links == self._contributions:
+            return
+        for link in links:
+            target = None if targets is None else targets.get(link["goal_id"])
+            if targets is not None and target is None:
+                raise NotFound(f"goal {link['goal_id']} not found", field="contributions")
+            self._check_link(link["goal_id"], target, parent_of, "contributions")
+        self._contributions_set(contributions=links, reason=reason, by=by)
+
+    def _check_link(
+        self,
+        goal_id: UUID,
+        target: AlignmentTarget | None,
+        parent_of: ParentLookup | None,
+        field: str,
+    ) -> None:
+        if goal_id == self.id or (
+            parent_of is not None and would_create_cycle(self.id, goal_id, parent_of)
+        ):
+            raise AlignmentCycle(f"linking to goal {goal_id} would create a cycle", field=field)
+        if target is not None:
+            if target.goal_id != goal_id:
+                raise InvalidArgument("describes a different goal", field=field)
+            check_alignment_target(self.tenant_id, target, field)
+
+    @event(Aligned)
+    def _aligned(
+        self, parent_goal_id: UUID, previous_parent_goal_id: UUID | None, reason: str, by: str
+    ) -> None:
+        self.parent_goal_id = parent_goal_id
+
+    @event(ContributionsSet)
+    def _contributions_set(self, contributions: list[dict[str, Any]], reason: str, by: str) -> None:
+        self._contributions = [dict(link) for link in contributions]
+
+    # ---- measurement ----
+
+    def define_metric(
+        self, metric: Metric, by: str, *, measured_by_own_metric: bool = False
+    ) -> None:
+        """Give a goal without a metric one (a metric, once defined, changes via change_target)."""
+        self._require_open("measured")
+        if self._metric is not None:
+            raise FailedPrecondition(
+                "the goal already has a metric; change its target instead", field="metric"
+            )
+        data = validated_metric(metric).to_data()
+        self._metric_defined(
+            metric=data, measured_by_own_metric=bool(measured_by_own_metric), by=_require_actor(by)
+        )
+
+    def add_key_result(
+        self,
+        title: str,
+        metric: Metric,
+        weight: float,
+        by: str,
+        *,
+        key_result_id: UUID | None = None,
+    ) -> UUID:
+        """Add a measurable part of the goal; returns its id."""
+        self._require_open("given key results")
+        title = require_text(title, "key_result.title", max_length=MAX_TITLE_LENGTH).strip()
+        data = validated_metric(metric, "key_result.metric").to_data()
+        if require_finite(weight, "key_result.weight") <= 0:
+            raise InvalidArgument("a weight must be positive", field="key_result.weight")
+        by = _require_actor(by)
+        new_id = uuid4() if key_result_id is None else key_result_id
+        if any(kr["key_result_id"] == new_id for kr in self._key_results):
+            raise InvalidArgument("a key result with this id exists", field="key_result_id")
+        self._key_result_added(
+            key_result_id=new_id, title=title, metric=data, weight=float(weight), by=by
+        )
+        return new_id
+
+    def remove_key_result(self, key_result_id: UUID, reason: str, by: str) -> None:
+        self._require_open("changed")
+        self._key_result_data(key_result_id)
+        self._key_result_removed(
+            key_result_id=key_result_id, reason=_require_reason(reason), by=_require_actor(by)
+        )
+
+    def check_in(
+        self,
+        value: float | None,
+        confidence: float,
+        note: str,
+        by: str,
+        key_result_id: UUID | None = None,
+    ) -> None:
+        """Record a new current value (None: confidence and note only) on the goal or a KR."""
+        if self.lifecycle != ACTIVE:
+            raise GoalNotActive(
+                f"check-ins need an active goal; this one is {self.lifecycle}"
+                + (" (activate it first)" if self.lifecycle == DRAFT else "")
+            )
+        if key_result_id is not None:
+            metric_data: dict[str, Any] | None = self._key_result_data(key_result_id)["metric"]
+        else:
+            metric_data = self._metric
+        if value is not None:
+            value = require_finite(value, "value")
+            if metric_data is None:
+                raise FailedPrecondition(
+                    "the goal has no metric of its own: check in on a key result, or without "
+                    "a value",
+                    field="value",
+                )
+            if metric_data["kind"] == "binary" and value not in (0.0, 1.0):
+                raise InvalidArgument(
+                    "a milestone is 0 (not reached) or 1 (reached)", field="value"
+                )
+        confidence = _require_confidence(confidence)
+        note = require_text(note, "note", max_length=MAX_TEXT_LENGTH, allow_blank=True)
+        by = _require_actor(by)
+        self._checked_in(
+            value=value, confidence=confidence, note=note, by=by, key_result_id=key_result_id
+        )
+
+    def change_target(
+        self, new_target: float, reason: str, by: str, key_result_id: UUID | None = None
+    ) -> None:
+        """Move the target of the goal's or a key result's metric; the old one stays in history."""
+        self._require_open("retargeted")
+        field = "metric" if key_result_id is None else "key_result.metric"
+        metric_data = (
+            self._metric
+            if key_result_id is None
+            else (self._key_result_data(key_result_id)["metric"])
+        )
+        if metric_data is None:
+            raise FailedPrecondition("the goal has no metric; define one first", field="metric")
+        new_target = require_finite(new_target, "new_target")
+        old = Metric.from_data(metric_data)
+        validated_metric(
+            Metric(old.kind, old.direction, old.start, new_target, old.unit, old.current), field
+        )
+        reason = _require_reason(reason)
+        by = _require_actor(by)
+        if new_target != old.target:
+            self._target_changed(
+                key_result_id=key_result_id,
+                old_target=old.target,
+                new_target=new_target,
+                reason=reason,
+                by=by,
+            )
+
+    def change_due_date(self, new_due_date: date, reason: str, by: str) -> None:
+        """Move the due date; the old one stays in the history."""
+        self._require_open("rescheduled")
+        if new_due_date is None:
+            raise InvalidArgument("a due date cannot be removed", field="due_date")
+        validate_period(self.start_date, new_due_date)
+        reason = _require_reason(reason)
+        by = _require_actor(by)
+        if new_due_date != self.due_date:
+            self._due_date_changed(
+                old_due_date=self.due_date, new_due_date=new_due_date, reason=reason, by=by
+            )
+
+    @event(MetricDefined)
+    def _metric_defined(
+        self, metric: dict[str, Any], measured_by_own_metric: bool, by: str
+    ) -> None:
+        self._metric = dict(metric)
+        self.measured_by_own_metric = measured_by_own_metric
+
+    @event(KeyResultAdded)
+    def _key_result_added(
+        self, key_result_id: UUID, title: str, metric: dict[str, Any], weight: float, by: str
+    ) -> None:
+        key_result = {"key_result_id": key_result_id, "title": title, "metric": dict(metric)}
+        self._key_results = [*self._key_results, {**key_result, "weight": weight}]
+
+    @event(KeyResultRemoved)
+    def _key_result_removed(self, key_result_id: UUID, reason: str, by: str) -> None:
+        self._key_results = [kr for kr in self._key_results if kr["key_result_id"] != key_result_id]
+
+    @event(CheckedIn)
+    def _checked_in(
+        self,
+        value: float | None,
+        confidence: float,
+        note: str,
+        by: str,
+        key_result_id: UUID | None,
+    ) -> None:
+        if value is not None:
+            self._update_metric(key_result_id, current=value)
+        self.latest_confidence = confidence
+        self.check_in_count += 1
+
+    @event(TargetChanged)
+    def _target_changed(
+        self,
+        key_result_id: UUID | None,
+        old_target: float,
+        new_target: float,
+        reason: str,
+        by: str,
+    ) -> None:
+        self._update_metric(key_result_id, target=new_target)
+
+    @event(DueDateChanged)
+    def _due_date_changed(
+        self, old_due_date: date | None, new_due_date: date, reason: str, by: str
+    ) -> None:
+        self.due_date = new_due_date
+
+    def _update_metric(self, key_result_id: UUID | None, **changes: float) -> None:
+        # Replace rather than mutate: a snapshot taken earlier may share these dicts.
+        if key_result_id is None:
+            assert self._metric is not None
+            self._metric = {**self._metric, **changes}
+            return
+        self._key_results = [
+            {**kr, "metric": {**kr["metric"], **changes}}
+            if kr["key_result_id"] == key_result_id
+            else kr
+            for kr in self._key_results
+        ]
+
+    # ---- recurring goals ----
+
+    def next_period_arguments(self, by: str) -> dict[str, Any]:
+        """Keyword arguments of Goal(...) for this recurring goal's next period.
+
+        The copy starts from scratch: the metric's current value goes back to its start, and
+        the new goal remembers this one as its previous goal.
+        """
+        if not self.recurring:
+            raise FailedPrecondition("the goal is not recurring", field="recurring")
+        if self.due_date is None:
+            raise FailedPrecondition(
+                "a goal without a due date has no next period", field="due_date"
+            )
+        start_date, due_date = next_period(self.start_date, self.due_date)
+        metric = self.metric
+        return {
+            "tenant_id": self.tenant_id,
+            "title": self.title,
+            "description": self.description,
+            "owner_id": self.owner_id,
+            "team_id": self.team_id,
+            "level": self.level,
+            "start_date": start_date,
+            "due_date": due_date,
+            "metric": None
+            if metric is None
+            else Metric(metric.kind, metric.direction, metric.start, metric.target, metric.unit),
+            "parent_goal_id": self.parent_goal_id,
+            "visibility": self.visibility,
+            "created_by": _require_actor(by),
+            "measured_by_own_metric": self.measured_by_own_metric,
+            "recurring": True,
+            "template_id": self.template_id,
+            "previous_goal_id": self.id,
+        }
+
+    def roll_over(self, next_goal_id: UUID, by: str) -> None:
+        """Record that the goal for the next period exists; a goal rolls over only once."""
+        if not self.recurring:
+            raise FailedPrecondition("the goal is not recurring", field="recurring")
+        if self.next_goal_id is not None:
+            raise FailedPrecondition(
+                f"already rolled over to goal {self.next_goal_id}", field="next_goal_id"
+            )
+        if not isinstance(next_goal_id, UUID) or next_goal_id == self.id:
+            raise InvalidArgument("must be the id of another goal", field="next_goal_id")
+        self._rolled_over(next_goal_id=next_goal_id, by=_require_actor(by))
+
+    @event(RolledOver)
+    def _rolled_over(self, next_goal_id: UUID, by: str) -> None:
+        self.next_goal_id = next_goal_id
+
+    # ---- guards ----
+
+    def _require_transition(self, transition: str) -> None:
+        allowed = LEGAL_TRANSITIONS[transition]
+        if self.lifecycle not in allowed:
+            raise IllegalTransition(
+                f"cannot {transition} a {self.lifecycle} goal (only from {', '.join(allowed)})"
+            )
+
+    def _require_open(self, action: str) -> None:
+        if self.lifecycle not in OPEN_LIFECYCLES:
+            raise GoalNotActive(f"a {self.lifecycle} goal cannot be {action}; reopen it first")
+
+    def _key_result_data(self, key_result_id: UUID) -> dict[str, Any]:
+        for key_result in self._key_results:
+            if key_result["key_result_id"] == key_result_id:
+                return key_result
+        raise NotFound(f"key result {key_result_id} not found on this goal", field="key_result_id")
+
+
+def _metric_data(metric: Metric | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if metric is None:
+        return None
+    return metric.to_data() if isinstance(metric, Metric) else dict(metric)

@@ -1,0 +1,379 @@
+"""Metrics, periods and the progress maths of goals: roll-ups, expected progress and status.
+
+Pure functions over plain numbers and ids, so the projections service can reuse the roll-up
+for its alignment view without loading aggregates. The rules are stated in docs/goals.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+from services.shared.errors import FailedPrecondition, InvalidArgument
+
+INCREASE = "increase"
+DECREASE = "decrease"
+STAY_ABOVE = "stay_above"
+STAY_BELOW = "stay_below"
+DIRECTIONS = (INCREASE, DECREASE, STAY_ABOVE, STAY_BELOW)
+GUARDRAIL_DIRECTIONS = (STAY_ABOVE, STAY_BELOW)
+METRIC_KINDS = ("number", "percentage", "currency", "binary")
+
+NOT_STARTED = "not_started"
+ON_TRACK = "on_track"
+AT_RISK = "at_risk"
+OFF_TRACK = "off_track"
+COMPLETED = "completed"
+CANCELLED = "cancelled"
+STATUSES = (NOT_STARTED, ON_TRACK, AT_RISK, OFF_TRACK, COMPLETED, CANCELLED)
+
+
+class MeasuredMetric(Protocol):
+    """What the maths needs from a metric (the domain's Metric satisfies it)."""
+
+    @property
+    def direction(self) -> str: ...
+
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def target(self) -> float: ...
+
+    @property
+    def current(self) -> float | None: ...
+
+
+def require_finite(value: float, field: str) -> float:
+    """A real number that is neither NaN nor infinite (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument("must be a number", field=field)
+    if not math.isfinite(value):
+        raise InvalidArgument("must be a finite number (not NaN or infinite)", field=field)
+    return float(value)
+
+
+def require_text(value: str, field: str, *, max_length: int, allow_blank: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument("must be text", field=field)
+    if not allow_blank and not value.strip():
+        raise InvalidArgument("must not be blank", field=field)
+    if len(value) > max_length:
+        raise InvalidArgument(f"must be at most {max_length} characters", field=field)
+    return value
+
+
+def require_choice(value: str, choices: Sequence[str], field: str) -> str:
+    if value not in choices:
+        raise InvalidArgument(f"must be one of {', '.join(choices)}", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How a goal or key result is measured; `current` None means still at `start`."""
+
+    kind: str
+    direction: str
+    start: float
+    target: float
+    unit: str = ""
+    current: float | None = None
+
+    @property
+    def current_value(self) -> float:
+        return self.start if self.current is None else self.current
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "direction": self.direction,
+            "start": self.start,
+            "target": self.target,
+            "unit": self.unit,
+            "current": self.current_value,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Metric:
+        return cls(
+            kind=data["kind"],
+            direction=data["direction"],
+            start=data["start"],
+            target=data["target"],
+            unit=data["unit"],
+            current=data["current"],
+        )
+
+
+def validated_metric(metric: Metric, field: str = "metric") -> Metric:
+    """`metric` with numbers as floats, or InvalidArgument naming the first bad field."""
+    require_choice(metric.kind, METRIC_KINDS, f"{field}.kind")
+    require_choice(metric.direction, DIRECTIONS, f"{field}.direction")
+    start = require_finite(metric.start, f"{field}.start")
+    target = require_finite(metric.target, f"{field}.target")
+    current = None if metric.current is None else require_finite(metric.current, f"{field}.current")
+    unit = require_text(metric.unit, f"{field}.unit", max_length=32, allow_blank=True)
+    if metric.kind == "currency" and not (len(unit) == 3 and unit.isalpha() and unit.isupper()):
+        raise InvalidArgument(
+            "a currency needs an ISO 4217 code such as EUR", field=f"{field}.unit"
+        )
+    if metric.kind == "binary" and (metric.direction != INCREASE or start != 0 or target != 1):
+        raise InvalidArgument(
+            "a binary milestone goes from start 0 to target 1 (direction increase)",
+            field=f"{field}.target",
+        )
+    if metric.direction not in GUARDRAIL_DIRECTIONS:
+        if target == start:
+            raise InvalidArgument(
+                "target equals start: progress cannot be measured", field=f"{field}.target"
+            )
+        if metric.direction == INCREASE and target < start:
+            raise InvalidArgument("an increase needs a target above start", field=f"{field}.target")
+        if metric.direction != INCREASE and target > start:
+            raise InvalidArgument("a decrease needs a target below start", field=f"{field}.target")
+    return Metric(metric.kind, metric.direction, start, target, unit, current)
+
+
+def validate_period(start_date: date, due_date: date | None) -> None:
+    for value, field in ((start_date, "start_date"), (due_date, "due_date")):
+        if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
+            raise InvalidArgument("must be a calendar date", field=field)
+    if due_date is not None and due_date < start_date:
+        raise InvalidArgument("due date is before the start date", field="due_date")
+
+
+def clip_unit(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+def metric_progress(metric: MeasuredMetric, current: float | None = None) -> float:
+    """Progress in [0, 1] of `metric` at value `current` (default: the metric's own current).
+
+    Increase and decrease: (current - start) / (target - start), clipped to [0, 1].
+    Guardrails: 1 while met (stay_above: current >= target; stay_below: current <= target),
+    0 once breached. A binary metric (start 0, target 1) is an increase metric, so 0 or 1.
+    """
+    if current is None:
+        current = metric.start if metric.current is None else metric.current
+    value = require_finite(current, "current")
+    start = require_finite(metric.start, "metric.start")
+    target = require_finite(metric.target, "metric.target")
+    if metric.direction == STAY_ABOVE:
+        return 1.0 if value >= target else 0.0
+    if metric.direction == STAY_BELOW:
+        return 1.0 if value <= target else 0.0
+    if metric.direction not in (INCREASE, DECREASE):
+        raise InvalidArgument(f"must be one of {', '.join(DIRECTIONS)}", field="metric.direction")
+    if target == start:
+        raise InvalidArgument(
+            "target equals start: progress cannot be measured", field="metric.target"
+        )
+    return clip_unit((value - start) / (target - start))
+
+
+def weighted_progress(parts: Sequence[tuple[float, float]]) -> float:
+    """Weighted mean of (progress, weight) pairs; weights >= 0 and summing to more than 0."""
+    for progress, weight in parts:
+        if not 0.0 <= require_finite(progress, "progress") <= 1.0:
+            raise InvalidArgument("must lie in [0, 1]", field="progress")
+        if require_finite(weight, "weights") < 0:
+            raise InvalidArgument("a weight must not be negative", field="weights")
+    total_weight = math.fsum(weight for _, weight in parts)
+    if total_weight <= 0:
+        raise InvalidArgument("weights must sum to more than zero", field="weights")
+    # fsum keeps the mean exact enough that scaling all weights together changes nothing
+    # visible, and clipping absorbs the last rounding step.
+    return clip_unit(math.fsum(progress * weight for progress, weight in parts) / total_weight)
+
+
+def goal_progress(
+    *,
+    own_metric_progress: float | None,
+    key_results: Sequence[tuple[float, float]] = (),
+    children: Sequence[tuple[float, float]] = (),
+    measured_by_own_metric: bool = False,
+) -> float:
+    """A goal's progress from its own measure, its key results and its children.
+
+    The goal's own measure is its key results rolled up by weight when it has any, else its
+    metric. A goal with children rolls up from them by weight unless it is measured by its own
+    metric; a goal with nothing to measure has progress 0.
+    """
+    own = weighted_progress(key_results) if key_results else own_metric_progress
+    if children and (not measured_by_own_metric or own is None):
+        return weighted_progress(children)
+    return 0.0 if own is None else clip_unit(require_finite(own, "own_progress"))
+
+
+def rollup_progress(
+    goal_ids: Iterable[UUID],
+    own_progress: Mapping[UUID, float],
+    children_of: Mapping[UUID, Sequence[tuple[UUID, float]]],
+    *,
+    measured_by_own: Collection[UUID] = frozenset(),
+) -> dict[UUID, float]:
+    """Progress of every goal in `goal_ids` (and of every goal below them) over an alignment graph.
+
+    `children_of[g]` lists (child id, weight): primary children and contributors alike. A goal
+    with children rolls up from them unless it is in `measured_by_own` and has an own progress;
+    a goal without children takes its own progress (0 when unknown). The graph must be acyclic.
+    """
+    result: dict[UUID, float] = {}
+    for root in goal_ids:
+        if root in result:
+            continue
+        # Iterative post-order walk: alignment chains may be deeper than the recursion limit.
+        on_path: set[UUID] = {root}
+        stack: list[tuple[UUID, int]] = [(root, 0)]
+        while stack:
+            goal_id, next_child = stack[-1]
+            children = children_of.get(goal_id, ())
+            uses_children = bool(children) and not (
+                goal_id in measured_by_own and goal_id in own_progress
+            )
+            if uses_children and next_child < len(children):
+                stack[-1] = (goal_id, next_child + 1)
+                child_id = children[next_child][0]
+                if child_id in on_path:
+                    raise FailedPrecondition(
+                        f"the alignment graph has a cycle through goal {child_id}",
+                        field="children_of",
+                    )
+                if child_id not in result:
+                    on_path.add(child_id)
+                    stack.append((child_id, 0))
+                continue
+            if uses_children:
+                result[goal_id] = weighted_progress(
+                    [(result[child_id], weight) for child_id, weight in children]
+                )
+            else:
+                own = own_progress.get(goal_id, 0.0)
+                result[goal_id] = clip_unit(require_finite(own, "own_progress"))
+            on_path.discard(goal_id)
+            stack.pop()
+    return result
+
+
+def expected_progress_at(start: date, due: date | None, today: date) -> float:
+    """Share of the period elapsed on `today`: 0 up to the start, 1 from the due date on.
+
+    A goal without a due date has no schedule, so nothing is expected of it yet (0).
+    """
+    if due is None:
+        return 0.0
+    if due < start:
+        raise InvalidArgument("due date is before the start date", field="due_date")
+    if today >= due:
+        return 1.0
+    if today <= start:
+        return 0.0
+    return (today - start).days / (due - start).days
+
+
+@dataclass(frozen=True)
+class StatusThresholds:
+    """How far behind schedule, or how unconfident, a goal may be before it is flagged.
+
+    A goal is at risk when actual < expected - at_risk_gap or confidence < at_risk_confidence,
+    and off track when actual < expected - off_track_gap or confidence < off_track_confidence.
+    """
+
+    at_risk_gap: float = 0.10
+    off_track_gap: float = 0.25
+    at_risk_confidence: float = 0.5
+    off_track_confidence: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("at_risk_gap", "off_track_gap", "at_risk_confidence", "off_track_confidence"):
+            value = require_finite(getattr(self, name), f"thresholds.{name}")
+            if not 0.0 <= value <= 1.0:
+                raise InvalidArgument("must lie in [0, 1]", field=f"thresholds.{name}")
+        if self.off_track_gap < self.at_risk_gap:
+            raise InvalidArgument(
+                "off track must need a gap at least as large as at risk",
+                field="thresholds.off_track_gap",
+            )
+        if self.off_track_confidence > self.at_risk_confidence:
+            raise InvalidArgument(
+                "off track must need a confidence no higher than at risk",
+                field="thresholds.off_track_confidence",
+            )
+
+
+DEFAULT_THRESHOLDS = StatusThresholds()
+
+
+def derive_status(
+    *,
+    lifecycle: str,
+    actual: float,
+    expected: float,
+    confidence: float | None,
+    thresholds: StatusThresholds = DEFAULT_THRESHOLDS,
+) -> str:
+    """Status from the lifecycle, actual vs expected progress and the latest confidence.
+
+    `lifecycle` is "draft", "active", "completed" or "cancelled" (an archived goal keeps the
+    outcome it was archived with). Completed and cancelled goals say so; a draft, or an active
+    goal whose period has not begun and that has achieved nothing, is not started; a goal that
+    has met its target is on track; otherwise the worse of the gap and confidence rules wins.
+    """
+    if lifecycle == "completed":
+        return COMPLETED
+    if lifecycle == "cancelled":
+        return CANCELLED
+    if lifecycle == "draft":
+        return NOT_STARTED
+    if lifecycle != "active":
+        raise InvalidArgument("must be draft, active, completed or cancelled", field="lifecycle")
+    actual = require_finite(actual, "actual")
+    expected = require_finite(expected, "expected")
+    if confidence is not None:
+        confidence = require_finite(confidence, "confidence")
+    if expected <= 0.0 and actual <= 0.0:
+        return NOT_STARTED
+    if actual >= 1.0:
+        return ON_TRACK
+    shortfall = expected - actual
+    if shortfall > thresholds.off_track_gap or (
+        confidence is not None and confidence < thresholds.off_track_confidence
+    ):
+        return OFF_TRACK
+    if shortfall > thresholds.at_risk_gap or (
+        confidence is not None and confidence < thresholds.at_risk_confidence
+    ):
+        return AT_RISK
+    return ON_TRACK
+
+
+def next_period(start_date: date, due_date: date) -> tuple[date, date]:
+    """The period after [start, due]: the next calendar month, quarter or year when the period
+    is one, otherwise a period of the same length starting the day after `due_date`."""
+    following = date.fromordinal(due_date.toordinal() + 1)
+    if start_date.day == 1 and following.day == 1:
+        months = (following.year - start_date.year) * 12 + following.month - start_date.month
+        if months in (1, 3, 12):
+            return following, _month_start(following, months) - _ONE_DAY
+    return following, following + (due_date - start_date)
+
+
+def quarter_period(year: int, quarter: int) -> tuple[date, date]:
+    """First and last day of calendar quarter `quarter` (1..4) of `year`."""
+    if quarter not in (1, 2, 3, 4):
+        raise InvalidArgument("must be 1, 2, 3 or 4", field="quarter")
+    start = date(year, 3 * quarter - 2, 1)
+    return start, _month_start(start, 3) - _ONE_DAY
+
+
+_ONE_DAY = timedelta(days=1)
+
+
+def _month_start(first_of_month: date, months_later: int) -> date:
+    month_index = first_of_month.month - 1 + months_later
+    return date(first_of_month.year + month_index // 12, month_index % 12 + 1, 1)
