@@ -22,6 +22,8 @@ $(VENV_STAMP): pyproject.toml
 $(PROTO_STAMP): $(PROTOS) $(VENV_STAMP)
 	rm -rf northstar
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. \
+		--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
+		--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
 		--mypy_out=. --mypy_grpc_out=. $(PROTOS)
 	find northstar -type d -exec touch {}/__init__.py \;
 	touch $@
