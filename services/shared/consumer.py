@@ -5,7 +5,10 @@
 - One message in flight per consumer, so per-partition order is kept and an ack (which commits
   the consumer's whole position) never covers an unprocessed message.
 - A failing message is retried with exponential backoff a bounded number of times, then sent to
-  `<topic>.dlq` with the error in its headers, and consumption carries on.
+  `<topic>.dlq` with the error in its headers, and consumption carries on. Errors listed as
+  permanent (e.g. a record that fails validation) are dead-lettered at once: retrying cannot help.
+- Bodies are Northstar envelopes by default; `decode` lets a consumer read another format (e.g.
+  the inbound HRIS records) with the same guarantees.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -30,6 +34,12 @@ DEAD_LETTER_SUFFIX = ".dlq"
 
 ApplyEnvelope = Callable[[EventEnvelope], Awaitable[bool]]
 """Applies one event; returns False when it was a duplicate (already applied)."""
+
+ApplyMessage = Callable[[Any], Awaitable[bool]]
+"""Applies one decoded message (an EventEnvelope unless `decode` says otherwise)."""
+
+DecodeBody = Callable[[bytes | None], Any]
+"""Turns a message body into what `apply` takes; raises (e.g. InvalidArgument) when it cannot."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +68,11 @@ class EventConsumer:
         name: str,
         topics: Sequence[str],
         group_id: str,
-        apply: ApplyEnvelope,
+        apply: ApplyEnvelope | ApplyMessage,
         metrics: ServiceMetrics,
         retry: RetryPolicy | None = None,
+        decode: DecodeBody = EventEnvelope.from_json_bytes,
+        permanent_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         self.broker = broker
         self.name = name
@@ -69,6 +81,8 @@ class EventConsumer:
         self.apply = apply
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
+        self.decode = decode
+        self.permanent_errors = permanent_errors
         self.subscriber = broker.subscriber(
             *self.topics,
             group_id=group_id,
@@ -96,8 +110,12 @@ class EventConsumer:
         last_error: Exception | None = None
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                envelope = EventEnvelope.from_json_bytes(body)
-                applied = await self.apply(envelope)
+                decoded = self.decode(body)
+                applied = await self.apply(decoded)
+            except self.permanent_errors as error:
+                logger.warning("%s: permanent failure for %s: %r", self.name, _where(record), error)
+                await self._dead_letter(body, record, error, attempts=attempt)
+                return
             except Exception as error:
                 last_error = error
                 logger.warning(
@@ -112,26 +130,28 @@ class EventConsumer:
                     self.metrics.consumer_retries_total.labels(topic=record.topic).inc()
                     await asyncio.sleep(self.retry.backoff_seconds(attempt))
                 continue
-            self._count(envelope, applied)
+            self._count(decoded, applied)
             return
         assert last_error is not None
-        await self._dead_letter(body, record, last_error)
+        await self._dead_letter(body, record, last_error, attempts=self.retry.attempts)
 
-    def _count(self, envelope: EventEnvelope, applied: bool) -> None:
+    def _count(self, decoded: Any, applied: bool) -> None:
         if applied:
             self.metrics.events_applied_total.labels(projection=self.name).inc()
         else:
             self.metrics.duplicates_skipped_total.labels(projection=self.name).inc()
-        lag = (utc_now() - envelope.occurred_at).total_seconds()
-        self.metrics.projection_lag_seconds.labels(projection=self.name).set(max(lag, 0.0))
+        occurred_at = getattr(decoded, "occurred_at", None)
+        if isinstance(occurred_at, datetime):  # decoded formats without a time report no lag
+            lag = (utc_now() - occurred_at).total_seconds()
+            self.metrics.projection_lag_seconds.labels(projection=self.name).set(max(lag, 0.0))
 
-    async def _dead_letter(self, body: bytes, record: Any, error: Exception) -> None:
+    async def _dead_letter(self, body: bytes, record: Any, error: Exception, attempts: int) -> None:
         headers = {
             "dlq_original_topic": record.topic,
             "dlq_original_partition": str(record.partition),
             "dlq_original_offset": str(record.offset),
             "dlq_consumer": self.name,
-            "dlq_attempts": str(self.retry.attempts),
+            "dlq_attempts": str(attempts),
             "dlq_error_type": type(error).__name__,
             "dlq_error": str(error)[:2000],
         }
