@@ -173,7 +173,16 @@ def metric_progress(metric: MeasuredMetric, current: float | None = None) -> flo
         raise InvalidArgument(
             "target equals start: progress cannot be measured", field="metric.target"
         )
-    return clip_unit((value - start) / (target - start))
+    toward_target = 1.0 if target > start else -1.0
+    if (value - start) * toward_target <= 0:
+        return 0.0
+    if (target - value) * toward_target <= 0:
+        return 1.0
+    done, span = value - start, target - start
+    if math.isinf(done) or math.isinf(span):
+        # Two huge finite values can differ by more than the largest float; their halves cannot.
+        done, span = value / 2 - start / 2, target / 2 - start / 2
+    return clip_unit(done / span)
 
 
 def weighted_progress(parts: Sequence[tuple[float, float]]) -> float:
@@ -183,12 +192,15 @@ def weighted_progress(parts: Sequence[tuple[float, float]]) -> float:
             raise InvalidArgument("must lie in [0, 1]", field="progress")
         if require_finite(weight, "weights") < 0:
             raise InvalidArgument("a weight must not be negative", field="weights")
-    total_weight = math.fsum(weight for _, weight in parts)
-    if total_weight <= 0:
+    largest = max((weight for _, weight in parts), default=0.0)
+    if largest <= 0:
         raise InvalidArgument("weights must sum to more than zero", field="weights")
-    # fsum keeps the mean exact enough that scaling all weights together changes nothing
-    # visible, and clipping absorbs the last rounding step.
-    return clip_unit(math.fsum(progress * weight for progress, weight in parts) / total_weight)
+    # Scaling by a power of two is exact and keeps sums of huge weights finite; fsum keeps the
+    # mean exact enough that scaling all weights together changes nothing visible.
+    exponent = math.frexp(largest)[1]
+    scaled = [(float(progress), math.ldexp(weight, -exponent)) for progress, weight in parts]
+    total_weight = math.fsum(weight for _, weight in scaled)
+    return clip_unit(math.fsum(progress * weight for progress, weight in scaled) / total_weight)
 
 
 def goal_progress(

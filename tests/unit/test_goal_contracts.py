@@ -1,0 +1,108 @@
+"""Every Goal event has a public, documented contract, and domain events map onto it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from uuid import UUID, uuid4
+
+import pytest
+from pydantic import ValidationError
+
+from services.goals.contracts import (
+    CONTRACT_SCHEMA_VERSION,
+    GOAL_EVENT_CONTRACTS,
+    contract_data,
+    public_type_name,
+)
+from services.goals.domain import Goal, Metric
+
+
+def goal_event_classes() -> list[type[Goal.Event]]:
+    return [
+        value
+        for value in vars(Goal).values()
+        if isinstance(value, type) and issubclass(value, Goal.Event) and value is not Goal.Event
+    ]
+
+
+def every_kind_of_event() -> list[Goal.Event]:
+    goal = Goal(
+        tenant_id="acme",
+        title="Reduce support backlog",
+        description="Tickets older than a week.",
+        owner_id="ana",
+        team_id="support",
+        level="team",
+        start_date=date(2025, 1, 1),
+        due_date=date(2025, 3, 31),
+        metric=Metric("number", "decrease", 120, 20, "tickets"),
+        parent_goal_id=uuid4(),
+        visibility="team",
+        created_by="ana",
+        recurring=True,
+    )
+    goal.rename("Reduce the support backlog", "ana")
+    goal.describe("Tickets older than five days.", "ana")
+    goal.reassign("bob", "support-emea", "carla")
+    goal.change_visibility("public", "carla")
+    goal.activate("bob")
+    goal.align(uuid4(), "new org chart", "bob")
+    goal.set_contributions({uuid4(): 2.0}, "", "bob")
+    key_result = goal.add_key_result("Answer in a day", Metric("binary", "increase", 0, 1), 1, "b")
+    goal.check_in(80, 0.6, "hired two agents", "bob")
+    goal.check_in(1, 0.7, "", "bob", key_result_id=key_result)
+    goal.change_target(10, "automation helps", "bob")
+    goal.change_due_date(date(2025, 4, 30), "holidays", "bob")
+    goal.remove_key_result(key_result, "covered elsewhere", "bob")
+    goal.roll_over(uuid4(), "bob")
+    goal.complete("bob")
+    goal.reopen("reopened ticket flood", "bob")
+    goal.cancel("team merged", "bob")
+    goal.archive("bob")
+    unmeasured = Goal(**{**goal.next_period_arguments("bob"), "metric": None})
+    unmeasured.define_metric(Metric("number", "stay_below", 50, 50), "bob")
+    events = [*goal.collect_events(), *unmeasured.collect_events()]
+    return [event for event in events if isinstance(event, Goal.Event)]
+
+
+def test_every_goal_event_class_has_a_contract() -> None:
+    names = {public_type_name(event_class) for event_class in goal_event_classes()}
+    assert len(names) == 19
+    assert names == set(GOAL_EVENT_CONTRACTS)
+
+
+@pytest.mark.parametrize("type_name", sorted(GOAL_EVENT_CONTRACTS))
+def test_every_contract_has_a_json_schema_with_described_fields(type_name: str) -> None:
+    schema = GOAL_EVENT_CONTRACTS[type_name].model_json_schema()
+    assert schema["additionalProperties"] is False
+    assert all("description" in field for field in schema["properties"].values())
+
+
+def test_schema_version_is_one() -> None:
+    assert CONTRACT_SCHEMA_VERSION == 1
+
+
+def test_every_kind_of_event_maps_to_json_ready_data() -> None:
+    events = every_kind_of_event()
+    assert {type(event) for event in events} == set(goal_event_classes())
+    for event in events:
+        type_name, data = contract_data(event)
+        assert type_name == f"goals.Goal{type(event).__name__}"
+        assert json.loads(json.dumps(data)) == data
+
+
+def test_contract_data_writes_uuids_and_dates_as_strings() -> None:
+    created = every_kind_of_event()[0]
+    assert isinstance(created, Goal.Created)
+    type_name, data = contract_data(created)
+    assert type_name == "goals.GoalCreated"
+    assert data["start_date"] == "2025-01-01"
+    assert data["parent_goal_id"] == str(created.parent_goal_id)
+    assert UUID(data["parent_goal_id"]) == created.parent_goal_id
+    assert data["metric"]["direction"] == "decrease"
+
+
+def test_contracts_refuse_unknown_fields() -> None:
+    with pytest.raises(ValidationError):
+        GOAL_EVENT_CONTRACTS["goals.GoalActivated"].model_validate({"by": "ana", "extra": 1})
