@@ -1,0 +1,244 @@
+"""Directory use cases: upsert people and teams, record departures, read them back.
+
+Every use case authorises first (services.directory.authorization), then checks references
+within the caller's tenant (manager, team, parent team, no loops), then records only what
+changed. The HRIS feed and the gRPC API both come through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import RecordConflictError
+
+from services.directory.authorization import Action, authorize
+from services.directory.domain import (
+    ManagerCycle,
+    ManagerDeparted,
+    Person,
+    PersonDetails,
+    Team,
+    TeamCycle,
+    TeamDetails,
+    UnknownManager,
+    UnknownPerson,
+    UnknownTeam,
+    find_loop,
+    person_uuid,
+    require_id,
+    team_uuid,
+)
+from services.shared.auth import Principal
+from services.shared.envelope import utc_now
+from services.shared.errors import ConcurrentUpdate
+from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
+from services.shared.metrics import ServiceMetrics
+
+AggregateT = TypeVar("AggregateT", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class PersonChange:
+    """The person after a command, and whether the command recorded anything."""
+
+    person: Person
+    changed: bool
+
+
+@dataclass(frozen=True)
+class TeamChange:
+    team: Team
+    changed: bool
+
+
+class DirectoryApplication(NorthstarApplication):
+    name = "directory"
+
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, metrics: ServiceMetrics | None = None
+    ) -> None:
+        super().__init__(env=env)
+        self.metrics = metrics
+
+    # ---- commands ----
+
+    def upsert_person(
+        self,
+        principal: Principal,
+        person_id: str,
+        details: PersonDetails,
+        *,
+        effective_at: datetime | None = None,
+        correlation_id: str = "",
+    ) -> PersonChange:
+        """Creates the person or brings them up to date; a stale or repeated upsert is a no-op."""
+        tenant_id = principal.tenant_id
+        authorize(principal, Action.UPSERT_PERSON, tenant_id)
+        person_id = require_id(person_id, "person_id")
+        details = details.validated()
+        effective_at = effective_at or utc_now()
+        person = self._find(Person, person_uuid(tenant_id, person_id))
+        if person is not None and person.is_stale(effective_at):
+            return PersonChange(person, changed=False)
+        if details.team_id and (person is None or details.team_id != person.team_id):
+            self._require_team(tenant_id, details.team_id, field="team_id")
+        if details.manager_id and (person is None or details.manager_id != person.manager_id):
+            self._require_manager(tenant_id, person_id, details.manager_id, person is not None)
+        if person is None:
+            person = Person.register(tenant_id, person_id, details, effective_at)
+        else:
+            person.update(details, effective_at)
+        return PersonChange(person, self._save(principal, person, correlation_id))
+
+    def record_departure(
+        self,
+        principal: Principal,
+        person_id: str,
+        leave_date: date,
+        reason: str = "",
+        *,
+        effective_at: datetime | None = None,
+        correlation_id: str = "",
+    ) -> PersonChange:
+        """Marks the person as departed (PersonDeparted tells other services to reassign)."""
+        tenant_id = principal.tenant_id
+        authorize(principal, Action.RECORD_DEPARTURE, tenant_id)
+        person = self._require_person(tenant_id, require_id(person_id, "person_id"))
+        effective_at = effective_at or utc_now()
+        if person.is_stale(effective_at):
+            return PersonChange(person, changed=False)
+        person.depart(leave_date, reason, effective_at)
+        return PersonChange(person, self._save(principal, person, correlation_id))
+
+    def upsert_team(
+        self,
+        principal: Principal,
+        team_id: str,
+        details: TeamDetails,
+        *,
+        effective_at: datetime | None = None,
+        correlation_id: str = "",
+    ) -> TeamChange:
+        """Creates the team or brings it up to date; a stale or repeated upsert is a no-op.
+
+        The lead may name a person the directory does not know yet: teams and their leads refer
+        to each other, so a feed can send either first.
+        """
+        tenant_id = principal.tenant_id
+        authorize(principal, Action.UPSERT_TEAM, tenant_id)
+        team_id = require_id(team_id, "team_id")
+        details = details.validated()
+        effective_at = effective_at or utc_now()
+        team = self._find(Team, team_uuid(tenant_id, team_id))
+        if team is not None and team.is_stale(effective_at):
+            return TeamChange(team, changed=False)
+        parent_id = details.parent_team_id
+        if parent_id and (team is None or parent_id != team.parent_team_id):
+            self._require_team(tenant_id, parent_id, field="parent_team_id")
+            if team is not None and find_loop(
+                parent_id, team_id, lambda t: self._parent_team_of(tenant_id, t)
+            ):
+                raise TeamCycle(
+                    f"team {parent_id!r} is already below team {team_id!r}",
+                    field="parent_team_id",
+                )
+        if team is None:
+            team = Team.register(tenant_id, team_id, details, effective_at)
+        else:
+            team.update(details, effective_at)
+        return TeamChange(team, self._save(principal, team, correlation_id))
+
+    # ---- queries (the aggregates themselves: always up to date) ----
+
+    def get_person(self, principal: Principal, person_id: str) -> Person:
+        authorize(principal, Action.READ_PERSON, principal.tenant_id)
+        return self._require_person(principal.tenant_id, require_id(person_id, "person_id"))
+
+    def get_team(self, principal: Principal, team_id: str) -> Team:
+        authorize(principal, Action.READ_TEAM, principal.tenant_id)
+        return self._require_team(principal.tenant_id, require_id(team_id, "team_id"))
+
+    def manager_chain(self, principal: Principal, person_id: str) -> list[str]:
+        """The person's manager, their manager, ... up to the top (nearest first)."""
+        tenant_id = principal.tenant_id
+        authorize(principal, Action.READ_MANAGER_CHAIN, tenant_id)
+        person = self._require_person(tenant_id, require_id(person_id, "person_id"))
+        chain: list[str] = []
+        current = person.manager_id
+        while current and current not in chain and current != person_id:
+            chain.append(current)
+            current = self._manager_of(tenant_id, current)
+        return chain
+
+    # ---- helpers ----
+
+    def _require_manager(
+        self, tenant_id: str, person_id: str, manager_id: str, person_exists: bool
+    ) -> None:
+        manager = self._find(Person, person_uuid(tenant_id, manager_id))
+        if manager is None:
+            raise UnknownManager(f"no person {manager_id!r} in this tenant", field="manager_id")
+        if manager.has_departed:
+            raise ManagerDeparted(f"person {manager_id!r} has left", field="manager_id")
+        # Only an existing person can be someone's manager already, hence part of a loop.
+        if person_exists and find_loop(
+            manager_id, person_id, lambda p: self._manager_of(tenant_id, p)
+        ):
+            raise ManagerCycle(
+                f"{manager_id!r} already reports (indirectly) to {person_id!r}",
+                field="manager_id",
+            )
+
+    def _require_person(self, tenant_id: str, person_id: str) -> Person:
+        person = self._find(Person, person_uuid(tenant_id, person_id))
+        if person is None:
+            raise UnknownPerson(f"no person {person_id!r} in this tenant", field="person_id")
+        return person
+
+    def _require_team(self, tenant_id: str, team_id: str, *, field: str = "team_id") -> Team:
+        team = self._find(Team, team_uuid(tenant_id, team_id))
+        if team is None:
+            raise UnknownTeam(f"no team {team_id!r} in this tenant", field=field)
+        return team
+
+    def _manager_of(self, tenant_id: str, person_id: str) -> str:
+        person = self._find(Person, person_uuid(tenant_id, person_id))
+        return person.manager_id if person is not None else ""
+
+    def _parent_team_of(self, tenant_id: str, team_id: str) -> str:
+        team = self._find(Team, team_uuid(tenant_id, team_id))
+        return team.parent_team_id if team is not None else ""
+
+    def _find(self, kind: type[AggregateT], aggregate_id: UUID) -> AggregateT | None:
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        # Ids are derived from (tenant, kind, id), so a match of another kind means corruption.
+        if not isinstance(aggregate, kind):
+            raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
+        return aggregate
+
+    def _save(self, principal: Principal, aggregate: Aggregate, correlation_id: str) -> bool:
+        """Stores pending events, stamped with the caller; False when there were none."""
+        pending = len(aggregate.pending_events)
+        if not pending:
+            return False
+        context = CommandContext.new(principal.tenant_id, principal.subject, correlation_id)
+        try:
+            with command_context(context):
+                self.save(aggregate)
+        except RecordConflictError as error:
+            kind = type(aggregate).__name__.lower()
+            raise ConcurrentUpdate(f"{kind} changed concurrently; reload and retry") from error
+        if self.metrics is not None:
+            self.metrics.events_appended_total.labels(aggregate_type=type(aggregate).__name__).inc(
+                pending
+            )
+        return True
