@@ -167,8 +167,9 @@ def fold_entries(entries: Iterable[AuditEntry], fold: Fold) -> State:
     return state
 
 
-def record_event(tx: Transaction, envelope: EventEnvelope, fold: Fold) -> AuditEntry:
-    """Append the envelope to its aggregate's chain (the caller guarantees version order)."""
+def record_event(tx: Transaction, envelope: EventEnvelope, fold: Fold) -> tuple[AuditEntry, State]:
+    """Append the envelope to its aggregate's chain (the caller guarantees version order);
+    returns the new entry and the aggregate's state after it."""
     # The head row holds the folded state after the last entry, so appending stays O(1)
     # however long the history is.
     head = tx.one(
@@ -200,7 +201,7 @@ def record_event(tx: Transaction, envelope: EventEnvelope, fold: Fold) -> AuditE
         "entry_hash = excluded.entry_hash",
         (envelope.aggregate_id, sealed.version, canonical_json(after), sealed.entry_hash),
     )
-    return sealed
+    return sealed, after
 
 
 def _seal(entry: AuditEntry) -> AuditEntry:

@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
     jwt_public_keys_dir: Path | None = Field(
         None, description="Production: folder of <kid>.pem RS256 public keys."
     )
+    topic_namespace: str = Field(
+        "northstar", description="First part of every topic name (isolates test runs)."
+    )
     read_wait_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest a query waits for a consistency token."
     )
@@ -34,7 +37,10 @@ class ServiceSettings(BaseSettings):
             return self.store_url
         return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
 
+    def topic_for(self, service: str) -> str:
+        return topic_for(service, self.topic_namespace)
 
-def topic_for(service: str) -> str:
+
+def topic_for(service: str, namespace: str = "northstar") -> str:
     """Public, versioned topic of a service's events."""
-    return f"northstar.{service}.v1"
+    return f"{namespace}.{service}.v1"

@@ -1,0 +1,226 @@
+"""Goals use cases: load a Goal, check who may do what, call the aggregate, save.
+
+Every command runs inside a command context (tenant, actor, correlation id) that is stored
+with its events, checks the caller's expected version, and maps a concurrent write to
+ConcurrentUpdate (ABORTED) so no update is silently lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from services.goals.domain import AlignmentTarget, Goal, Metric
+from services.shared.errors import ConcurrentUpdate, NotFound
+from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
+from services.shared.position import encode_position_token
+
+SNAPSHOT_EVERY = 50
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    goal: Goal
+    version: int
+    position_token: str
+    last_notification_id: int
+
+
+class GoalsApplication(NorthstarApplication):
+    name = "goals"
+    # A goal with thousands of check-ins loads from its latest snapshot plus a few events.
+    snapshotting_intervals = {Goal: SNAPSHOT_EVERY}
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        # Called with the number of events each save appended (relay wake-up, index, metrics).
+        self.after_save: list[Callable[[int], None]] = []
+
+    # ---- commands ----
+
+    def create_goal(
+        self,
+        context: CommandContext,
+        *,
+        title: str,
+        description: str,
+        owner_id: str,
+        team_id: str,
+        level: str,
+        start_date: date,
+        due_date: date | None,
+        metric: Metric | None,
+        parent_goal_id: UUID | None,
+        visibility: str,
+        activate: bool,
+    ) -> CommandResult:
+        parent = None
+        if parent_goal_id is not None:
+            parent = self._alignment_target(context, parent_goal_id, "parent_goal_id")
+        goal = Goal(
+            tenant_id=context.tenant_id,
+            title=title,
+            description=description,
+            owner_id=owner_id,
+            team_id=team_id,
+            level=level,
+            start_date=start_date,
+            due_date=due_date,
+            metric=metric,
+            parent_goal_id=None,
+            visibility=visibility,
+            created_by=context.actor_id,
+        )
+        if parent is not None:
+            # A new goal has no children yet, so aligning it cannot close a cycle.
+            goal.align(parent.goal_id, "", context.actor_id, parent=parent)
+        if activate:
+            goal.activate(context.actor_id)
+        return self._save(context, goal)
+
+    def align_goal(
+        self,
+        context: CommandContext,
+        goal_id: UUID,
+        parent_goal_id: UUID,
+        reason: str,
+        expected_version: int = 0,
+    ) -> CommandResult:
+        goal = self.goal_for_update(context, goal_id, expected_version)
+        parent = self._alignment_target(context, parent_goal_id, "parent_goal_id")
+        goal.align(
+            parent_goal_id, reason, context.actor_id, parent=parent, parent_of=self._links_of
+        )
+        return self._save(context, goal)
+
+    def set_contributions(
+        self,
+        context: CommandContext,
+        goal_id: UUID,
+        contributions: Mapping[UUID, float],
+        reason: str,
+        expected_version: int = 0,
+    ) -> CommandResult:
+        goal = self.goal_for_update(context, goal_id, expected_version)
+        targets = {
+            target_id: self._alignment_target(context, target_id, "contributions")
+            for target_id in contributions
+        }
+        goal.set_contributions(
+            contributions, reason, context.actor_id, targets=targets, parent_of=self._links_of
+        )
+        return self._save(context, goal)
+
+    def update(
+        self,
+        context: CommandContext,
+        goal_id: UUID,
+        change: Callable[[Goal], Any],
+        expected_version: int = 0,
+    ) -> CommandResult:
+        """Any single-goal command: `change` calls one aggregate method (it validates)."""
+        goal = self.goal_for_update(context, goal_id, expected_version)
+        change(goal)
+        return self._save(context, goal)
+
+    # ---- queries ----
+
+    def get_goal(
+        self,
+        tenant_id: str,
+        goal_id: UUID,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        field: str = "goal_id",
+    ) -> Goal:
+        """The goal now, at a version, or as it was at a moment (NotFound across tenants)."""
+        if as_of is not None:
+            version = self._version_at(goal_id, as_of, field)
+        try:
+            goal: object = self.repository.get(goal_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"goal {goal_id} not found", field=field) from None
+        if not isinstance(goal, Goal) or goal.tenant_id != tenant_id:
+            raise NotFound(f"goal {goal_id} not found", field=field)
+        if version is not None and goal.version != version:
+            raise NotFound(f"goal {goal_id} has no version {version}", field="version")
+        return goal
+
+    def goal_for_update(
+        self, context: CommandContext, goal_id: UUID, expected_version: int
+    ) -> Goal:
+        goal = self.get_goal(context.tenant_id, goal_id)
+        if expected_version and goal.version != expected_version:
+            raise ConcurrentUpdate(
+                f"goal is at version {goal.version}, not {expected_version}; reload and retry",
+                field="expected_version",
+            )
+        return goal
+
+    def ancestor_levels(self, goal: Goal) -> list[str]:
+        """Levels on the primary-parent path upwards (for the SMART 'Relevant' check)."""
+        levels: list[str] = []
+        seen = {goal.id}
+        parent_id = goal.parent_goal_id
+        while parent_id is not None and parent_id not in seen:
+            seen.add(parent_id)
+            try:
+                parent = self.get_goal(goal.tenant_id, parent_id)
+            except NotFound:
+                break
+            levels.append(parent.level)
+            parent_id = parent.parent_goal_id
+        return levels
+
+    # ---- internals ----
+
+    def _save(self, context: CommandContext, goal: Goal) -> CommandResult:
+        with command_context(context):
+            try:
+                recordings = self.save(goal)
+            except IntegrityError:
+                raise ConcurrentUpdate(
+                    "the goal was changed concurrently; reload and retry",
+                    field="expected_version",
+                ) from None
+        for callback in self.after_save:
+            callback(len(recordings))
+        last_notification_id = max((r.notification.id for r in recordings), default=0)
+        return CommandResult(
+            goal=goal,
+            version=goal.version,
+            position_token=encode_position_token(goal.id, goal.version),
+            last_notification_id=last_notification_id,
+        )
+
+    def _alignment_target(
+        self, context: CommandContext, goal_id: UUID, field: str
+    ) -> AlignmentTarget:
+        target = self.get_goal(context.tenant_id, goal_id, field=field)
+        return AlignmentTarget(
+            goal_id=target.id, tenant_id=target.tenant_id, lifecycle=target.lifecycle
+        )
+
+    def _links_of(self, goal_id: UUID) -> Iterable[UUID]:
+        try:
+            goal: object = self.repository.get(goal_id)
+        except AggregateNotFoundError:
+            return ()
+        return goal.linked_goal_ids if isinstance(goal, Goal) else ()
+
+    def _version_at(self, goal_id: UUID, moment: datetime, field: str) -> int:
+        version = 0
+        for domain_event in self.events.get(goal_id):
+            if cast(Goal.Event, domain_event).timestamp > moment:
+                break
+            version = domain_event.originator_version
+        if version == 0:
+            raise NotFound(f"goal {goal_id} did not exist at {moment.isoformat()}", field="as_of")
+        return version

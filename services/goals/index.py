@@ -1,0 +1,201 @@
+"""The goals service's own lookup index: goals by owner, team, period, and alignment links.
+
+It follows the service's notification log from a tracked position (like the relay), so it can
+be rebuilt from the event store at any time; rows are derived from the current aggregate state,
+never from a second copy of the domain rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import urlparse
+from uuid import UUID
+
+from services.goals.application import GoalsApplication
+from services.goals.domain import Goal
+from services.shared.readmodel import ReadModelDatabase, Transaction
+
+INDEX_DDL = (
+    """
+    CREATE TABLE IF NOT EXISTS goal_index (
+        goal_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        level TEXT NOT NULL,
+        lifecycle TEXT NOT NULL,
+        start_date TEXT NOT NULL,
+        due_date TEXT,
+        parent_goal_id TEXT,
+        title TEXT NOT NULL,
+        version BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS goal_links (
+        goal_id TEXT NOT NULL,
+        target_goal_id TEXT NOT NULL,
+        weight DOUBLE PRECISION NOT NULL,
+        is_primary INTEGER NOT NULL,
+        PRIMARY KEY (goal_id, target_goal_id)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS goal_links_target ON goal_links (target_goal_id)",
+    "CREATE INDEX IF NOT EXISTS goal_index_owner ON goal_index (tenant_id, owner_id)",
+    "CREATE INDEX IF NOT EXISTS goal_index_team ON goal_index (tenant_id, team_id)",
+    """
+    CREATE TABLE IF NOT EXISTS goal_index_position (
+        singleton INTEGER PRIMARY KEY,
+        notification_id BIGINT NOT NULL
+    )
+    """,
+)
+
+
+def index_url_for(store_url: str) -> str:
+    """SQLite: a file beside the event store (no lock contention); PostgreSQL: same database."""
+    parsed = urlparse(store_url)
+    if parsed.scheme == "sqlite":
+        path = parsed.path
+        stem = path[: -len(".db")] if path.endswith(".db") else path
+        return f"sqlite://{stem}-index.db"
+    return store_url
+
+
+@dataclass(frozen=True)
+class IndexedGoal:
+    goal_id: UUID
+    owner_id: str
+    team_id: str
+    level: str
+    lifecycle: str
+    start_date: date
+    due_date: date | None
+    title: str
+
+
+class GoalIndex:
+    def __init__(self, app: GoalsApplication, db: ReadModelDatabase, batch_size: int = 500) -> None:
+        self.app = app
+        self.db = db
+        self.batch_size = batch_size
+        with db.transaction() as tx:
+            for statement in INDEX_DDL:
+                tx.execute(statement)
+
+    def position(self) -> int:
+        row = self.db.read("SELECT notification_id FROM goal_index_position WHERE singleton = 1")
+        return int(row[0][0]) if row else 0
+
+    def catch_up(self) -> int:
+        """Index every notification after the tracked position; returns how many."""
+        total = 0
+        while True:
+            start = self.position()
+            notifications = self.app.recorder.select_notifications(
+                start, self.batch_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return total
+            goal_ids = {UUID(str(n.originator_id)) for n in notifications}
+            goals: list[object] = [self.app.repository.get(goal_id) for goal_id in goal_ids]
+            with self.db.transaction() as tx:
+                for goal in goals:
+                    if isinstance(goal, Goal):
+                        _write_goal(tx, goal)
+                tx.execute(
+                    "INSERT INTO goal_index_position (singleton, notification_id) VALUES (1, ?) "
+                    "ON CONFLICT (singleton) DO UPDATE SET "
+                    "notification_id = excluded.notification_id",
+                    (notifications[-1].id,),
+                )
+            total += len(notifications)
+
+    def children_of(self, goal_id: UUID) -> list[tuple[UUID, float]]:
+        """Goals aligned to (primary, weight 1) or contributing to (their weight) this goal."""
+        rows = self.db.read(
+            "SELECT goal_id, weight FROM goal_links WHERE target_goal_id = ? ORDER BY goal_id",
+            (str(goal_id),),
+        )
+        return [(UUID(row[0]), float(row[1])) for row in rows]
+
+    def list_goals(
+        self,
+        tenant_id: str,
+        *,
+        owner_id: str = "",
+        team_id: str = "",
+        period_start: date | None = None,
+        period_end: date | None = None,
+        after_goal_id: str = "",
+        limit: int = 50,
+    ) -> list[IndexedGoal]:
+        sql = "SELECT goal_id, owner_id, team_id, level, lifecycle, start_date, due_date, title "
+        sql += "FROM goal_index WHERE tenant_id = ? AND goal_id > ?"
+        params: list[object] = [tenant_id, after_goal_id]
+        if owner_id:
+            sql += " AND owner_id = ?"
+            params.append(owner_id)
+        if team_id:
+            sql += " AND team_id = ?"
+            params.append(team_id)
+        if period_end is not None:
+            sql += " AND start_date <= ?"
+            params.append(period_end.isoformat())
+        if period_start is not None:
+            sql += " AND (due_date IS NULL OR due_date >= ?)"
+            params.append(period_start.isoformat())
+        sql += " ORDER BY goal_id LIMIT ?"
+        params.append(limit)
+        return [_indexed(row) for row in self.db.read(sql, params)]
+
+
+def _write_goal(tx: Transaction, goal: Goal) -> None:
+    tx.execute(
+        "INSERT INTO goal_index (goal_id, tenant_id, owner_id, team_id, level, lifecycle, "
+        "start_date, due_date, parent_goal_id, title, version) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (goal_id) DO UPDATE SET "
+        "owner_id = excluded.owner_id, team_id = excluded.team_id, level = excluded.level, "
+        "lifecycle = excluded.lifecycle, start_date = excluded.start_date, "
+        "due_date = excluded.due_date, parent_goal_id = excluded.parent_goal_id, "
+        "title = excluded.title, version = excluded.version",
+        (
+            str(goal.id),
+            goal.tenant_id,
+            goal.owner_id,
+            goal.team_id,
+            goal.level,
+            goal.lifecycle,
+            goal.start_date.isoformat(),
+            goal.due_date.isoformat() if goal.due_date else None,
+            str(goal.parent_goal_id) if goal.parent_goal_id else None,
+            goal.title,
+            goal.version,
+        ),
+    )
+    tx.execute("DELETE FROM goal_links WHERE goal_id = ?", (str(goal.id),))
+    links: Sequence[tuple[UUID, float, int]] = [
+        *(((goal.parent_goal_id, 1.0, 1),) if goal.parent_goal_id else ()),
+        *((target, weight, 0) for target, weight in goal.contributions.items()),
+    ]
+    for target, weight, is_primary in links:
+        tx.execute(
+            "INSERT INTO goal_links (goal_id, target_goal_id, weight, is_primary) "
+            "VALUES (?, ?, ?, ?)",
+            (str(goal.id), str(target), weight, is_primary),
+        )
+
+
+def _indexed(row: tuple[object, ...]) -> IndexedGoal:
+    return IndexedGoal(
+        goal_id=UUID(str(row[0])),
+        owner_id=str(row[1]),
+        team_id=str(row[2]),
+        level=str(row[3]),
+        lifecycle=str(row[4]),
+        start_date=date.fromisoformat(str(row[5])),
+        due_date=date.fromisoformat(str(row[6])) if row[6] else None,
+        title=str(row[7]),
+    )

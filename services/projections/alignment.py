@@ -1,0 +1,210 @@
+"""Alignment view: strategy -> objectives -> team and personal goals, with weighted roll-up.
+
+One row per goal holds what the tree needs (folded from the goal's public events); the tree,
+its roll-up progress and statuses are computed at query time over the tenant's goal graph with
+the goals service's own progress maths, so both services agree on every number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from services.goals.progress import (
+    GUARDRAIL_DIRECTIONS,
+    derive_status,
+    expected_progress_at,
+    rollup_progress,
+)
+from services.projections.goal_state import own_progress
+from services.shared.errors import NotFound
+from services.shared.readmodel import ReadModelDatabase, Transaction
+
+ALIGNMENT_DDL = """
+CREATE TABLE IF NOT EXISTS alignment_goals (
+    goal_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    level TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    team_id TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    lifecycle TEXT NOT NULL,
+    outcome TEXT,
+    parent_goal_id TEXT,
+    contributions_json TEXT NOT NULL,
+    own_progress DOUBLE PRECISION,
+    measured_by_own INTEGER NOT NULL,
+    guardrail INTEGER NOT NULL,
+    start_date TEXT NOT NULL,
+    due_date TEXT,
+    confidence DOUBLE PRECISION,
+    version BIGINT NOT NULL
+)
+"""
+ALIGNMENT_INDEX_DDL = (
+    "CREATE INDEX IF NOT EXISTS alignment_goals_tenant ON alignment_goals (tenant_id)"
+)
+_COLUMNS = (
+    "goal_id, tenant_id, title, level, owner_id, team_id, visibility, lifecycle, outcome, "
+    "parent_goal_id, contributions_json, own_progress, measured_by_own, guardrail, start_date, "
+    "due_date, confidence, version"
+)
+
+
+def ensure_alignment_tables(db: ReadModelDatabase) -> None:
+    with db.transaction() as tx:
+        tx.execute(ALIGNMENT_DDL)
+        tx.execute(ALIGNMENT_INDEX_DDL)
+
+
+def upsert_goal_node(tx: Transaction, goal_id: str, version: int, state: Mapping[str, Any]) -> None:
+    metric = state.get("metric") or {}
+    values = (
+        goal_id,
+        state["tenant_id"],
+        state["title"],
+        state["level"],
+        state["owner_id"],
+        state["team_id"],
+        state["visibility"],
+        state["lifecycle"],
+        state.get("outcome"),
+        state.get("parent_goal_id"),
+        json.dumps(state.get("contributions") or []),
+        own_progress(state),
+        int(bool(state.get("measured_by_own_metric"))),
+        int(metric.get("direction") in GUARDRAIL_DIRECTIONS and not state.get("key_results")),
+        state["start_date"],
+        state.get("due_date"),
+        state.get("confidence"),
+        version,
+    )
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
+    placeholders = ", ".join("?" * len(values))
+    tx.execute(
+        f"INSERT INTO alignment_goals ({_COLUMNS}) VALUES ({placeholders}) "
+        f"ON CONFLICT (goal_id) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+@dataclass
+class GoalNode:
+    goal_id: UUID
+    tenant_id: str
+    title: str
+    level: str
+    owner_id: str
+    team_id: str
+    visibility: str
+    lifecycle: str
+    outcome: str | None
+    parent_goal_id: UUID | None
+    contributes_to: list[tuple[UUID, float]]
+    own_progress: float | None
+    measured_by_own: bool
+    guardrail: bool
+    start_date: date
+    due_date: date | None
+    confidence: float | None
+    version: int
+    progress: float = 0.0
+    status: str = ""
+    depth: int = 0
+    child_goal_ids: list[UUID] = field(default_factory=list)
+
+    def expected_progress(self, today: date) -> float:
+        if self.guardrail:
+            # A guardrail must hold for the whole period, from its first day on.
+            return 0.0 if today < self.start_date else 1.0
+        return expected_progress_at(self.start_date, self.due_date, today)
+
+
+def _node(row: Sequence[Any]) -> GoalNode:
+    return GoalNode(
+        goal_id=UUID(row[0]),
+        tenant_id=row[1],
+        title=row[2],
+        level=row[3],
+        owner_id=row[4],
+        team_id=row[5],
+        visibility=row[6],
+        lifecycle=row[7],
+        outcome=row[8],
+        parent_goal_id=UUID(row[9]) if row[9] else None,
+        contributes_to=[(UUID(c["goal_id"]), float(c["weight"])) for c in json.loads(row[10])],
+        own_progress=None if row[11] is None else float(row[11]),
+        measured_by_own=bool(row[12]),
+        guardrail=bool(row[13]),
+        start_date=date.fromisoformat(row[14]),
+        due_date=date.fromisoformat(row[15]) if row[15] else None,
+        confidence=None if row[16] is None else float(row[16]),
+        version=int(row[17]),
+    )
+
+
+def tenant_graph(db: ReadModelDatabase, tenant_id: str, today: date) -> dict[UUID, GoalNode]:
+    """Every goal of the tenant with its rolled-up progress, status and children."""
+    rows = db.read(
+        f"SELECT {_COLUMNS} FROM alignment_goals WHERE tenant_id = ? ORDER BY goal_id",
+        (tenant_id,),
+    )
+    nodes = {node.goal_id: node for node in map(_node, rows)}
+    children_of: dict[UUID, list[tuple[UUID, float]]] = {}
+    for node in nodes.values():
+        links = [(node.parent_goal_id, 1.0)] if node.parent_goal_id else []
+        for target, weight in links + node.contributes_to:
+            if target in nodes:
+                children_of.setdefault(target, []).append((node.goal_id, weight))
+    progress = rollup_progress(
+        nodes,
+        {g: n.own_progress for g, n in nodes.items() if n.own_progress is not None},
+        children_of,
+        measured_by_own={g for g, n in nodes.items() if n.measured_by_own},
+    )
+    for goal_id, node in nodes.items():
+        node.progress = progress[goal_id]
+        node.child_goal_ids = [child for child, _ in children_of.get(goal_id, [])]
+        lifecycle = node.outcome if node.lifecycle == "archived" else node.lifecycle
+        node.status = derive_status(
+            lifecycle=lifecycle or "cancelled",
+            actual=node.progress,
+            expected=node.expected_progress(today),
+            confidence=node.confidence,
+        )
+    return nodes
+
+
+def alignment_tree(nodes: Mapping[UUID, GoalNode], root_goal_id: UUID | None) -> list[GoalNode]:
+    """Nodes in depth-first order from the root (or from every strategic objective and every
+    goal with no parent), each goal once, at the depth where it is first reached."""
+    if root_goal_id is not None:
+        if root_goal_id not in nodes:
+            raise NotFound(f"goal {root_goal_id} not found", field="root_goal_id")
+        roots = [root_goal_id]
+    else:
+        roots = [
+            g
+            for g, n in nodes.items()
+            if n.parent_goal_id is None and (n.level == "strategy" or not n.contributes_to)
+        ]
+        roots.sort(key=lambda g: (nodes[g].level != "strategy", nodes[g].title, str(g)))
+    ordered: list[GoalNode] = []
+    seen: set[UUID] = set()
+    stack = [(root, 0) for root in reversed(roots)]
+    while stack:
+        goal_id, depth = stack.pop()
+        if goal_id in seen:
+            continue
+        seen.add(goal_id)
+        node = nodes[goal_id]
+        node.depth = depth
+        ordered.append(node)
+        for child in reversed(node.child_goal_ids):
+            stack.append((child, depth + 1))
+    return ordered

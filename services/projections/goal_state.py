@@ -1,0 +1,102 @@
+"""A goal's state folded from its public events (the goals topic contracts), as plain JSON.
+
+The projections service knows goals only through their published events, so this fold is the
+one place that says what each public goal event does to a goal's state. Progress uses the
+goals service's published progress maths, so both services report the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.goals.progress import Metric, goal_progress, metric_progress
+
+State = dict[str, Any]
+
+# (lifecycle after, outcome after); an archived goal keeps the outcome it had.
+_LIFECYCLE_AFTER: dict[str, tuple[str, str | None]] = {
+    "goals.GoalActivated": ("active", None),
+    "goals.GoalCompleted": ("completed", "completed"),
+    "goals.GoalCancelled": ("cancelled", "cancelled"),
+    "goals.GoalReopened": ("active", None),
+}
+_FIELDS_SET_BY = {
+    "goals.GoalRenamed": ("title",),
+    "goals.GoalDescribed": ("description",),
+    "goals.GoalReassigned": ("owner_id", "team_id"),
+    "goals.GoalVisibilityChanged": ("visibility",),
+    "goals.GoalAligned": ("parent_goal_id",),
+    "goals.GoalContributionsSet": ("contributions",),
+    "goals.GoalMetricDefined": ("metric", "measured_by_own_metric"),
+    "goals.GoalRolledOver": ("next_goal_id",),
+}
+
+
+def fold_goal_event(state: State, event_type: str, data: Mapping[str, Any]) -> State:
+    """The state after one event; unknown (newer) event types leave the state unchanged."""
+    if event_type == "goals.GoalCreated":
+        return {
+            **data,
+            "lifecycle": "draft",
+            "outcome": None,
+            "contributions": [],
+            "key_results": [],
+            "confidence": None,
+            "check_ins": 0,
+            "next_goal_id": None,
+        }
+    new = dict(state)
+    if event_type in _LIFECYCLE_AFTER:
+        new["lifecycle"], new["outcome"] = _LIFECYCLE_AFTER[event_type]
+    elif event_type == "goals.GoalArchived":
+        new["lifecycle"] = "archived"
+    elif event_type in _FIELDS_SET_BY:
+        for name in _FIELDS_SET_BY[event_type]:
+            new[name] = data[name]
+    elif event_type == "goals.GoalKeyResultAdded":
+        key_result = {k: data[k] for k in ("key_result_id", "title", "metric", "weight")}
+        new["key_results"] = [*state.get("key_results", []), key_result]
+    elif event_type == "goals.GoalKeyResultRemoved":
+        new["key_results"] = [
+            kr
+            for kr in state.get("key_results", [])
+            if kr["key_result_id"] != data["key_result_id"]
+        ]
+    elif event_type == "goals.GoalCheckedIn":
+        new["confidence"] = data["confidence"]
+        new["check_ins"] = state.get("check_ins", 0) + 1
+        if data["value"] is not None:
+            _update_metric(new, data["key_result_id"], "current", data["value"])
+    elif event_type == "goals.GoalTargetChanged":
+        _update_metric(new, data["key_result_id"], "target", data["new_target"])
+    elif event_type == "goals.GoalDueDateChanged":
+        new["due_date"] = data["new_due_date"]
+    return new
+
+
+def _update_metric(state: State, key_result_id: str | None, name: str, value: float) -> None:
+    if key_result_id is None:
+        state["metric"] = {**state["metric"], name: value}
+        return
+    state["key_results"] = [
+        {**kr, "metric": {**kr["metric"], name: value}}
+        if kr["key_result_id"] == key_result_id
+        else kr
+        for kr in state.get("key_results", [])
+    ]
+
+
+def own_progress(state: Mapping[str, Any]) -> float | None:
+    """Progress of the goal's own measure: key results by weight, else its metric."""
+    key_results = state.get("key_results") or []
+    if key_results:
+        return goal_progress(
+            own_metric_progress=None,
+            key_results=[
+                (metric_progress(Metric.from_data(kr["metric"])), float(kr["weight"]))
+                for kr in key_results
+            ],
+        )
+    metric = state.get("metric")
+    return None if metric is None else metric_progress(Metric.from_data(metric))

@@ -1,0 +1,105 @@
+"""One service process: metrics endpoint, gRPC server, outbox relay and Kafka consumers,
+started in order and stopped cleanly (SIGINT/SIGTERM), the same way for every service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from services.shared.auth import Authenticator
+from services.shared.grpc_server import RunningServer, ServicerRegistration, start_grpc_server
+from services.shared.metrics import ServiceMetrics
+from services.shared.relay import NotificationRelay
+from services.shared.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+
+def authenticator_from(settings: ServiceSettings) -> Authenticator:
+    if settings.auth_mode == "dev":
+        return Authenticator.dev(settings.jwt_dev_secret)
+    keys_dir = settings.jwt_public_keys_dir
+    if keys_dir is None or not keys_dir.is_dir():
+        raise RuntimeError("production auth needs NORTHSTAR_JWT_PUBLIC_KEYS_DIR (<kid>.pem files)")
+    keys = {path.stem: path.read_text() for path in sorted(keys_dir.glob("*.pem"))}
+    if not keys:
+        raise RuntimeError(f"no <kid>.pem public keys in {keys_dir}")
+    return Authenticator.production(keys)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s",'
+        '"message":"%(message)s"}',
+    )
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: ServiceSettings, metrics: ServiceMetrics) -> None:
+        self.name = name
+        self.settings = settings
+        self.metrics = metrics
+        self.relays: list[NotificationRelay] = []
+        self.brokers: list[KafkaBroker] = []
+        self.grpc: RunningServer | None = None
+        self.metrics_port = 0
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def grpc_port(self) -> int:
+        return self.grpc.port if self.grpc else 0
+
+    async def start(
+        self, servicers: Sequence[ServicerRegistration], service_full_names: Sequence[str]
+    ) -> None:
+        self.metrics_port = self.metrics.start_http(self.settings.metrics_port)
+        for relay in self.relays:
+            await relay.start()
+            self._tasks.append(asyncio.create_task(relay.run(self._stop)))
+        for broker in self.brokers:
+            await broker.start()
+        self.grpc = await start_grpc_server(
+            service_name=self.name,
+            servicers=servicers,
+            service_full_names=service_full_names,
+            host=self.settings.grpc_host,
+            port=self.settings.grpc_port,
+            metrics=self.metrics,
+            authenticator=authenticator_from(self.settings),
+        )
+        # One line a supervisor (make run) or a person can read the endpoints from.
+        print(
+            f"{self.name}: grpc={self.settings.grpc_host}:{self.grpc.port} "
+            f"metrics=http://127.0.0.1:{self.metrics_port}/metrics",
+            flush=True,
+        )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self.grpc is not None:
+            await self.grpc.stop(grace=2.0)
+        for broker in self.brokers:
+            await broker.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for relay in self.relays:
+            await relay.stop()
+        self.metrics.stop_http()
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        logger.info("%s: stopping", self.name)
+        await self.stop()

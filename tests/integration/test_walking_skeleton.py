@@ -1,0 +1,106 @@
+"""A goal travels from gRPC through the event store and Apache Kafka into the projections."""
+
+from __future__ import annotations
+
+import pytest
+
+from northstar.goals.v1 import goals_pb2
+from northstar.projections.v1 import projections_pb2
+from tests.integration.conftest import RunningSystem, bearer
+
+pytestmark = [pytest.mark.kafka]
+
+HR = bearer("hr-1", ["hr_admin"])
+
+
+def metric(start: float, target: float) -> goals_pb2.Metric:
+    return goals_pb2.Metric(kind="number", start=start, target=target, direction="increase")
+
+
+async def create(
+    system: RunningSystem, title: str, level: str, parent: str = "", **fields: object
+) -> goals_pb2.GoalCommandResponse:
+    request = goals_pb2.CreateGoalRequest(
+        title=title,
+        owner_id=str(fields.get("owner_id", "owner-1")),
+        team_id="team-a",
+        level=level,
+        start_date="2026-01-01",
+        due_date="2026-12-31",
+        parent_goal_id=parent,
+        activate=True,
+    )
+    if "metric" in fields:
+        request.metric.CopyFrom(fields["metric"])  # type: ignore[arg-type]
+    response: goals_pb2.GoalCommandResponse = await system.goals_stub.CreateGoal(
+        request, metadata=HR
+    )
+    return response
+
+
+async def test_check_in_rolls_up_through_company_team_and_personal_goals(
+    running_system: RunningSystem,
+) -> None:
+    system = running_system
+    company = await create(system, "Grow revenue in Europe by 20%", "company")
+    team = await create(system, "Sign 40 new customers in France", "team", company.goal.id)
+    personal = await create(
+        system, "Close 10 deals in Lyon", "personal", team.goal.id, metric=metric(0, 10)
+    )
+    check_in = await system.goals_stub.CheckIn(
+        goals_pb2.CheckInRequest(goal_id=personal.goal.id, value=5, confidence=0.8, note="halfway"),
+        metadata=HR,
+    )
+    tokens = [r.position_token for r in (company, team, personal, check_in)]
+
+    tree = await system.projections_stub.GetAlignmentTree(
+        projections_pb2.GetAlignmentTreeRequest(
+            root_goal_id=company.goal.id, consistency_tokens=tokens
+        ),
+        metadata=HR,
+    )
+
+    by_id = {node.goal_id: node for node in tree.nodes}
+    assert [node.depth for node in tree.nodes] == [0, 1, 2]
+    assert {goal_id: node.progress for goal_id, node in by_id.items()} == {
+        company.goal.id: pytest.approx(0.5),
+        team.goal.id: pytest.approx(0.5),
+        personal.goal.id: pytest.approx(0.5),
+    }
+    assert by_id[team.goal.id].parent_goal_id == company.goal.id
+    for goal_id, node in by_id.items():
+        own_view = await system.goals_stub.GetGoal(
+            goals_pb2.GetGoalRequest(goal_id=goal_id), metadata=HR
+        )
+        assert own_view.progress == pytest.approx(node.progress)
+        assert own_view.status == node.status
+
+
+async def test_audit_history_shows_who_changed_what_and_verifies(
+    running_system: RunningSystem,
+) -> None:
+    system = running_system
+    goal = await create(system, "Cut churn to 3% this year", "personal", metric=metric(0, 10))
+    check_in = await system.goals_stub.CheckIn(
+        goals_pb2.CheckInRequest(goal_id=goal.goal.id, value=4, confidence=0.7, note="q1"),
+        metadata=HR,
+    )
+    history = await system.projections_stub.GetGoalHistory(
+        projections_pb2.GetGoalHistoryRequest(
+            goal_id=goal.goal.id, consistency_tokens=[check_in.position_token]
+        ),
+        metadata=HR,
+    )
+    assert [e.event_type for e in history.entries] == [
+        "goals.GoalCreated",
+        "goals.GoalActivated",
+        "goals.GoalCheckedIn",
+    ]
+    assert {e.actor_id for e in history.entries} == {"hr-1"}
+    last_changes = {c.field: (c.before_json, c.after_json) for c in history.entries[-1].changes}
+    assert '"current": 4.0' in last_changes["metric"][1]
+    verified = await system.projections_stub.VerifyHistory(
+        projections_pb2.VerifyHistoryRequest(aggregate_id=goal.goal.id), metadata=HR
+    )
+    assert verified.intact
+    assert verified.entries_checked == 3
