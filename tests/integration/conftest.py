@@ -54,13 +54,11 @@ class RunningSystem:
 
     @property
     def goals_stub(self) -> goals_pb2_grpc.GoalServiceAsyncStub:
-        return goals_pb2_grpc.GoalServiceStub(self.goals_channel)  # type: ignore[return-value]
+        return goals_pb2_grpc.GoalServiceStub(self.goals_channel)
 
     @property
     def projections_stub(self) -> projections_pb2_grpc.ProjectionServiceAsyncStub:
-        return projections_pb2_grpc.ProjectionServiceStub(  # type: ignore[return-value]
-            self.projections_channel
-        )
+        return projections_pb2_grpc.ProjectionServiceStub(self.projections_channel)
 
 
 def bearer(subject: str, roles: list[str], tenant_id: str = "acme") -> tuple[tuple[str, str]]:
@@ -93,8 +91,8 @@ async def running_system(
     try:
         yield RunningSystem(settings, goals, projections, goals_channel, projections_channel)
     finally:
-        await goals_channel.close()
-        await projections_channel.close()
+        await goals_channel.close(None)
+        await projections_channel.close(None)
         await projections.runtime.stop()
         await goals.runtime.stop()
         projections.db.close()
