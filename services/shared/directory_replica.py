@@ -1,0 +1,349 @@
+"""Each service's local replica of the directory (people, teams, reporting lines), per tenant.
+
+Fed by the directory's public events (northstar.directory.v1) through `apply`, so decisions
+such as "is this caller in the owner's management chain?" never call another service. Every
+write goes through `apply_once`: redelivered events change nothing. A move to another team or
+manager is visible to the next query, without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date
+
+from services.directory.contracts import (
+    TYPE_PREFIX,
+    DirectoryEventContract,
+    PersonDepartedV1,
+    PersonEmploymentChangedV1,
+    PersonManagerChangedV1,
+    PersonProfileChangedV1,
+    PersonRegisteredV1,
+    PersonRehiredV1,
+    PersonTeamChangedV1,
+    TeamLeadChangedV1,
+    TeamParentChangedV1,
+    TeamRegisteredV1,
+    TeamRenamedV1,
+    parse_contract,
+)
+from services.shared.envelope import EventEnvelope
+from services.shared.readmodel import (
+    ReadModelDatabase,
+    Row,
+    Transaction,
+    apply_once,
+    ensure_applied_versions,
+)
+
+REPLICA_PROJECTION = "directory_replica"
+DEPARTED = "departed"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS replica_people (
+        tenant_id TEXT NOT NULL,
+        person_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        title TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        manager_id TEXT NOT NULL,
+        employment_status TEXT NOT NULL,
+        start_date TEXT,
+        leave_date TEXT,
+        PRIMARY KEY (tenant_id, person_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS replica_people_by_team ON replica_people (tenant_id, team_id)",
+    "CREATE INDEX IF NOT EXISTS replica_people_by_manager ON replica_people "
+    "(tenant_id, manager_id)",
+    """CREATE TABLE IF NOT EXISTS replica_teams (
+        tenant_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        parent_team_id TEXT NOT NULL,
+        lead_id TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, team_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS replica_teams_by_parent ON replica_teams "
+    "(tenant_id, parent_team_id)",
+)
+_PERSON_COLUMNS = (
+    "person_id, name, email, title, team_id, manager_id, employment_status, start_date, leave_date"
+)
+
+
+@dataclass(frozen=True)
+class ReplicaPerson:
+    person_id: str
+    name: str
+    email: str
+    title: str
+    team_id: str
+    manager_id: str
+    employment_status: str
+    start_date: date | None
+    leave_date: date | None
+
+    @property
+    def has_departed(self) -> bool:
+        return self.employment_status == DEPARTED
+
+    @classmethod
+    def from_row(cls, row: Row) -> ReplicaPerson:
+        person_id, name, email, title, team_id, manager_id, status, start, leave = row
+        return cls(
+            person_id=person_id,
+            name=name,
+            email=email,
+            title=title,
+            team_id=team_id,
+            manager_id=manager_id,
+            employment_status=status,
+            start_date=_date(start),
+            leave_date=_date(leave),
+        )
+
+
+@dataclass(frozen=True)
+class ReplicaTeam:
+    team_id: str
+    name: str
+    parent_team_id: str
+    lead_id: str
+
+    @property
+    def is_department(self) -> bool:
+        return not self.parent_team_id
+
+
+class DirectoryReplica:
+    """The directory as one service sees it, in that service's own read-model database."""
+
+    def __init__(self, db: ReadModelDatabase) -> None:
+        self.db = db
+        ensure_applied_versions(db)
+        with db.transaction() as tx:
+            for statement in _SCHEMA:
+                tx.execute(statement)
+
+    # ---- feeding ----
+
+    async def apply(self, envelope: EventEnvelope) -> bool:
+        """An EventConsumer apply function: True if applied, False for a duplicate."""
+        return await asyncio.to_thread(self.apply_envelope, envelope)
+
+    def apply_envelope(self, envelope: EventEnvelope) -> bool:
+        if not envelope.type.startswith(TYPE_PREFIX):
+            raise LookupError(f"not a directory event: {envelope.type}")
+        contract = parse_contract(envelope)
+        tenant = envelope.tenant_id
+
+        def write(tx: Transaction) -> None:
+            _write(tx, tenant, contract)
+
+        return apply_once(
+            self.db, REPLICA_PROJECTION, envelope.aggregate_id, envelope.aggregate_version, write
+        )
+
+    # ---- queries (all scoped to one tenant) ----
+
+    def person(self, tenant_id: str, person_id: str) -> ReplicaPerson | None:
+        rows = self.db.read(
+            f"SELECT {_PERSON_COLUMNS} FROM replica_people WHERE tenant_id = ? AND person_id = ?",
+            (tenant_id, person_id),
+        )
+        return ReplicaPerson.from_row(rows[0]) if rows else None
+
+    def person_exists(self, tenant_id: str, person_id: str) -> bool:
+        """True for a person of the tenant who has not left (active or on leave)."""
+        person = self.person(tenant_id, person_id)
+        return person is not None and not person.has_departed
+
+    def team(self, tenant_id: str, team_id: str) -> ReplicaTeam | None:
+        rows = self.db.read(
+            "SELECT team_id, name, parent_team_id, lead_id FROM replica_teams "
+            "WHERE tenant_id = ? AND team_id = ?",
+            (tenant_id, team_id),
+        )
+        return ReplicaTeam(*rows[0]) if rows else None
+
+    def manager_chain(self, tenant_id: str, person_id: str) -> list[str]:
+        """Manager, their manager, ... to the top, nearest first; any depth, never loops."""
+        chain: list[str] = []
+        with self.db.transaction() as tx:  # one consistent snapshot for the whole walk
+            current = _manager_of(tx, tenant_id, person_id)
+            while current and current != person_id and current not in chain:
+                chain.append(current)
+                current = _manager_of(tx, tenant_id, current)
+        return chain
+
+    def is_in_management_chain(self, tenant_id: str, manager_id: str, person_id: str) -> bool:
+        """True when `manager_id` is `person_id`'s manager, or their manager's, and so on."""
+        return bool(manager_id) and manager_id in self.manager_chain(tenant_id, person_id)
+
+    def direct_reports(self, tenant_id: str, manager_id: str) -> list[str]:
+        """People (not departed) whose line manager is `manager_id`, sorted by id."""
+        rows = self.db.read(
+            "SELECT person_id FROM replica_people WHERE tenant_id = ? AND manager_id = ? "
+            "AND employment_status <> ? ORDER BY person_id",
+            (tenant_id, manager_id, DEPARTED),
+        )
+        return [row[0] for row in rows]
+
+    def team_members(
+        self, tenant_id: str, team_id: str, *, include_subteams: bool = False
+    ) -> list[str]:
+        """People (not departed) of the team, and of every team below it if asked; sorted."""
+        teams = self.subteams(tenant_id, team_id) if include_subteams else []
+        members: list[str] = []
+        for member_team in [team_id, *teams]:
+            rows = self.db.read(
+                "SELECT person_id FROM replica_people WHERE tenant_id = ? AND team_id = ? "
+                "AND employment_status <> ?",
+                (tenant_id, member_team, DEPARTED),
+            )
+            members.extend(row[0] for row in rows)
+        return sorted(members)
+
+    def subteams(self, tenant_id: str, team_id: str) -> list[str]:
+        """Every team below `team_id` (children, their children, ...), breadth first."""
+        found: list[str] = []
+        frontier = [team_id]
+        with self.db.transaction() as tx:
+            while frontier:
+                parent = frontier.pop(0)
+                rows = tx.execute(
+                    "SELECT team_id FROM replica_teams WHERE tenant_id = ? AND parent_team_id = ? "
+                    "ORDER BY team_id",
+                    (tenant_id, parent),
+                )
+                for (child,) in rows:
+                    if child != team_id and child not in found:
+                        found.append(child)
+                        frontier.append(child)
+        return found
+
+    def department_of(self, tenant_id: str, team_id: str) -> str:
+        """The top team above `team_id` (itself for a department); '' for an unknown team."""
+        seen: list[str] = []
+        current = team_id
+        with self.db.transaction() as tx:
+            while current and current not in seen:
+                row = tx.one(
+                    "SELECT parent_team_id FROM replica_teams WHERE tenant_id = ? AND team_id = ?",
+                    (tenant_id, current),
+                )
+                if row is None:
+                    return seen[-1] if seen else ""
+                seen.append(current)
+                current = row[0]
+        return seen[-1] if seen else ""
+
+    def count_people(self, tenant_id: str) -> int:
+        row = self.db.read("SELECT COUNT(*) FROM replica_people WHERE tenant_id = ?", (tenant_id,))
+        return int(row[0][0])
+
+    def count_teams(self, tenant_id: str) -> int:
+        row = self.db.read("SELECT COUNT(*) FROM replica_teams WHERE tenant_id = ?", (tenant_id,))
+        return int(row[0][0])
+
+
+def _manager_of(tx: Transaction, tenant_id: str, person_id: str) -> str:
+    row = tx.one(
+        "SELECT manager_id FROM replica_people WHERE tenant_id = ? AND person_id = ?",
+        (tenant_id, person_id),
+    )
+    return str(row[0]) if row else ""
+
+
+def _date(value: object) -> date | None:
+    return date.fromisoformat(str(value)) if value else None
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _write(tx: Transaction, tenant: str, event: DirectoryEventContract) -> None:
+    """One statement per event type; partial updates rely on per-aggregate order (same key)."""
+    person_update = "UPDATE replica_people SET {} WHERE tenant_id = ? AND person_id = ?"
+    team_update = "UPDATE replica_teams SET {} WHERE tenant_id = ? AND team_id = ?"
+    match event:
+        case PersonRegisteredV1():
+            tx.execute(
+                f"INSERT INTO replica_people (tenant_id, {_PERSON_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, person_id) "
+                "DO UPDATE SET name = excluded.name, email = excluded.email, "
+                "title = excluded.title, team_id = excluded.team_id, "
+                "manager_id = excluded.manager_id, employment_status = excluded.employment_status, "
+                "start_date = excluded.start_date, leave_date = excluded.leave_date",
+                (
+                    tenant,
+                    event.person_id,
+                    event.name,
+                    event.email,
+                    event.title,
+                    event.team_id,
+                    event.manager_id,
+                    event.employment_status,
+                    _iso(event.start_date),
+                    _iso(event.leave_date),
+                ),
+            )
+        case PersonProfileChangedV1():
+            tx.execute(
+                person_update.format("name = ?, email = ?, title = ?"),
+                (event.name, event.email, event.title, tenant, event.person_id),
+            )
+        case PersonTeamChangedV1():
+            tx.execute(
+                person_update.format("team_id = ?"), (event.team_id, tenant, event.person_id)
+            )
+        case PersonManagerChangedV1():
+            tx.execute(
+                person_update.format("manager_id = ?"),
+                (event.manager_id, tenant, event.person_id),
+            )
+        case PersonEmploymentChangedV1():
+            tx.execute(
+                person_update.format("employment_status = ?, start_date = ?, leave_date = ?"),
+                (
+                    event.employment_status,
+                    _iso(event.start_date),
+                    _iso(event.leave_date),
+                    tenant,
+                    event.person_id,
+                ),
+            )
+        case PersonDepartedV1():
+            tx.execute(
+                person_update.format("employment_status = ?, leave_date = ?"),
+                (DEPARTED, _iso(event.leave_date), tenant, event.person_id),
+            )
+        case PersonRehiredV1():
+            tx.execute(
+                person_update.format(
+                    "employment_status = 'active', start_date = ?, leave_date = NULL"
+                ),
+                (_iso(event.start_date), tenant, event.person_id),
+            )
+        case TeamRegisteredV1():
+            tx.execute(
+                "INSERT INTO replica_teams (tenant_id, team_id, name, parent_team_id, lead_id) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, team_id) DO UPDATE SET "
+                "name = excluded.name, parent_team_id = excluded.parent_team_id, "
+                "lead_id = excluded.lead_id",
+                (tenant, event.team_id, event.name, event.parent_team_id, event.lead_id),
+            )
+        case TeamRenamedV1():
+            tx.execute(team_update.format("name = ?"), (event.name, tenant, event.team_id))
+        case TeamParentChangedV1():
+            tx.execute(
+                team_update.format("parent_team_id = ?"),
+                (event.parent_team_id, tenant, event.team_id),
+            )
+        case TeamLeadChangedV1():
+            tx.execute(team_update.format("lead_id = ?"), (event.lead_id, tenant, event.team_id))
+        case _:
+            raise LookupError(f"no replica write for {type(event).__name__}")
