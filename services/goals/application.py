@@ -17,7 +17,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from services.goals.domain import AlignmentTarget, Goal, Metric
-from services.shared.errors import ConcurrentUpdate, NotFound
+from services.shared.errors import ConcurrentUpdate, FailedPrecondition, NotFound
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
 from services.shared.position import encode_position_token
 
@@ -203,7 +203,11 @@ class GoalsApplication(NorthstarApplication):
     def _alignment_target(
         self, context: CommandContext, goal_id: UUID, field: str
     ) -> AlignmentTarget:
-        target = self.get_goal(context.tenant_id, goal_id, field=field)
+        try:
+            target = self.get_goal(context.tenant_id, goal_id, field=field)
+        except NotFound:
+            # The request is fine; the goal it links to is missing (or another tenant's).
+            raise FailedPrecondition(f"goal {goal_id} does not exist", field=field) from None
         return AlignmentTarget(
             goal_id=target.id, tenant_id=target.tenant_id, lifecycle=target.lifecycle
         )

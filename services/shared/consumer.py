@@ -91,6 +91,12 @@ class EventConsumer:
             decoder=_raw_body,
         )
         self.subscriber(self._on_message)
+        # Export every series from the start, so dashboards and alerts see zeros, not gaps.
+        metrics.events_applied_total.labels(projection=name)
+        metrics.duplicates_skipped_total.labels(projection=name)
+        for topic in self.topics:
+            metrics.dead_lettered_total.labels(topic=topic)
+            metrics.consumer_retries_total.labels(topic=topic)
 
     async def _on_message(self, message: KafkaMessage, consumer: Consumer) -> None:
         record = message.raw_message

@@ -1,0 +1,19 @@
+"""Waiting for a condition with a deadline: tests poll for an outcome, they never just sleep."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+async def eventually(
+    condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout:g}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
