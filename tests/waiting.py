@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 
 async def eventually(
-    condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition"
+    condition: Callable[[], bool], *, within_seconds: float = 30.0, what: str = "condition"
 ) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_seconds
     delay = 0.005
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {timeout:g}s")
+            raise AssertionError(f"{what} did not hold within {within_seconds:g}s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
