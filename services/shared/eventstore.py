@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 from urllib.parse import unquote, urlparse
 
 from eventsourcing.application import Application
@@ -163,4 +163,3 @@ def describe_store(env: Mapping[str, str]) -> str:
         f"PostgreSQL {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"
         f" schema {env['POSTGRES_SCHEMA']}"
     )
-

@@ -144,7 +144,7 @@ class NotificationRelay:
         return self._producer
 
 
-async def envelope_for(
+def envelope_for(
     event: DomainEventProtocol[Any],
     notification: Notification,
     *,
