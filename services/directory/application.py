@@ -35,8 +35,9 @@ from services.directory.domain import (
     team_uuid,
 )
 from services.shared.auth import Principal
+from services.shared.directory_replica import DirectoryReplica, ReplicaPerson
 from services.shared.envelope import utc_now
-from services.shared.errors import ConcurrentUpdate
+from services.shared.errors import ConcurrentUpdate, FailedPrecondition
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
 from services.shared.metrics import ServiceMetrics
 
@@ -61,10 +62,17 @@ class DirectoryApplication(NorthstarApplication):
     name = "directory"
 
     def __init__(
-        self, env: Mapping[str, str] | None = None, *, metrics: ServiceMetrics | None = None
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        metrics: ServiceMetrics | None = None,
+        replica: DirectoryReplica | None = None,
     ) -> None:
         super().__init__(env=env)
         self.metrics = metrics
+        # The directory's own replica of its events (fed from Kafka, like every service's)
+        # answers the list queries that the aggregates cannot.
+        self.replica = replica
 
     # ---- commands ----
 
@@ -175,6 +183,20 @@ class DirectoryApplication(NorthstarApplication):
             chain.append(current)
             current = self._manager_of(tenant_id, current)
         return chain
+
+    def list_team_members(
+        self, principal: Principal, team_id: str, *, include_subteams: bool = False
+    ) -> list[ReplicaPerson]:
+        """Members (not departed) of a known team, from the replica: eventually consistent."""
+        tenant_id = principal.tenant_id
+        authorize(principal, Action.LIST_TEAM_MEMBERS, tenant_id)
+        self._require_team(tenant_id, require_id(team_id, "team_id"))
+        if self.replica is None:
+            raise FailedPrecondition("this directory instance keeps no replica", field="team_id")
+        replica = self.replica
+        members = replica.team_members(tenant_id, team_id, include_subteams=include_subteams)
+        people = (replica.person(tenant_id, person_id) for person_id in members)
+        return [person for person in people if person is not None]
 
     # ---- helpers ----
 

@@ -26,6 +26,7 @@ from services.directory.domain import (
 from services.shared.errors import InvalidArgument
 
 HRIS_INBOUND_TOPIC = "northstar.hris.inbound.v1"
+HRIS_DEAD_LETTER_TOPIC = HRIS_INBOUND_TOPIC + ".dlq"
 MAX_RECORD_BYTES = 64 * 1024
 _ID_PATTERN = r"^\S(.*\S)?$"  # no surrounding whitespace
 
@@ -115,6 +116,11 @@ RECORD_MODELS: dict[str, type[HrisRecordBase]] = {
     "team_upsert": TeamUpsertRecord,
     "departure": DepartureRecord,
 }
+
+
+def hris_inbound_topic(namespace: str = "northstar") -> str:
+    """The inbound topic; the namespace only changes to isolate test runs."""
+    return f"{namespace}.hris.inbound.v1"
 
 
 def parse_hris_record(body: bytes | None) -> HrisRecord:

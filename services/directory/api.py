@@ -1,0 +1,162 @@
+"""gRPC servicer of the directory: protobuf in, application call, protobuf out; nothing else.
+
+The caller comes from the token (services.shared.auth); the application decides what they may
+do. Application calls touch the store, so they run in a worker thread off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from northstar.directory.v1 import directory_pb2, directory_pb2_grpc
+from services.directory.application import DirectoryApplication, PersonChange, TeamChange
+from services.directory.domain import ACTIVE, Person, PersonDetails, Team, TeamDetails
+from services.shared.auth import current_principal
+from services.shared.directory_replica import ReplicaPerson
+from services.shared.errors import InvalidArgument
+from services.shared.position import encode_position_token
+
+SERVICE_FULL_NAME = "northstar.directory.v1.DirectoryService"
+
+
+class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
+    def __init__(
+        self, app: DirectoryApplication, on_saved: Callable[[], None] = lambda: None
+    ) -> None:
+        self.app = app
+        self.on_saved = on_saved
+
+    async def UpsertPerson(  # noqa: N802 (gRPC method names)
+        self, request: directory_pb2.UpsertPersonRequest, context: Any
+    ) -> directory_pb2.PersonCommandResponse:
+        details = PersonDetails(
+            name=request.name,
+            email=request.email,
+            title=request.title,
+            team_id=request.team_id,
+            manager_id=request.manager_id,
+            employment_status=request.employment_status or ACTIVE,
+            start_date=optional_date(request.start_date, "start_date"),
+            leave_date=optional_date(request.leave_date, "leave_date"),
+        )
+        change = await asyncio.to_thread(
+            self.app.upsert_person, current_principal(), request.person_id, details
+        )
+        return self._person_response(change)
+
+    async def RecordDeparture(  # noqa: N802 (gRPC method names)
+        self, request: directory_pb2.RecordDepartureRequest, context: Any
+    ) -> directory_pb2.PersonCommandResponse:
+        leave_date = optional_date(request.leave_date, "leave_date")
+        if leave_date is None:
+            raise InvalidArgument("is required", field="leave_date")
+        change = await asyncio.to_thread(
+            self.app.record_departure,
+            current_principal(),
+            request.person_id,
+            leave_date,
+            request.reason,
+        )
+        return self._person_response(change)
+
+    async def UpsertTeam(  # noqa: N802 (gRPC method names)
+        self, request: directory_pb2.UpsertTeamRequest, context: Any
+    ) -> directory_pb2.TeamCommandResponse:
+        details = TeamDetails(
+            name=request.name, parent_team_id=request.parent_team_id, lead_id=request.lead_id
+        )
+        change = await asyncio.to_thread(
+            self.app.upsert_team, current_principal(), request.team_id, details
+        )
+        return self._team_response(change)
+
+    async def GetPerson(  # noqa: N802 (gRPC method names)
+        self, request: directory_pb2.GetPersonRequest, context: Any
+    ) -> directory_pb2.Person:
+        person = await asyncio.to_thread(
+            self.app.get_person, current_principal(), request.person_id
+        )
+        return person_message(person)
+
+    async def GetTeam(  # noqa: N802 (gRPC method names)
+        self, request: directory_pb2.GetTeamRequest, context: Any
+    ) -> directory_pb2.Team:
+        team = await asyncio.to_thread(self.app.get_team, current_principal(), request.team_id)
+        return team_message(team)
+
+    async def GetManagerChain(  # noqa: N802 (gRPC method names)
+        self, request: directory_pb2.GetManagerChainRequest, context: Any
+    ) -> directory_pb2.GetManagerChainResponse:
+        chain = await asyncio.to_thread(
+            self.app.manager_chain, current_principal(), request.person_id
+        )
+        return directory_pb2.GetManagerChainResponse(manager_ids=chain)
+
+    async def ListTeamMembers(  # noqa: N802 (gRPC method names)
+        self, request: directory_pb2.ListTeamMembersRequest, context: Any
+    ) -> directory_pb2.ListTeamMembersResponse:
+        principal = current_principal()
+        people = await asyncio.to_thread(
+            lambda: self.app.list_team_members(
+                principal, request.team_id, include_subteams=request.include_subteams
+            )
+        )
+        return directory_pb2.ListTeamMembersResponse(people=[person_message(p) for p in people])
+
+    def _person_response(self, change: PersonChange) -> directory_pb2.PersonCommandResponse:
+        if change.changed:
+            self.on_saved()
+        person = change.person
+        return directory_pb2.PersonCommandResponse(
+            person=person_message(person),
+            version=person.version,
+            position_token=encode_position_token(person.id, person.version),
+            changed=change.changed,
+        )
+
+    def _team_response(self, change: TeamChange) -> directory_pb2.TeamCommandResponse:
+        if change.changed:
+            self.on_saved()
+        team = change.team
+        return directory_pb2.TeamCommandResponse(
+            team=team_message(team),
+            version=team.version,
+            position_token=encode_position_token(team.id, team.version),
+            changed=change.changed,
+        )
+
+
+def optional_date(text: str, field: str) -> date | None:
+    """ "" -> None; "YYYY-MM-DD" -> a date; anything else is INVALID_ARGUMENT."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise InvalidArgument("must be a date YYYY-MM-DD", field=field) from error
+
+
+def person_message(person: Person | ReplicaPerson) -> directory_pb2.Person:
+    return directory_pb2.Person(
+        person_id=person.person_id,
+        name=person.name,
+        email=person.email,
+        title=person.title,
+        team_id=person.team_id,
+        manager_id=person.manager_id,
+        employment_status=person.employment_status,
+        start_date=person.start_date.isoformat() if person.start_date else "",
+        leave_date=person.leave_date.isoformat() if person.leave_date else "",
+    )
+
+
+def team_message(team: Team) -> directory_pb2.Team:
+    return directory_pb2.Team(
+        team_id=team.team_id,
+        name=team.name,
+        parent_team_id=team.parent_team_id,
+        lead_id=team.lead_id,
+    )
