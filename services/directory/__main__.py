@@ -18,7 +18,7 @@ from services.directory.application import DirectoryApplication
 from services.directory.hris import HrisFeed
 from services.directory.hris_records import hris_inbound_topic
 from services.directory.publishing import directory_envelope
-from services.shared.consumer import EventConsumer
+from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.eventstore import persistence_env
 from services.shared.metrics import ServiceMetrics
@@ -53,7 +53,9 @@ class DirectoryService:
         self.replica.db.close()
 
 
-async def start_directory_service(settings: ServiceSettings) -> DirectoryService:
+async def start_directory_service(
+    settings: ServiceSettings, *, retry: RetryPolicy | None = None
+) -> DirectoryService:
     metrics = ServiceMetrics(SERVICE)
     store_url = settings.store_url_for(SERVICE)
     replica = DirectoryReplica(
@@ -79,6 +81,7 @@ async def start_directory_service(settings: ServiceSettings) -> DirectoryService
         on_saved=relay.wake,
         topic=hris_inbound_topic(settings.topic_namespace),
         group_id=f"{settings.topic_namespace}-directory-hris",
+        retry=retry,
     )
     EventConsumer(
         broker=broker,
@@ -87,6 +90,7 @@ async def start_directory_service(settings: ServiceSettings) -> DirectoryService
         group_id=f"{settings.topic_namespace}-directory-replica",
         apply=replica.apply,
         metrics=metrics,
+        retry=retry,
     )
     runtime = ServiceRuntime(SERVICE, settings, metrics)
     runtime.relays.append(relay)
