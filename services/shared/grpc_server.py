@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import grpc
 from eventsourcing.persistence import RecordConflictError
 from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status as standard_rpc_status
 
-from northstar.common.v1 import common_pb2
 from services.shared import errors
 from services.shared.auth import Authenticator, set_current_principal
 from services.shared.metrics import ServiceMetrics
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 ERROR_DOMAIN = "northstar"
-_TYPE_URL_PREFIX = "type.googleapis.com/google.rpc."
 # Standard infrastructure RPCs (probes, grpcurl) answer without a token.
 _OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -220,7 +220,7 @@ async def _abort(
         # Internals (stack, SQL, paths) stay in the log; the caller gets a reference to quote.
         reference = uuid.uuid4().hex[:12]
         logger.exception("unhandled error in %s (reference %s)", method, reference)
-        status = common_pb2.Status(code=code.value[0], message=f"internal error ({reference})")
+        status = status_pb2.Status(code=code.value[0], message=f"internal error ({reference})")
     await context.abort(
         code, status.message, trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),)
     )
@@ -234,23 +234,23 @@ def status_code_for(error: errors.NorthstarError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def status_for(error: errors.NorthstarError) -> common_pb2.Status:
-    """The google.rpc.Status-compatible status of an error, with its typed details."""
-    code = status_code_for(error)
+def status_for(error: errors.NorthstarError) -> status_pb2.Status:
+    """The google.rpc.Status of an error, with its google.rpc typed details."""
+    code = status_code_for(error)  # grpc.StatusCode numbers are the google.rpc.Code numbers
     message = f"{error.field}: {error.reason}" if error.field else error.reason
-    status = common_pb2.Status(code=code.value[0], message=message)
+    status = status_pb2.Status(code=code.value[0], message=message)
     if isinstance(error, errors.InvalidArgument):
-        violation = common_pb2.BadRequest.FieldViolation(
+        violation = error_details_pb2.BadRequest.FieldViolation(
             field=error.field, description=error.reason
         )
-        status.details.append(_pack(common_pb2.BadRequest(field_violations=[violation])))
+        status.details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
     elif isinstance(error, errors.FailedPrecondition):
-        failure = common_pb2.PreconditionFailure.Violation(
+        failure = error_details_pb2.PreconditionFailure.Violation(
             type="STATE", subject=error.field, description=error.reason
         )
-        status.details.append(_pack(common_pb2.PreconditionFailure(violations=[failure])))
+        status.details.append(_pack(error_details_pb2.PreconditionFailure(violations=[failure])))
     metadata = {"description": error.reason} | ({"field": error.field} if error.field else {})
-    info = common_pb2.ErrorInfo(
+    info = error_details_pb2.ErrorInfo(
         reason=_upper_snake(type(error).__name__), domain=ERROR_DOMAIN, metadata=metadata
     )
     status.details.append(_pack(info))
@@ -258,22 +258,24 @@ def status_for(error: errors.NorthstarError) -> common_pb2.Status:
 
 
 def _pack(message: Any) -> any_pb2.Any:
-    # Packed under the google.rpc names our messages mirror, so standard clients decode them.
-    name = message.DESCRIPTOR.name
-    return any_pb2.Any(type_url=_TYPE_URL_PREFIX + name, value=message.SerializeToString())
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type URL "type.googleapis.com/google.rpc.<Name>"
+    return packed
 
 
 def _upper_snake(class_name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", class_name).upper()
 
 
-def rpc_status(err: grpc.aio.AioRpcError) -> common_pb2.Status | None:
-    """The google.rpc.Status a failed call carried in its trailers, if any."""
-    trailers = cast(Iterable[tuple[str, str | bytes]], err.trailing_metadata() or ())
-    for key, value in trailers:
-        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            return common_pb2.Status.FromString(value)
-    return None
+def rpc_status(err: grpc.aio.AioRpcError) -> status_pb2.Status | None:
+    """The google.rpc.Status a failed call carried in its trailers, if any.
+
+    Decoded by grpcio-status, which raises ValueError when the trailer's code or message
+    disagrees with the call's own status.
+    """
+    # AioRpcError answers code(), details() and trailing_metadata() as grpc.Call does.
+    status: status_pb2.Status | None = standard_rpc_status.from_call(cast(grpc.Call, err))
+    return status
 
 
 def error_details(err: grpc.aio.AioRpcError) -> dict[str, str]:
@@ -281,17 +283,18 @@ def error_details(err: grpc.aio.AioRpcError) -> dict[str, str]:
     status = rpc_status(err)
     details: dict[str, str] = {}
     for packed in status.details if status is not None else ():
-        name = packed.type_url.removeprefix(_TYPE_URL_PREFIX)
-        if name == "BadRequest":
-            bad_request = common_pb2.BadRequest.FromString(packed.value)
+        if packed.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            packed.Unpack(bad_request)
             for violation in bad_request.field_violations:
                 details[violation.field] = violation.description
-        elif name == "PreconditionFailure":
-            failure = common_pb2.PreconditionFailure.FromString(packed.value)
+        elif packed.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+            failure = error_details_pb2.PreconditionFailure()
+            packed.Unpack(failure)
             for precondition in failure.violations:
                 details[precondition.subject] = precondition.description
-        elif name == "ErrorInfo":
-            info = common_pb2.ErrorInfo.FromString(packed.value)
+        elif packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = _error_info(packed)
             if "description" in info.metadata:
                 details.setdefault(info.metadata.get("field", ""), info.metadata["description"])
     return details
@@ -301,6 +304,13 @@ def error_reason(err: grpc.aio.AioRpcError) -> str:
     """The ErrorInfo reason of a failed call (e.g. "ALIGNMENT_CYCLE"), or '' when absent."""
     status = rpc_status(err)
     for packed in status.details if status is not None else ():
-        if packed.type_url == _TYPE_URL_PREFIX + "ErrorInfo":
-            return common_pb2.ErrorInfo.FromString(packed.value).reason
+        if packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            reason: str = _error_info(packed).reason
+            return reason
     return ""
+
+
+def _error_info(packed: any_pb2.Any) -> error_details_pb2.ErrorInfo:
+    info = error_details_pb2.ErrorInfo()
+    packed.Unpack(info)
+    return info

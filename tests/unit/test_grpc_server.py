@@ -6,14 +6,16 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import jwt
 import pytest
 from eventsourcing.persistence import RecordConflictError
+from google.rpc import code_pb2, error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
 
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
 from services.shared import errors
@@ -177,6 +179,53 @@ async def test_domain_error_subclass_keeps_its_base_code_and_names_itself(
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_details(error) == {"parent_goal_id": "would create a cycle"}
     assert error_reason(error) == "ALIGNMENT_CYCLE"
+
+
+async def test_standard_client_decodes_a_bad_request_with_the_google_rpc_types(
+    harness: Harness,
+) -> None:
+    error = await get_goal_error(harness, "invalid", bearer(manager_token()))
+
+    status = rpc_status.from_call(cast(grpc.Call, error))
+    assert status is not None
+    assert (status.code, status.message) == (code_pb2.INVALID_ARGUMENT, "title: must not be blank")
+    bad_request, info = error_details_pb2.BadRequest(), error_details_pb2.ErrorInfo()
+    assert [packed.type_url for packed in status.details] == [
+        "type.googleapis.com/google.rpc.BadRequest",
+        "type.googleapis.com/google.rpc.ErrorInfo",
+    ]
+    assert status.details[0].Unpack(bad_request)
+    assert status.details[1].Unpack(info)
+    assert [(v.field, v.description) for v in bad_request.field_violations] == [
+        ("title", "must not be blank")
+    ]
+    assert (info.reason, info.domain) == ("INVALID_ARGUMENT", "northstar")
+    assert dict(info.metadata) == {"field": "title", "description": "must not be blank"}
+
+
+async def test_standard_client_decodes_a_failed_precondition_with_the_google_rpc_types(
+    harness: Harness,
+) -> None:
+    error = await get_goal_error(harness, "cycle", bearer(manager_token()))
+
+    status = rpc_status.from_call(cast(grpc.Call, error))
+    assert status is not None
+    assert status.code == code_pb2.FAILED_PRECONDITION
+    failure = error_details_pb2.PreconditionFailure()
+    assert status.details[0].Unpack(failure)
+    assert [(v.type, v.subject, v.description) for v in failure.violations] == [
+        ("STATE", "parent_goal_id", "would create a cycle")
+    ]
+
+
+async def test_internal_error_status_carries_only_the_reference(harness: Harness) -> None:
+    error = await get_goal_error(harness, "crash", bearer(manager_token()))
+
+    status = rpc_status.from_call(cast(grpc.Call, error))
+    assert status is not None
+    assert status.code == code_pb2.INTERNAL
+    assert status.message == error.details()
+    assert list(status.details) == []
 
 
 async def test_unexpected_exception_is_internal_without_leaking_its_text(
