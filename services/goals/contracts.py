@@ -182,6 +182,15 @@ class GoalRolledOverV1(GoalEventContract):
     by: str = By
 
 
+class GoalFlaggedForReassignmentV1(GoalEventContract):
+    departed_person_id: str = Field(description="Person id of the owner who left.")
+    manager_id: str = Field(
+        description="Their line manager when they left ('' when none): who should reassign it."
+    )
+    leave_date: date = Field(description="The departed owner's last day.")
+    by: str = By
+
+
 GOAL_EVENT_CONTRACTS: dict[str, type[GoalEventContract]] = {
     f"{PUBLIC_TYPE_PREFIX}{model.__name__.removeprefix('Goal').removesuffix('V1')}": model
     for model in (
@@ -204,6 +213,7 @@ GOAL_EVENT_CONTRACTS: dict[str, type[GoalEventContract]] = {
         GoalTargetChangedV1,
         GoalDueDateChangedV1,
         GoalRolledOverV1,
+        GoalFlaggedForReassignmentV1,
     )
 }
 

@@ -7,7 +7,7 @@ lists and dicts of those), so events and snapshots store with the JSON transcode
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Self
@@ -33,57 +33,30 @@ from services.goals.progress import Metric as Metric
 from services.goals.progress import next_period as next_period
 from services.goals.progress import quarter_period as quarter_period
 from services.goals.progress import validated_metric as validated_metric
-from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
-
-LEVELS = ("strategy", "company", "team", "personal")
-VISIBILITIES = ("public", "team", "private")
-DRAFT, ACTIVE, COMPLETED, CANCELLED, ARCHIVED = (
-    "draft",
-    "active",
-    "completed",
-    "cancelled",
-    "archived",
+from services.goals.rules import (
+    ACTIVE,
+    ARCHIVED,
+    CANCELLED,
+    COMPLETED,
+    DRAFT,
+    LEGAL_TRANSITIONS,
+    LEVELS,
+    MAX_TEXT_LENGTH,
+    MAX_TITLE_LENGTH,
+    OPEN_LIFECYCLES,
+    VISIBILITIES,
+    AlignmentCycle,
+    AlignmentTarget,
+    GoalNotActive,
+    IllegalTransition,
+    ParentLookup,
+    check_alignment_target,
+    would_create_cycle,
 )
-LIFECYCLES = (DRAFT, ACTIVE, COMPLETED, CANCELLED, ARCHIVED)
-# Which lifecycle states each transition may start from; "reopened" is the transition back to
-# active, not a resting state of its own.
-LEGAL_TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "activate": (DRAFT,),
-    "complete": (ACTIVE,),
-    "cancel": (DRAFT, ACTIVE),
-    "archive": (COMPLETED, CANCELLED),
-    "reopen": (COMPLETED, CANCELLED),
-}
-OPEN_LIFECYCLES = (DRAFT, ACTIVE)
-MAX_TITLE_LENGTH = 200
-MAX_TEXT_LENGTH = 4000
-
-ParentLookup = Callable[[UUID], Iterable[UUID]]
-
-
-class GoalNotActive(FailedPrecondition):
-    """The command needs an active (or still open) goal."""
-
-    def __init__(self, reason: str, *, field: str = "status") -> None:
-        super().__init__(reason, field=field)
-
-
-class IllegalTransition(FailedPrecondition):
-    """The lifecycle does not allow this transition from the current state."""
-
-    def __init__(self, reason: str, *, field: str = "status") -> None:
-        super().__init__(reason, field=field)
-
-
-class AlignmentCycle(FailedPrecondition):
-    """The link would make a goal (indirectly) contribute to itself."""
-
-    def __init__(self, reason: str, *, field: str = "parent_goal_id") -> None:
-        super().__init__(reason, field=field)
-
-
-class AlignmentTargetClosed(FailedPrecondition):
-    """Goals cannot be aligned under, or contribute to, a cancelled or archived goal."""
+from services.goals.rules import CLOSED_LIFECYCLES as CLOSED_LIFECYCLES
+from services.goals.rules import LIFECYCLES as LIFECYCLES
+from services.goals.rules import AlignmentTargetClosed as AlignmentTargetClosed
+from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 
 
 @dataclass(frozen=True)
@@ -97,39 +70,20 @@ class KeyResult:
 
 
 @dataclass(frozen=True)
-class AlignmentTarget:
-    """What the application knows about a goal that another goal wants to link to."""
+class ReassignmentFlag:
+    """The goal's owner has left: who, their manager at the time, and their last day."""
 
-    goal_id: UUID
-    tenant_id: str
-    lifecycle: str
-
-
-def would_create_cycle(goal_id: UUID, new_parent_id: UUID, parent_of: ParentLookup) -> bool:
-    """True when linking `goal_id` up to `new_parent_id` closes a loop.
-
-    `parent_of(g)` returns g's primary parent and its contributes-to targets: a loop through
-    contribution links is refused as well as one through primary parents.
-    """
-    seen: set[UUID] = set()
-    pending = [new_parent_id]
-    while pending:
-        current = pending.pop()
-        if current == goal_id:
-            return True
-        if current not in seen:
-            seen.add(current)
-            pending.extend(parent_of(current))
-    return False
+    departed_person_id: str
+    manager_id: str
+    leave_date: date
 
 
-def check_alignment_target(tenant_id: str, target: AlignmentTarget, field: str) -> None:
-    """Links stay within a tenant and never point at a cancelled or archived goal."""
-    if target.tenant_id != tenant_id:
-        # Another tenant's goal must look exactly like a missing one.
-        raise NotFound(f"goal {target.goal_id} not found", field=field)
-    if target.lifecycle in (CANCELLED, ARCHIVED):
-        raise AlignmentTargetClosed(f"goal {target.goal_id} is {target.lifecycle}", field=field)
+def _require_team(team_id: str, level: str) -> str:
+    """A team id, or '' for none; team-level goals need one."""
+    team_id = require_text(team_id, "team_id", max_length=MAX_TITLE_LENGTH, allow_blank=True)
+    if level == "team" and not team_id.strip():
+        raise InvalidArgument("a team goal needs a team", field="team_id")
+    return team_id
 
 
 def _require_reason(reason: str) -> str:
@@ -149,6 +103,9 @@ def _require_confidence(confidence: float) -> float:
 
 class Goal(Aggregate):
     """A goal of a person, a team, the company, or a strategic objective at the root."""
+
+    # A class-level default: snapshots taken before this state existed still load.
+    _reassignment: dict[str, Any] | None = None
 
     class Event(Aggregate.Event):
         pass
@@ -257,6 +214,12 @@ class Goal(Aggregate):
         next_goal_id: UUID
         by: str
 
+    class FlaggedForReassignment(Event):
+        departed_person_id: str
+        manager_id: str
+        leave_date: date
+        by: str
+
     @classmethod
     def _create(
         cls,
@@ -276,9 +239,9 @@ class Goal(Aggregate):
         require_text(
             kwargs["description"], "description", max_length=MAX_TEXT_LENGTH, allow_blank=True
         )
-        for field in ("tenant_id", "owner_id", "team_id", "created_by"):
+        for field in ("tenant_id", "owner_id", "created_by"):
             require_text(kwargs[field], field, max_length=MAX_TITLE_LENGTH)
-        require_choice(kwargs["level"], LEVELS, "level")
+        _require_team(kwargs["team_id"], require_choice(kwargs["level"], LEVELS, "level"))
         require_choice(kwargs["visibility"], VISIBILITIES, "visibility")
         validate_period(kwargs["start_date"], kwargs["due_date"])
         parent_goal_id = kwargs["parent_goal_id"]
@@ -357,6 +320,14 @@ class Goal(Aggregate):
     def contributions(self) -> dict[UUID, float]:
         """Contributes-to links: target goal id -> weight of this goal in the target."""
         return {link["goal_id"]: link["weight"] for link in self._contributions}
+
+    @property
+    def reassignment(self) -> ReassignmentFlag | None:
+        """Set while the goal's owner has left and nobody has taken the goal over yet."""
+        flag = self._reassignment
+        if flag is None:
+            return None
+        return ReassignmentFlag(flag["departed_person_id"], flag["manager_id"], flag["leave_date"])
 
     @property
     def linked_goal_ids(self) -> tuple[UUID, ...]:
@@ -479,12 +450,46 @@ class Goal(Aggregate):
             self._described(description=description, by=by)
 
     def reassign(self, owner_id: str, team_id: str, by: str) -> None:
+        """Give the goal a new owner (and team); this answers a reassignment flag."""
         self._require_open("reassigned")
         owner_id = require_text(owner_id, "owner_id", max_length=MAX_TITLE_LENGTH)
-        team_id = require_text(team_id, "team_id", max_length=MAX_TITLE_LENGTH)
+        team_id = _require_team(team_id, self.level)
         by = _require_actor(by)
         if (owner_id, team_id) != (self.owner_id, self.team_id):
             self._reassigned(owner_id=owner_id, team_id=team_id, by=by)
+
+    def flag_for_reassignment(
+        self, departed_person_id: str, manager_id: str, leave_date: date, by: str
+    ) -> bool:
+        """Mark an open goal whose owner has left as needing a new owner; True if recorded.
+
+        Idempotent: flagging again for the same departure records nothing, so a redelivered
+        departure event changes nothing.
+        """
+        self._require_open("flagged for reassignment")
+        departed_person_id = require_text(
+            departed_person_id, "departed_person_id", max_length=MAX_TITLE_LENGTH
+        )
+        if departed_person_id != self.owner_id:
+            raise FailedPrecondition(
+                f"the goal is owned by {self.owner_id}, not {departed_person_id}", field="owner_id"
+            )
+        manager_id = require_text(
+            manager_id, "manager_id", max_length=MAX_TITLE_LENGTH, allow_blank=True
+        )
+        if not isinstance(leave_date, date):
+            raise InvalidArgument("must be a date", field="leave_date")
+        by = _require_actor(by)
+        flag = self.reassignment
+        if flag is not None and flag.departed_person_id == departed_person_id:
+            return False
+        self._flagged_for_reassignment(
+            departed_person_id=departed_person_id,
+            manager_id=manager_id,
+            leave_date=leave_date,
+            by=by,
+        )
+        return True
 
     def change_visibility(self, visibility: str, by: str) -> None:
         visibility = require_choice(visibility, VISIBILITIES, "visibility")
@@ -504,6 +509,17 @@ class Goal(Aggregate):
     def _reassigned(self, owner_id: str, team_id: str, by: str) -> None:
         self.owner_id = owner_id
         self.team_id = team_id
+        self._reassignment = None
+
+    @event(FlaggedForReassignment)
+    def _flagged_for_reassignment(
+        self, departed_person_id: str, manager_id: str, leave_date: date, by: str
+    ) -> None:
+        self._reassignment = {
+            "departed_person_id": departed_person_id,
+            "manager_id": manager_id,
+            "leave_date": leave_date,
+        }
 
     @event(VisibilityChanged)
     def _visibility_changed(self, visibility: str, by: str) -> None:

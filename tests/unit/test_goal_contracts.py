@@ -44,6 +44,7 @@ def every_kind_of_event() -> list[Goal.Event]:
     )
     goal.rename("Reduce the support backlog", "ana")
     goal.describe("Tickets older than five days.", "ana")
+    goal.flag_for_reassignment("ana", "carla", date(2025, 1, 15), "hr")
     goal.reassign("bob", "support-emea", "carla")
     goal.change_visibility("public", "carla")
     goal.activate("bob")
@@ -68,7 +69,7 @@ def every_kind_of_event() -> list[Goal.Event]:
 
 def test_every_goal_event_class_has_a_contract() -> None:
     names = {public_type_name(event_class) for event_class in goal_event_classes()}
-    assert len(names) == 19
+    assert len(names) == 20
     assert names == set(GOAL_EVENT_CONTRACTS)
 
 
