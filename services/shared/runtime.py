@@ -60,7 +60,10 @@ class ServiceRuntime:
     async def start(
         self, servicers: Sequence[ServicerRegistration], service_full_names: Sequence[str]
     ) -> None:
-        self.metrics_port = self.metrics.start_http(self.settings.metrics_port)
+        # Same interface as gRPC: loopback locally, all interfaces in a container.
+        self.metrics_port = self.metrics.start_http(
+            self.settings.metrics_port, host=self.settings.grpc_host
+        )
         for relay in self.relays:
             await relay.start()
             self._tasks.append(asyncio.create_task(relay.run(self._stop)))
