@@ -8,14 +8,17 @@ from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
+from faststream.kafka import KafkaBroker
 
 from northstar.goals.v1 import goals_pb2_grpc
 from services.goals.api import GoalServicer
 from services.goals.application import GoalsApplication
-from services.goals.authorization import NoReportingLines
 from services.goals.contracts import CONTRACT_SCHEMA_VERSION, contract_data
 from services.goals.domain import Goal
-from services.goals.index import GoalIndex, index_url_for
+from services.goals.index import GoalIndex, index_url_for, sibling_store_url
+from services.goals.policies import DeparturePolicy
+from services.shared.consumer import EventConsumer, RetryPolicy
+from services.shared.directory_replica import DirectoryReplica
 from services.shared.envelope import EventEnvelope
 from services.shared.eventstore import persistence_env
 from services.shared.metrics import ServiceMetrics
@@ -49,12 +52,28 @@ class GoalsService:
     app: GoalsApplication
     index: GoalIndex
     relay: NotificationRelay
+    replica: DirectoryReplica
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+        self.replica.db.close()
+        self.index.db.close()
 
 
-async def start_goals_service(settings: ServiceSettings) -> GoalsService:
+def replica_url_for(store_url: str) -> str:
+    """The goals service's own directory replica: beside its store (own schema on PostgreSQL)."""
+    return sibling_store_url(store_url, "directory")
+
+
+async def start_goals_service(
+    settings: ServiceSettings, *, retry: RetryPolicy | None = None
+) -> GoalsService:
     metrics = ServiceMetrics(SERVICE)
     store_url = settings.store_url_for(SERVICE)
-    app = GoalsApplication(env=persistence_env(SERVICE, store_url))
+    replica = DirectoryReplica(
+        ReadModelDatabase(replica_url_for(store_url), schema="goals_directory")
+    )
+    app = GoalsApplication(env=persistence_env(SERVICE, store_url), directory=replica)
     index = GoalIndex(app, ReadModelDatabase(index_url_for(store_url), schema="goals_index"))
     index.catch_up()
     relay = NotificationRelay(
@@ -65,26 +84,53 @@ async def start_goals_service(settings: ServiceSettings) -> GoalsService:
         to_envelope=goal_envelope,
         metrics=metrics,
     )
+    loop = asyncio.get_running_loop()
 
     def after_save(appended: int) -> None:
+        # Saves run in worker threads; the relay's wake-up event belongs to the event loop.
         metrics.events_appended_total.labels(aggregate_type="Goal").inc(appended)
         index.catch_up()
-        relay.wake()
+        loop.call_soon_threadsafe(relay.wake)
 
     app.after_save.append(after_save)
+    # Directory events feed the replica (permissions, owners, teams) and the departure policy;
+    # each has its own consumer group, so each keeps its own position.
+    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="northstar-goals")
+    directory_topic = settings.topic_for("directory")
+    EventConsumer(
+        broker=broker,
+        name="goals-directory-replica",
+        topics=[directory_topic],
+        group_id=f"{settings.topic_namespace}-goals-directory",
+        apply=replica.apply,
+        metrics=metrics,
+        retry=retry,
+    )
+    EventConsumer(
+        broker=broker,
+        name="goals-departure-policy",
+        topics=[directory_topic],
+        group_id=f"{settings.topic_namespace}-goals-departures",
+        apply=DeparturePolicy(app, index).apply,
+        metrics=metrics,
+        retry=retry,
+    )
     runtime = ServiceRuntime(SERVICE, settings, metrics)
     runtime.relays.append(relay)
-    servicer = GoalServicer(app, index, NoReportingLines())
+    runtime.brokers.append(broker)
+    servicer = GoalServicer(app, index, replica)
     await runtime.start(
         [(goals_pb2_grpc.add_GoalServiceServicer_to_server, servicer)], [GRPC_SERVICE_NAME]
     )
-    return GoalsService(runtime=runtime, app=app, index=index, relay=relay)
+    return GoalsService(runtime=runtime, app=app, index=index, relay=relay, replica=replica)
 
 
 async def main() -> None:
     configure_logging()
     service = await start_goals_service(ServiceSettings())
     await service.runtime.run_until_signalled()
+    service.replica.db.close()
+    service.index.db.close()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""gRPC servicer of the goals service: protobuf <-> application calls, nothing else."""
+"""gRPC servicer of the goals service: protobuf <-> application calls, nothing else.
+
+Every call runs its reads, the authorisation policy and the command in one worker thread (the
+stores are synchronous), keeping the event loop free for other calls.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,32 @@ from uuid import UUID
 import grpc
 
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
+from services.goals import authorization as policy
 from services.goals.application import CommandResult, GoalsApplication
-from services.goals.authorization import OrgChart, can_view, require_can_change, require_can_create
-from services.goals.domain import Goal, Metric
+from services.goals.domain import Goal
 from services.goals.index import GoalIndex
-from services.goals.progress import metric_progress
-from services.goals.queries import GoalView, goal_view
+from services.goals.messages import (
+    command_response,
+    existing_goals,
+    goal_to_proto,
+    metric_from_proto,
+    optional_metric,
+    require_positive_weight,
+    template_from_proto,
+)
+from services.goals.people import Directory
+from services.goals.planning import GoalPlanning
+from services.goals.queries import (
+    GoalFilter,
+    GoalView,
+    decode_page_token,
+    encode_page_token,
+    goal_view,
+    smart_summaries,
+    visible_goals_page,
+)
 from services.shared.auth import Principal, current_principal
-from services.shared.errors import InvalidArgument, NotFound
+from services.shared.errors import InvalidArgument
 from services.shared.eventstore import CommandContext
 from services.shared.validation import (
     page_size,
@@ -32,6 +54,7 @@ from services.shared.validation import (
 
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
+Change = Callable[[Goal, str], object]
 
 
 class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
@@ -39,15 +62,16 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         self,
         app: GoalsApplication,
         index: GoalIndex,
-        org: OrgChart,
+        org: Directory,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         self.app = app
         self.index = index
         self.org = org
+        self.planning = GoalPlanning(app, index)
         self.today = today
 
-    # ---- commands ----
+    # ---- commands on one goal ----
 
     async def CreateGoal(  # noqa: N802 (gRPC method names)
         self, request: goals_pb2.CreateGoalRequest, context: Context
@@ -55,20 +79,19 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         principal = current_principal()
         owner_id = request.owner_id or principal.subject
         level = request.level or "personal"
-        require_can_create(principal, self.org, owner_id=owner_id, level=level)
-        metric = (
-            _metric_from_proto(request.metric, "metric") if request.HasField("metric") else None
-        )
+        metric = optional_metric(request)
         start_date = parse_date(request.start_date, "start_date")
         due_date = parse_optional_date(request.due_date, "due_date")
         parent_goal_id = parse_optional_uuid(request.parent_goal_id, "parent_goal_id")
-        result = await self._run(
-            lambda: self.app.create_goal(
+
+        def create() -> goals_pb2.GoalCommandResponse:
+            policy.require_can_create(principal, self.org, owner_id=owner_id, level=level)
+            result = self.app.create_goal(
                 _context(principal),
                 title=request.title,
                 description=request.description,
                 owner_id=owner_id,
-                team_id=request.team_id or "unassigned",
+                team_id=request.team_id,
                 level=level,
                 start_date=start_date,
                 due_date=due_date,
@@ -76,9 +99,11 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 parent_goal_id=parent_goal_id,
                 visibility=request.visibility or "public",
                 activate=request.activate,
+                recurring=request.recurring,
             )
-        )
-        return self._command_response(result)
+            return self._response(result)
+
+        return await _in_thread(create)
 
     async def AlignGoal(  # noqa: N802
         self, request: goals_pb2.AlignGoalRequest, context: Context
@@ -86,34 +111,39 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         principal = current_principal()
         goal_id = parse_uuid(request.goal_id, "goal_id")
         parent_id = parse_uuid(request.parent_goal_id, "parent_goal_id")
-        self._require_can_change(principal, goal_id)
-        result = await self._run(
-            lambda: self.app.align_goal(
+        _require_version(request.expected_version)
+
+        def align() -> goals_pb2.GoalCommandResponse:
+            self._require_can_change(principal, goal_id)
+            result = self.app.align_goal(
                 _context(principal), goal_id, parent_id, request.reason, request.expected_version
             )
-        )
-        return self._command_response(result)
+            return self._response(result)
+
+        return await _in_thread(align)
 
     async def SetContributions(  # noqa: N802
         self, request: goals_pb2.SetContributionsRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
         principal = current_principal()
         goal_id = parse_uuid(request.goal_id, "goal_id")
+        _require_version(request.expected_version)
         links: dict[UUID, float] = {}
         for position, link in enumerate(request.contributions):
-            target = parse_uuid(link.goal_id, f"contributions[{position}].goal_id")
+            field = f"contributions[{position}]"
+            target = parse_uuid(link.goal_id, f"{field}.goal_id")
             if target in links:
-                raise InvalidArgument(
-                    f"goal {target} is listed twice", field=f"contributions[{position}].goal_id"
-                )
-            links[target] = require_finite_number(link.weight, f"contributions[{position}].weight")
-        self._require_can_change(principal, goal_id)
-        result = await self._run(
-            lambda: self.app.set_contributions(
+                raise InvalidArgument(f"goal {target} is listed twice", field=f"{field}.goal_id")
+            links[target] = require_positive_weight(link.weight, f"{field}.weight")
+
+        def set_contributions() -> goals_pb2.GoalCommandResponse:
+            self._require_can_change(principal, goal_id)
+            result = self.app.set_contributions(
                 _context(principal), goal_id, links, request.reason, request.expected_version
             )
-        )
-        return self._command_response(result)
+            return self._response(result)
+
+        return await _in_thread(set_contributions)
 
     async def CheckIn(  # noqa: N802
         self, request: goals_pb2.CheckInRequest, context: Context
@@ -170,18 +200,136 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             lambda goal, by: goal.cancel(request.reason, by),
         )
 
+    async def ArchiveGoal(  # noqa: N802
+        self, request: goals_pb2.ArchiveGoalRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        return await self._update(
+            request.goal_id, request.expected_version, lambda goal, by: goal.archive(by)
+        )
+
+    async def ReopenGoal(  # noqa: N802
+        self, request: goals_pb2.ReopenGoalRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        return await self._update(
+            request.goal_id,
+            request.expected_version,
+            lambda goal, by: goal.reopen(request.reason, by),
+        )
+
     async def AddKeyResult(  # noqa: N802
         self, request: goals_pb2.AddKeyResultRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
         if not request.HasField("metric"):
             raise InvalidArgument("a key result needs a metric", field="metric")
-        metric = _metric_from_proto(request.metric, "metric")
-        weight = require_finite_number(request.weight or 1.0, "weight")
+        metric = metric_from_proto(request.metric, "metric")
+        weight = (
+            require_positive_weight(request.weight, "weight") if request.HasField("weight") else 1.0
+        )
         return await self._update(
             request.goal_id,
             request.expected_version,
             lambda goal, by: goal.add_key_result(request.title, metric, weight, by),
         )
+
+    async def ReassignGoal(  # noqa: N802
+        self, request: goals_pb2.ReassignGoalRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        principal = current_principal()
+        goal_id = parse_uuid(request.goal_id, "goal_id")
+        if not request.owner_id:
+            raise InvalidArgument("is required", field="owner_id")
+        _require_version(request.expected_version)
+
+        def reassign() -> goals_pb2.GoalCommandResponse:
+            goal = self._require_can_change(principal, goal_id)
+            policy.require_can_create(
+                principal, self.org, owner_id=request.owner_id, level=goal.level
+            )
+            result = self.app.reassign_goal(
+                _context(principal),
+                goal_id,
+                request.owner_id,
+                request.team_id,
+                request.expected_version,
+            )
+            return self._response(result)
+
+        return await _in_thread(reassign)
+
+    # ---- commands that create several goals ----
+
+    async def CascadeGoal(  # noqa: N802
+        self, request: goals_pb2.CascadeGoalRequest, context: Context
+    ) -> goals_pb2.CascadeGoalResponse:
+        principal = current_principal()
+        goal_id = parse_uuid(request.goal_id, "goal_id")
+
+        def cascade() -> goals_pb2.CascadeGoalResponse:
+            team_goal = self.app.get_goal(principal.tenant_id, goal_id)
+            policy.require_can_view(principal, self.org, team_goal, "goal_id")
+            members = self.org.team_members(principal.tenant_id, team_goal.team_id)
+            policy.require_can_cascade(principal, self.org, team_goal, members)
+            result = self.planning.cascade_goal(
+                _context(principal), goal_id, members, activate=request.activate
+            )
+            return goals_pb2.CascadeGoalResponse(
+                created=[self._response(created) for created in result.created],
+                already_cascaded=existing_goals(dict(result.already_there)),
+            )
+
+        return await _in_thread(cascade)
+
+    async def CreateGoalsFromTemplate(  # noqa: N802
+        self, request: goals_pb2.CreateGoalsFromTemplateRequest, context: Context
+    ) -> goals_pb2.CreateGoalsFromTemplateResponse:
+        principal = current_principal()
+        template = template_from_proto(request)
+        template_id = parse_optional_uuid(request.template_id, "template_id")
+        owner_ids = list(request.owner_ids)
+
+        def create() -> goals_pb2.CreateGoalsFromTemplateResponse:
+            for owner_id in owner_ids:
+                policy.require_can_create(
+                    principal, self.org, owner_id=owner_id, level=template.level
+                )
+            result = self.planning.create_goals_from_template(
+                _context(principal),
+                template,
+                owner_ids,
+                template_id=template_id,
+                activate=request.activate,
+            )
+            return goals_pb2.CreateGoalsFromTemplateResponse(
+                template_id=str(result.template_id),
+                created=[self._response(created) for created in result.created],
+                already_created=existing_goals(dict(result.already_there)),
+            )
+
+        return await _in_thread(create)
+
+    async def RollOverGoal(  # noqa: N802
+        self, request: goals_pb2.RollOverGoalRequest, context: Context
+    ) -> goals_pb2.RollOverGoalResponse:
+        principal = current_principal()
+        goal_id = parse_uuid(request.goal_id, "goal_id")
+        parent_goal_id = parse_optional_uuid(request.parent_goal_id, "parent_goal_id")
+        _require_version(request.expected_version)
+
+        def roll_over() -> goals_pb2.RollOverGoalResponse:
+            goal = self._require_can_change(principal, goal_id)
+            policy.require_can_create(principal, self.org, owner_id=goal.owner_id, level=goal.level)
+            result = self.planning.roll_over_goal(
+                _context(principal),
+                goal_id,
+                parent_goal_id=parent_goal_id,
+                activate=request.activate,
+                expected_version=request.expected_version,
+            )
+            return goals_pb2.RollOverGoalResponse(
+                previous=self._response(result.previous), next=self._response(result.next)
+            )
+
+        return await _in_thread(roll_over)
 
     # ---- queries ----
 
@@ -193,154 +341,126 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         if request.version < 0:
             raise InvalidArgument("must not be negative", field="version")
         as_of = parse_timestamp(request.as_of, "as_of") if request.as_of else None
-        goal = await asyncio.to_thread(
-            self.app.get_goal,
-            principal.tenant_id,
-            goal_id,
-            version=request.version or None,
-            as_of=as_of,
-        )
-        if not can_view(principal, self.org, goal):
-            raise NotFound(f"goal {goal_id} not found", field="goal_id")
-        return goal_to_proto(await asyncio.to_thread(self._view, goal))
+
+        def get() -> goals_pb2.Goal:
+            goal = self.app.get_goal(
+                principal.tenant_id, goal_id, version=request.version or None, as_of=as_of
+            )
+            policy.require_can_view(principal, self.org, goal, "goal_id")
+            return goal_to_proto(self._view(goal))
+
+        return await _in_thread(get)
 
     async def ListGoals(  # noqa: N802
         self, request: goals_pb2.ListGoalsRequest, context: Context
     ) -> goals_pb2.ListGoalsResponse:
         principal = current_principal()
-        limit = page_size(request.page_size)
-        after = str(parse_uuid(request.page_token, "page_token")) if request.page_token else ""
-        rows = await asyncio.to_thread(
-            self.index.list_goals,
-            principal.tenant_id,
-            owner_id=request.owner_id,
-            team_id=request.team_id,
-            period_start=parse_optional_date(request.period_start, "period_start"),
-            period_end=parse_optional_date(request.period_end, "period_end"),
-            after_goal_id=after,
-            limit=limit,
-        )
-        response = goals_pb2.ListGoalsResponse()
-        for row in rows:
-            goal = await asyncio.to_thread(self.app.get_goal, principal.tenant_id, row.goal_id)
-            if can_view(principal, self.org, goal):
-                response.goals.append(goal_to_proto(await asyncio.to_thread(self._view, goal)))
-        if len(rows) == limit:
-            response.next_page_token = str(rows[-1].goal_id)
-        return response
+        size = page_size(request.page_size)
+        goal_filter = _filter(request.owner_id, request)
+        after = decode_page_token(request.page_token, goal_filter)
+
+        def list_page() -> goals_pb2.ListGoalsResponse:
+            goals, next_after = visible_goals_page(
+                self.app,
+                self.index,
+                principal.tenant_id,
+                goal_filter,
+                lambda goal: policy.can_view(principal, self.org, goal),
+                after_goal_id=after,
+                page_size=size,
+            )
+            return goals_pb2.ListGoalsResponse(
+                goals=[goal_to_proto(self._view(goal)) for goal in goals],
+                next_page_token=encode_page_token(next_after, goal_filter) if next_after else "",
+            )
+
+        return await _in_thread(list_page)
+
+    async def SummariseSmart(  # noqa: N802
+        self, request: goals_pb2.SummariseSmartRequest, context: Context
+    ) -> goals_pb2.SummariseSmartResponse:
+        principal = current_principal()
+        goal_filter = _filter("", request)
+
+        def summarise() -> goals_pb2.SummariseSmartResponse:
+            summaries = smart_summaries(
+                self.app,
+                self.index,
+                principal.tenant_id,
+                goal_filter,
+                lambda goal: policy.can_view(principal, self.org, goal),
+            )
+            return goals_pb2.SummariseSmartResponse(
+                teams=[
+                    goals_pb2.TeamSmartSummary(
+                        team_id=team_id,
+                        goal_count=summary.goal_count,
+                        specific=summary.held["S"],
+                        measurable=summary.held["M"],
+                        achievable=summary.held["A"],
+                        relevant=summary.held["R"],
+                        time_bound=summary.held["T"],
+                        fully_smart=summary.fully_smart,
+                    )
+                    for team_id, summary in summaries.items()
+                ]
+            )
+
+        return await _in_thread(summarise)
 
     # ---- helpers ----
 
     async def _update(
-        self, raw_goal_id: str, expected_version: int, change: Callable[[Goal, str], object]
+        self, raw_goal_id: str, expected_version: int, change: Change
     ) -> goals_pb2.GoalCommandResponse:
         principal = current_principal()
         goal_id = parse_uuid(raw_goal_id, "goal_id")
-        if expected_version < 0:
-            raise InvalidArgument("must not be negative", field="expected_version")
-        self._require_can_change(principal, goal_id)
-        result = await self._run(
-            lambda: self.app.update(
+        _require_version(expected_version)
+
+        def update() -> goals_pb2.GoalCommandResponse:
+            self._require_can_change(principal, goal_id)
+            result = self.app.update(
                 _context(principal),
                 goal_id,
                 lambda goal: change(goal, principal.subject),
                 expected_version,
             )
-        )
-        return self._command_response(result)
+            return self._response(result)
 
-    def _require_can_change(self, principal: Principal, goal_id: UUID) -> None:
+        return await _in_thread(update)
+
+    def _require_can_change(self, principal: Principal, goal_id: UUID) -> Goal:
         goal = self.app.get_goal(principal.tenant_id, goal_id)
-        if not can_view(principal, self.org, goal):
-            raise NotFound(f"goal {goal_id} not found", field="goal_id")
-        require_can_change(principal, self.org, goal)
-
-    async def _run(self, command: Callable[[], T]) -> T:
-        # The event store is synchronous; keep the event loop free for other calls.
-        return await asyncio.to_thread(command)
+        policy.require_can_view(principal, self.org, goal, "goal_id")
+        policy.require_can_change(principal, self.org, goal)
+        return goal
 
     def _view(self, goal: Goal) -> GoalView:
         return goal_view(self.app, self.index, goal, self.today())
 
-    def _command_response(self, result: CommandResult) -> goals_pb2.GoalCommandResponse:
-        return goals_pb2.GoalCommandResponse(
-            goal=goal_to_proto(self._view(result.goal)),
-            version=result.version,
-            position_token=result.position_token,
-        )
+    def _response(self, result: CommandResult) -> goals_pb2.GoalCommandResponse:
+        return command_response(result, self._view(result.goal))
+
+
+async def _in_thread(call: Callable[[], T]) -> T:
+    return await asyncio.to_thread(call)
 
 
 def _context(principal: Principal) -> CommandContext:
     return CommandContext.new(principal.tenant_id, principal.subject)
 
 
-def _metric_from_proto(metric: goals_pb2.Metric, field: str) -> Metric:
-    if not metric.kind:
-        raise InvalidArgument(
-            "is required (number, percentage, currency, binary)", field=f"{field}.kind"
-        )
-    return Metric(
-        kind=metric.kind,
-        direction=metric.direction or "increase",
-        start=require_finite_number(metric.start, f"{field}.start"),
-        target=require_finite_number(metric.target, f"{field}.target"),
-        unit=metric.unit,
+def _require_version(expected_version: int) -> None:
+    if expected_version < 0:
+        raise InvalidArgument("must not be negative", field="expected_version")
+
+
+def _filter(
+    owner_id: str, request: goals_pb2.ListGoalsRequest | goals_pb2.SummariseSmartRequest
+) -> GoalFilter:
+    return GoalFilter(
+        owner_id=owner_id,
+        team_id=request.team_id,
+        period_start=parse_optional_date(request.period_start, "period_start"),
+        period_end=parse_optional_date(request.period_end, "period_end"),
     )
-
-
-def _metric_to_proto(metric: Metric) -> goals_pb2.Metric:
-    return goals_pb2.Metric(
-        kind=metric.kind,
-        unit=metric.unit,
-        start=metric.start,
-        target=metric.target,
-        direction=metric.direction,
-    )
-
-
-def goal_to_proto(view: GoalView) -> goals_pb2.Goal:
-    goal = view.goal
-    message = goals_pb2.Goal(
-        id=str(goal.id),
-        tenant_id=goal.tenant_id,
-        title=goal.title,
-        description=goal.description,
-        owner_id=goal.owner_id,
-        team_id=goal.team_id,
-        level=goal.level,
-        visibility=goal.visibility,
-        lifecycle=goal.lifecycle,
-        status=view.status,
-        start_date=goal.start_date.isoformat(),
-        due_date=goal.due_date.isoformat() if goal.due_date else "",
-        parent_goal_id=str(goal.parent_goal_id) if goal.parent_goal_id else "",
-        progress=view.progress,
-        expected_progress=view.expected_progress,
-        confidence=goal.latest_confidence or 0.0,
-        version=goal.version,
-        created_at=goal.created_on.isoformat(),
-        updated_at=goal.modified_on.isoformat(),
-    )
-    metric = goal.metric
-    if metric is not None:
-        message.metric.CopyFrom(_metric_to_proto(metric))
-        message.current = metric.current_value
-        message.has_current = metric.current is not None
-    for key_result in goal.key_results:
-        message.key_results.append(
-            goals_pb2.KeyResult(
-                id=str(key_result.key_result_id),
-                title=key_result.title,
-                metric=_metric_to_proto(key_result.metric),
-                current=key_result.metric.current_value,
-                weight=key_result.weight,
-                progress=metric_progress(key_result.metric),
-            )
-        )
-    for target, weight in goal.contributions.items():
-        message.contributions.append(goals_pb2.Contribution(goal_id=str(target), weight=weight))
-    for letter, criterion in view.smart.criteria.items():
-        message.smart.criteria.append(
-            goals_pb2.SmartCriterion(letter=letter, held=criterion.held, reason=criterion.reason)
-        )
-    return message

@@ -17,7 +17,8 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from services.goals.domain import AlignmentTarget, Goal, Metric
-from services.shared.errors import ConcurrentUpdate, FailedPrecondition, NotFound
+from services.goals.people import Directory, default_team, require_owner_and_team
+from services.shared.errors import ConcurrentUpdate, FailedPrecondition, InvalidArgument, NotFound
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
 from services.shared.position import encode_position_token
 
@@ -37,8 +38,13 @@ class GoalsApplication(NorthstarApplication):
     # A goal with thousands of check-ins loads from its latest snapshot plus a few events.
     snapshotting_intervals = {Goal: SNAPSHOT_EVERY}
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str] | None = None, directory: Directory | None = None
+    ) -> None:
         super().__init__(env)
+        # People and teams (the local directory replica): needed by every use case that names
+        # an owner; reading and updating existing goals works without it.
+        self.directory = directory
         # Called with the number of events each save appended (relay wake-up, index, metrics).
         self.after_save: list[Callable[[int], None]] = []
 
@@ -59,12 +65,10 @@ class GoalsApplication(NorthstarApplication):
         parent_goal_id: UUID | None,
         visibility: str,
         activate: bool,
+        recurring: bool = False,
     ) -> CommandResult:
-        parent = None
-        if parent_goal_id is not None:
-            parent = self._alignment_target(context, parent_goal_id, "parent_goal_id")
-        goal = Goal(
-            tenant_id=context.tenant_id,
+        goal = self.new_goal(
+            context,
             title=title,
             description=description,
             owner_id=owner_id,
@@ -73,16 +77,70 @@ class GoalsApplication(NorthstarApplication):
             start_date=start_date,
             due_date=due_date,
             metric=metric,
-            parent_goal_id=None,
+            parent_goal_id=parent_goal_id,
             visibility=visibility,
-            created_by=context.actor_id,
+            activate=activate,
+            recurring=recurring,
         )
-        if parent is not None:
+        return self.save_goals(context, goal)[0]
+
+    def new_goal(
+        self,
+        context: CommandContext,
+        *,
+        owner_id: str,
+        team_id: str,
+        parent_goal_id: UUID | None,
+        activate: bool,
+        owner_field: str = "owner_id",
+        **fields: Any,
+    ) -> Goal:
+        """A validated, unsaved goal: the request first, then the directory and the parent.
+
+        `team_id` "" means the owner's current team. `fields` are the other arguments of
+        Goal(...) (title, description, level, period, metric, visibility, recurring, ...).
+        """
+        directory = self._directory()
+        team = team_id or default_team(directory, context.tenant_id, owner_id)
+        goal = Goal(
+            tenant_id=context.tenant_id,
+            owner_id=owner_id,
+            team_id=team,
+            parent_goal_id=None,
+            created_by=context.actor_id,
+            **fields,
+        )
+        if parent_goal_id is not None and goal.level == "strategy":
+            raise InvalidArgument(
+                "a strategic objective is a root of alignment and has no parent",
+                field="parent_goal_id",
+            )
+        require_owner_and_team(
+            directory, context.tenant_id, owner_id, team_id, owner_field=owner_field
+        )
+        if parent_goal_id is not None:
+            parent = self.alignment_target(context, parent_goal_id, "parent_goal_id")
             # A new goal has no children yet, so aligning it cannot close a cycle.
             goal.align(parent.goal_id, "", context.actor_id, parent=parent)
         if activate:
             goal.activate(context.actor_id)
-        return self._save(context, goal)
+        return goal
+
+    def reassign_goal(
+        self,
+        context: CommandContext,
+        goal_id: UUID,
+        owner_id: str,
+        team_id: str,
+        expected_version: int = 0,
+    ) -> CommandResult:
+        """A new owner (a current member of the tenant) and team; "" takes the owner's team."""
+        directory = self._directory()
+        goal = self.goal_for_update(context, goal_id, expected_version)
+        team = team_id or default_team(directory, context.tenant_id, owner_id)
+        require_owner_and_team(directory, context.tenant_id, owner_id, team_id)
+        goal.reassign(owner_id, team, context.actor_id)
+        return self.save_goals(context, goal)[0]
 
     def align_goal(
         self,
@@ -93,11 +151,11 @@ class GoalsApplication(NorthstarApplication):
         expected_version: int = 0,
     ) -> CommandResult:
         goal = self.goal_for_update(context, goal_id, expected_version)
-        parent = self._alignment_target(context, parent_goal_id, "parent_goal_id")
+        parent = self.alignment_target(context, parent_goal_id, "parent_goal_id")
         goal.align(
             parent_goal_id, reason, context.actor_id, parent=parent, parent_of=self._links_of
         )
-        return self._save(context, goal)
+        return self.save_goals(context, goal)[0]
 
     def set_contributions(
         self,
@@ -109,13 +167,13 @@ class GoalsApplication(NorthstarApplication):
     ) -> CommandResult:
         goal = self.goal_for_update(context, goal_id, expected_version)
         targets = {
-            target_id: self._alignment_target(context, target_id, "contributions")
+            target_id: self.alignment_target(context, target_id, "contributions")
             for target_id in contributions
         }
         goal.set_contributions(
             contributions, reason, context.actor_id, targets=targets, parent_of=self._links_of
         )
-        return self._save(context, goal)
+        return self.save_goals(context, goal)[0]
 
     def update(
         self,
@@ -127,7 +185,7 @@ class GoalsApplication(NorthstarApplication):
         """Any single-goal command: `change` calls one aggregate method (it validates)."""
         goal = self.goal_for_update(context, goal_id, expected_version)
         change(goal)
-        return self._save(context, goal)
+        return self.save_goals(context, goal)[0]
 
     # ---- queries ----
 
@@ -181,10 +239,11 @@ class GoalsApplication(NorthstarApplication):
 
     # ---- internals ----
 
-    def _save(self, context: CommandContext, goal: Goal) -> CommandResult:
+    def save_goals(self, context: CommandContext, *goals: Goal) -> list[CommandResult]:
+        """Saves the goals' new events in one transaction: all of them or none."""
         with command_context(context):
             try:
-                recordings = self.save(goal)
+                recordings = self.save(*goals)
             except IntegrityError:
                 raise ConcurrentUpdate(
                     "the goal was changed concurrently; reload and retry",
@@ -192,15 +251,26 @@ class GoalsApplication(NorthstarApplication):
                 ) from None
         for callback in self.after_save:
             callback(len(recordings))
-        last_notification_id = max((r.notification.id for r in recordings), default=0)
-        return CommandResult(
-            goal=goal,
-            version=goal.version,
-            position_token=encode_position_token(goal.id, goal.version),
-            last_notification_id=last_notification_id,
-        )
+        last_by_goal: dict[UUID, int] = {}
+        for recording in recordings:
+            goal_id = recording.domain_event.originator_id
+            last_by_goal[goal_id] = max(last_by_goal.get(goal_id, 0), recording.notification.id)
+        return [
+            CommandResult(
+                goal=goal,
+                version=goal.version,
+                position_token=encode_position_token(goal.id, goal.version),
+                last_notification_id=last_by_goal.get(goal.id, 0),
+            )
+            for goal in goals
+        ]
 
-    def _alignment_target(
+    def _directory(self) -> Directory:
+        if self.directory is None:
+            raise RuntimeError("this use case needs the directory replica (GoalsApplication)")
+        return self.directory
+
+    def alignment_target(
         self, context: CommandContext, goal_id: UUID, field: str
     ) -> AlignmentTarget:
         try:

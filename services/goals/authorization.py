@@ -2,21 +2,27 @@
 
 - Auditors read everything in their tenant and never write.
 - HR admins and integration accounts may change any goal of their tenant.
-- A goal's owner, and every manager above the owner, may change it.
-- Strategic objectives and company goals are set by HR admins, managers or integrations.
+- A goal's owner, and every manager above the owner, may change it; a person may create goals
+  for themselves and for anyone below them in the reporting lines.
+- Strategic objectives are set by HR admins and integrations; company goals also by managers.
+- Cascading a team goal needs the right to change it and to create a goal for each member.
+- Someone the directory records as departed writes nothing, whatever their token says.
 - Visibility: public goals are seen by the whole tenant; team goals by the team, the owner's
   management chain, HR admins and auditors; private goals by the owner, the owner's
-  management chain, HR admins and auditors.
-Tenancy is enforced before this policy: another tenant's goal is simply not found.
+  management chain, HR admins and auditors. A goal the caller may not see is "not found".
+Reporting lines come from the local directory replica at the moment of the call, so a move
+to another team or manager changes what a person may do without a restart. Tenancy is
+enforced before this policy: another tenant's goal is simply not found.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterable
 
 from services.goals.domain import Goal
+from services.goals.people import Directory
 from services.shared.auth import AUDITOR, EMPLOYEE, HR_ADMIN, INTEGRATION, MANAGER, Principal
-from services.shared.errors import PermissionDenied
+from services.shared.errors import NotFound, PermissionDenied
 
 WRITER_ROLES = frozenset({EMPLOYEE, MANAGER, HR_ADMIN, INTEGRATION})
 ORGANISATION_WIDE_WRITERS = frozenset({HR_ADMIN, INTEGRATION})
@@ -27,25 +33,20 @@ TOP_LEVEL_SETTERS = {
 }
 
 
-class OrgChart(Protocol):
-    """What the policy needs to know about reporting lines (the directory replica)."""
-
-    def is_in_management_chain(self, tenant_id: str, manager_id: str, person_id: str) -> bool: ...
-
-    def team_members(self, tenant_id: str, team_id: str) -> list[str]: ...
-
-
-def _manages(org: OrgChart, principal: Principal, person_id: str) -> bool:
+def _manages(org: Directory, principal: Principal, person_id: str) -> bool:
     return org.is_in_management_chain(principal.tenant_id, principal.subject, person_id)
 
 
-def require_writer(principal: Principal, action: str) -> None:
+def require_writer(principal: Principal, org: Directory, action: str) -> None:
     if not principal.roles & WRITER_ROLES:
         raise PermissionDenied(f"role(s) {sorted(principal.roles)} may not {action} goals")
+    caller = org.person(principal.tenant_id, principal.subject)
+    if caller is not None and caller.has_departed:
+        raise PermissionDenied(f"{principal.subject} has left the organisation")
 
 
-def require_can_create(principal: Principal, org: OrgChart, *, owner_id: str, level: str) -> None:
-    require_writer(principal, "create")
+def require_can_create(principal: Principal, org: Directory, *, owner_id: str, level: str) -> None:
+    require_writer(principal, org, "create")
     allowed_roles = TOP_LEVEL_SETTERS.get(level)
     if allowed_roles is not None and not principal.roles & allowed_roles:
         raise PermissionDenied(
@@ -60,8 +61,8 @@ def require_can_create(principal: Principal, org: OrgChart, *, owner_id: str, le
         )
 
 
-def require_can_change(principal: Principal, org: OrgChart, goal: Goal) -> None:
-    require_writer(principal, "change")
+def require_can_change(principal: Principal, org: Directory, goal: Goal) -> None:
+    require_writer(principal, org, "change")
     if principal.roles & ORGANISATION_WIDE_WRITERS:
         return
     if goal.owner_id == principal.subject or _manages(org, principal, goal.owner_id):
@@ -71,21 +72,27 @@ def require_can_change(principal: Principal, org: OrgChart, goal: Goal) -> None:
     raise PermissionDenied("only the owner, their managers or HR admins may change this goal")
 
 
-def can_view(principal: Principal, org: OrgChart, goal: Goal) -> bool:
+def require_can_cascade(
+    principal: Principal, org: Directory, goal: Goal, member_ids: Iterable[str]
+) -> None:
+    require_can_change(principal, org, goal)
+    for member_id in member_ids:
+        require_can_create(principal, org, owner_id=member_id, level="personal")
+
+
+def can_view(principal: Principal, org: Directory, goal: Goal) -> bool:
+    if goal.tenant_id != principal.tenant_id:
+        return False
     if goal.visibility == "public" or principal.roles & SEE_EVERYTHING_ROLES:
         return True
     if goal.owner_id == principal.subject or _manages(org, principal, goal.owner_id):
         return True
-    if goal.visibility == "team":
+    if goal.visibility == "team" and goal.team_id:
         return principal.subject in org.team_members(principal.tenant_id, goal.team_id)
     return False
 
 
-class NoReportingLines:
-    """An org chart that knows nobody: used until the directory replica has data."""
-
-    def is_in_management_chain(self, tenant_id: str, manager_id: str, person_id: str) -> bool:
-        return False
-
-    def team_members(self, tenant_id: str, team_id: str) -> list[str]:
-        return []
+def require_can_view(principal: Principal, org: Directory, goal: Goal, field: str) -> None:
+    """A goal the caller may not see answers exactly as a missing one would."""
+    if not can_view(principal, org, goal):
+        raise NotFound(f"goal {goal.id} not found", field=field)

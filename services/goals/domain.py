@@ -33,29 +33,27 @@ from services.goals.progress import Metric as Metric
 from services.goals.progress import next_period as next_period
 from services.goals.progress import quarter_period as quarter_period
 from services.goals.progress import validated_metric as validated_metric
-from services.goals.rules import (
-    ACTIVE,
-    ARCHIVED,
-    CANCELLED,
-    COMPLETED,
-    DRAFT,
-    LEGAL_TRANSITIONS,
-    LEVELS,
-    MAX_TEXT_LENGTH,
-    MAX_TITLE_LENGTH,
-    OPEN_LIFECYCLES,
-    VISIBILITIES,
-    AlignmentCycle,
-    AlignmentTarget,
-    GoalNotActive,
-    IllegalTransition,
-    ParentLookup,
-    check_alignment_target,
-    would_create_cycle,
-)
+from services.goals.rules import ACTIVE as ACTIVE
+from services.goals.rules import ARCHIVED as ARCHIVED
+from services.goals.rules import CANCELLED as CANCELLED
 from services.goals.rules import CLOSED_LIFECYCLES as CLOSED_LIFECYCLES
+from services.goals.rules import COMPLETED as COMPLETED
+from services.goals.rules import DRAFT as DRAFT
+from services.goals.rules import LEGAL_TRANSITIONS as LEGAL_TRANSITIONS
+from services.goals.rules import LEVELS as LEVELS
 from services.goals.rules import LIFECYCLES as LIFECYCLES
+from services.goals.rules import MAX_TEXT_LENGTH as MAX_TEXT_LENGTH
+from services.goals.rules import MAX_TITLE_LENGTH as MAX_TITLE_LENGTH
+from services.goals.rules import OPEN_LIFECYCLES as OPEN_LIFECYCLES
+from services.goals.rules import VISIBILITIES as VISIBILITIES
+from services.goals.rules import AlignmentCycle as AlignmentCycle
+from services.goals.rules import AlignmentTarget as AlignmentTarget
 from services.goals.rules import AlignmentTargetClosed as AlignmentTargetClosed
+from services.goals.rules import GoalNotActive as GoalNotActive
+from services.goals.rules import IllegalTransition as IllegalTransition
+from services.goals.rules import ParentLookup as ParentLookup
+from services.goals.rules import check_alignment_target as check_alignment_target
+from services.goals.rules import would_create_cycle as would_create_cycle
 from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 
 

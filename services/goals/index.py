@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from uuid import UUID
 
 from services.goals.application import GoalsApplication
-from services.goals.domain import Goal
+from services.goals.domain import CLOSED_LIFECYCLES, Goal
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
 INDEX_DDL = (
@@ -46,6 +46,17 @@ INDEX_DDL = (
     "CREATE INDEX IF NOT EXISTS goal_index_owner ON goal_index (tenant_id, owner_id)",
     "CREATE INDEX IF NOT EXISTS goal_index_team ON goal_index (tenant_id, team_id)",
     """
+    CREATE TABLE IF NOT EXISTS goal_template_uses (
+        goal_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        template_id TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        lifecycle TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS goal_template_uses_template ON goal_template_uses "
+    "(tenant_id, template_id)",
+    """
     CREATE TABLE IF NOT EXISTS goal_index_position (
         singleton INTEGER PRIMARY KEY,
         notification_id BIGINT NOT NULL
@@ -55,12 +66,17 @@ INDEX_DDL = (
 
 
 def index_url_for(store_url: str) -> str:
-    """SQLite: a file beside the event store (no lock contention); PostgreSQL: same database."""
+    return sibling_store_url(store_url, "index")
+
+
+def sibling_store_url(store_url: str, suffix: str) -> str:
+    """SQLite: a file beside the event store (no lock contention); PostgreSQL: same database
+    (the caller picks its own schema)."""
     parsed = urlparse(store_url)
     if parsed.scheme == "sqlite":
         path = parsed.path
         stem = path[: -len(".db")] if path.endswith(".db") else path
-        return f"sqlite://{stem}-index.db"
+        return f"sqlite://{stem}-{suffix}.db"
     return store_url
 
 
@@ -121,6 +137,27 @@ class GoalIndex:
         )
         return [(UUID(row[0]), float(row[1])) for row in rows]
 
+    def primary_children_by_owner(self, goal_id: UUID) -> dict[str, UUID]:
+        """Owner -> goal of the open or completed goals whose primary parent is `goal_id`."""
+        rows = self.db.read(
+            "SELECT g.owner_id, g.goal_id FROM goal_links l "
+            "JOIN goal_index g ON g.goal_id = l.goal_id "
+            "WHERE l.target_goal_id = ? AND l.is_primary = 1 AND g.lifecycle NOT IN (?, ?) "
+            "ORDER BY g.goal_id",
+            (str(goal_id), *CLOSED_LIFECYCLES),
+        )
+        return {str(owner): UUID(str(goal)) for owner, goal in rows}
+
+    def template_uses_by_owner(self, tenant_id: str, template_id: UUID) -> dict[str, UUID]:
+        """Owner -> goal of the goals (not cancelled or archived) made from a template."""
+        rows = self.db.read(
+            "SELECT owner_id, goal_id FROM goal_template_uses "
+            "WHERE tenant_id = ? AND template_id = ? AND lifecycle NOT IN (?, ?) "
+            "ORDER BY goal_id",
+            (tenant_id, str(template_id), *CLOSED_LIFECYCLES),
+        )
+        return {str(owner): UUID(str(goal)) for owner, goal in rows}
+
     def list_goals(
         self,
         tenant_id: str,
@@ -129,12 +166,17 @@ class GoalIndex:
         team_id: str = "",
         period_start: date | None = None,
         period_end: date | None = None,
+        lifecycles: Sequence[str] = (),
         after_goal_id: str = "",
         limit: int = 50,
     ) -> list[IndexedGoal]:
+        """Goals of a tenant in goal id order, after `after_goal_id` (keyset pagination)."""
         sql = "SELECT goal_id, owner_id, team_id, level, lifecycle, start_date, due_date, title "
         sql += "FROM goal_index WHERE tenant_id = ? AND goal_id > ?"
         params: list[object] = [tenant_id, after_goal_id]
+        if lifecycles:
+            sql += f" AND lifecycle IN ({', '.join('?' for _ in lifecycles)})"
+            params.extend(lifecycles)
         if owner_id:
             sql += " AND owner_id = ?"
             params.append(owner_id)
@@ -175,6 +217,13 @@ def _write_goal(tx: Transaction, goal: Goal) -> None:
             goal.version,
         ),
     )
+    if goal.template_id is not None:
+        tx.execute(
+            "INSERT INTO goal_template_uses (goal_id, tenant_id, template_id, owner_id, lifecycle) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (goal_id) DO UPDATE SET "
+            "owner_id = excluded.owner_id, lifecycle = excluded.lifecycle",
+            (str(goal.id), goal.tenant_id, str(goal.template_id), goal.owner_id, goal.lifecycle),
+        )
     tx.execute("DELETE FROM goal_links WHERE goal_id = ?", (str(goal.id),))
     links: Sequence[tuple[UUID, float, int]] = [
         *(((goal.parent_goal_id, 1.0, 1),) if goal.parent_goal_id else ()),

@@ -1,17 +1,29 @@
 """Read-side views of goals inside the goals service: progress rolled up from aligned goals,
-expected progress, status and the SMART assessment, all computed by the domain's own rules."""
+expected progress, status and the SMART assessment, all computed by the domain's own rules;
+pages of the goals a caller may see, and SMART summaries per team."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
 from services.goals.application import GoalsApplication
-from services.goals.domain import Goal
-from services.goals.index import GoalIndex
+from services.goals.domain import ACTIVE, COMPLETED, DRAFT, Goal
+from services.goals.index import GoalIndex, IndexedGoal
 from services.goals.progress import rollup_progress
-from services.goals.smart import SmartAssessment, assess_smart
+from services.goals.smart import (
+    SmartAssessment,
+    SmartSummary,
+    assess_smart,
+    summarise_smart_by_team,
+)
+from services.shared.envelope import canonical_json
+from services.shared.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -69,4 +81,118 @@ def goal_view(app: GoalsApplication, index: GoalIndex, goal: Goal, today: date) 
         expected_progress=goal.expected_progress(today),
         status=goal.status(today, progress=progress),
         smart=assess_smart(goal, app.ancestor_levels(goal)),
+    )
+
+
+# ---- lists and summaries over the index, keeping only what the caller may see ----
+
+SCAN_BATCH = 200
+SUMMARISED_LIFECYCLES = (DRAFT, ACTIVE, COMPLETED)
+
+
+@dataclass(frozen=True)
+class GoalFilter:
+    owner_id: str = ""
+    team_id: str = ""
+    period_start: date | None = None
+    period_end: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.period_start and self.period_end and self.period_start > self.period_end:
+            raise InvalidArgument("must not be after period_end", field="period_start")
+
+    def fingerprint(self) -> str:
+        text = canonical_json(
+            [self.owner_id, self.team_id, str(self.period_start), str(self.period_end)]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def encode_page_token(after_goal_id: str, goal_filter: GoalFilter) -> str:
+    text = canonical_json({"after": after_goal_id, "filter": goal_filter.fingerprint()})
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, goal_filter: GoalFilter) -> str:
+    """The goal id a page starts after; a token of other filters or a forged one is refused."""
+    if not token:
+        return ""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        after = str(UUID(data["after"]))
+        fingerprint = data["filter"]
+    except (ValueError, TypeError, KeyError):
+        raise InvalidArgument("is not a token this API issued", field="page_token") from None
+    if fingerprint != goal_filter.fingerprint():
+        raise InvalidArgument(
+            "was issued for other filters; repeat the first request's filters", field="page_token"
+        )
+    return after
+
+
+def visible_goals_page(
+    app: GoalsApplication,
+    index: GoalIndex,
+    tenant_id: str,
+    goal_filter: GoalFilter,
+    may_view: Callable[[Goal], bool],
+    *,
+    after_goal_id: str,
+    page_size: int,
+) -> tuple[list[Goal], str]:
+    """Up to `page_size` goals the caller may see, in id order, and the id to continue after
+    ('' when no goal is left)."""
+    page: list[Goal] = []
+    after = after_goal_id
+    while True:
+        rows = _rows(index, tenant_id, goal_filter, after, SCAN_BATCH)
+        for row in rows:
+            if len(page) == page_size:
+                return page, after
+            goal = app.get_goal(tenant_id, row.goal_id)
+            after = str(row.goal_id)
+            if may_view(goal):
+                page.append(goal)
+        if len(rows) < SCAN_BATCH:
+            return page, ""
+
+
+def smart_summaries(
+    app: GoalsApplication,
+    index: GoalIndex,
+    tenant_id: str,
+    goal_filter: GoalFilter,
+    may_view: Callable[[Goal], bool],
+) -> dict[str, SmartSummary]:
+    """Per team, how many of its live goals (draft, active, completed) hold each letter."""
+    assessed: list[tuple[str, SmartAssessment]] = []
+    after = ""
+    while True:
+        rows = _rows(index, tenant_id, goal_filter, after, SCAN_BATCH, SUMMARISED_LIFECYCLES)
+        for row in rows:
+            goal = app.get_goal(tenant_id, row.goal_id)
+            if may_view(goal):
+                assessed.append((goal.team_id, assess_smart(goal, app.ancestor_levels(goal))))
+        if len(rows) < SCAN_BATCH:
+            return summarise_smart_by_team(assessed)
+        after = str(rows[-1].goal_id)
+
+
+def _rows(
+    index: GoalIndex,
+    tenant_id: str,
+    goal_filter: GoalFilter,
+    after: str,
+    limit: int,
+    lifecycles: tuple[str, ...] = (),
+) -> list[IndexedGoal]:
+    return index.list_goals(
+        tenant_id,
+        owner_id=goal_filter.owner_id,
+        team_id=goal_filter.team_id,
+        period_start=goal_filter.period_start,
+        period_end=goal_filter.period_end,
+        lifecycles=lifecycles,
+        after_goal_id=after,
+        limit=limit,
     )
