@@ -5,12 +5,23 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from faststream.kafka import KafkaBroker
-
 from northstar.projections.v1 import projections_pb2_grpc
 from services.projections.api import ProjectionServicer
-from services.projections.goals_projection import GoalsProjection
-from services.shared.consumer import EventConsumer, RetryPolicy
+from services.projections.audit import AuditTables
+from services.projections.directory_audit import (
+    DIRECTORY_AUDIT_READ_MODEL,
+    DirectoryAuditProjection,
+)
+from services.projections.goals_projection import (
+    GOALS_READ_MODEL,
+    GoalsProjection,
+    audit_version_tables,
+    goals_version_tables,
+)
+from services.projections.rebuild import ReadModelKind, ReadModels
+from services.projections.versions import VersionTable, table_prefix
+from services.shared.consumer import RetryPolicy
+from services.shared.directory_replica import DirectoryReplica
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.runtime import ServiceRuntime, configure_logging
@@ -20,12 +31,45 @@ SERVICE = "projections"
 GRPC_SERVICE_NAME = "northstar.projections.v1.ProjectionService"
 
 
+class ProjectionsRuntime(ServiceRuntime):
+    """The shared runtime, plus the read models' consumers (which it starts and stops)."""
+
+    read_models: ReadModels | None = None
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.read_models is not None:
+            await self.read_models.stop()
+
+
 @dataclass
 class ProjectionsService:
-    runtime: ServiceRuntime
+    runtime: ProjectionsRuntime
     db: ReadModelDatabase
-    goals: GoalsProjection
-    goals_consumer: EventConsumer
+    read_models: ReadModels
+    replica: DirectoryReplica
+
+
+def read_model_kinds(
+    db: ReadModelDatabase, settings: ServiceSettings, replica: DirectoryReplica
+) -> list[ReadModelKind]:
+    def directory_tables(name: str) -> list[VersionTable]:
+        return audit_version_tables(AuditTables(table_prefix(name)))
+
+    return [
+        ReadModelKind(
+            name=GOALS_READ_MODEL,
+            topics=(settings.topic_for("goals"),),
+            build=lambda name: GoalsProjection(db, name),
+            tables=goals_version_tables,
+        ),
+        ReadModelKind(
+            name=DIRECTORY_AUDIT_READ_MODEL,
+            topics=(settings.topic_for("directory"),),
+            build=lambda name: DirectoryAuditProjection(db, name, replica),
+            tables=directory_tables,
+        ),
+    ]
 
 
 async def start_projections_service(
@@ -36,27 +80,29 @@ async def start_projections_service(
 ) -> ProjectionsService:
     metrics = ServiceMetrics(SERVICE)
     db = ReadModelDatabase(settings.store_url_for(SERVICE), schema="projections")
-    goals = GoalsProjection(db)
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="northstar-projections")
-    consumer = EventConsumer(
-        broker=broker,
-        name=goals.name,
-        topics=[settings.topic_for("goals")],
+    replica = DirectoryReplica(db)
+    read_models = ReadModels(
+        db,
+        read_model_kinds(db, settings, replica),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=group_id,
-        apply=goals.apply,
         metrics=metrics,
         retry=retry,
     )
-    runtime = ServiceRuntime(SERVICE, settings, metrics)
-    runtime.brokers.append(broker)
+    runtime = ProjectionsRuntime(SERVICE, settings, metrics)
+    await read_models.start()
+    runtime.read_models = read_models
     servicer = ProjectionServicer(
-        db, lambda: goals.name, wait_timeout_seconds=settings.read_wait_timeout_seconds
+        db,
+        read_models,
+        wait_timeout_seconds=settings.read_wait_timeout_seconds,
+        department_of=replica.department_of,
     )
     await runtime.start(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],
         [GRPC_SERVICE_NAME],
     )
-    return ProjectionsService(runtime=runtime, db=db, goals=goals, goals_consumer=consumer)
+    return ProjectionsService(runtime=runtime, db=db, read_models=read_models, replica=replica)
 
 
 async def main() -> None:

@@ -24,8 +24,11 @@ from services.projections.goal_state import own_progress
 from services.shared.errors import NotFound
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
-ALIGNMENT_DDL = """
-CREATE TABLE IF NOT EXISTS alignment_goals (
+ALIGNMENT_TABLE = "alignment_goals"
+"""Unprefixed: the view over the live version's table (the version's own table is prefixed)."""
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
     goal_id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL,
     title TEXT NOT NULL,
@@ -46,9 +49,7 @@ CREATE TABLE IF NOT EXISTS alignment_goals (
     version BIGINT NOT NULL
 )
 """
-ALIGNMENT_INDEX_DDL = (
-    "CREATE INDEX IF NOT EXISTS alignment_goals_tenant ON alignment_goals (tenant_id)"
-)
+_INDEX_DDL = "CREATE INDEX IF NOT EXISTS {table}_tenant ON {table} (tenant_id)"
 _COLUMNS = (
     "goal_id, tenant_id, title, level, owner_id, team_id, visibility, lifecycle, outcome, "
     "parent_goal_id, contributions_json, own_progress, measured_by_own, guardrail, start_date, "
@@ -56,13 +57,19 @@ _COLUMNS = (
 )
 
 
-def ensure_alignment_tables(db: ReadModelDatabase) -> None:
+def alignment_table(prefix: str) -> str:
+    return f"{prefix}{ALIGNMENT_TABLE}"
+
+
+def ensure_alignment_tables(db: ReadModelDatabase, table: str) -> None:
     with db.transaction() as tx:
-        tx.execute(ALIGNMENT_DDL)
-        tx.execute(ALIGNMENT_INDEX_DDL)
+        tx.execute(_DDL.format(table=table))
+        tx.execute(_INDEX_DDL.format(table=table))
 
 
-def upsert_goal_node(tx: Transaction, goal_id: str, version: int, state: Mapping[str, Any]) -> None:
+def upsert_goal_node(
+    tx: Transaction, table: str, goal_id: str, version: int, state: Mapping[str, Any]
+) -> None:
     metric = state.get("metric") or {}
     values = (
         goal_id,
@@ -87,7 +94,7 @@ def upsert_goal_node(tx: Transaction, goal_id: str, version: int, state: Mapping
     updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
     placeholders = ", ".join("?" * len(values))
     tx.execute(
-        f"INSERT INTO alignment_goals ({_COLUMNS}) VALUES ({placeholders}) "
+        f"INSERT INTO {table} ({_COLUMNS}) VALUES ({placeholders}) "
         f"ON CONFLICT (goal_id) DO UPDATE SET {updates}",
         values,
     )
@@ -116,7 +123,12 @@ class GoalNode:
     progress: float = 0.0
     status: str = ""
     depth: int = 0
-    child_goal_ids: list[UUID] = field(default_factory=list)
+    child_links: list[tuple[UUID, float]] = field(default_factory=list)
+    uses_children: bool = False
+
+    @property
+    def child_goal_ids(self) -> list[UUID]:
+        return [child for child, _ in self.child_links]
 
     def expected_progress(self, today: date) -> float:
         if self.guardrail:
@@ -148,10 +160,12 @@ def _node(row: Sequence[Any]) -> GoalNode:
     )
 
 
-def tenant_graph(db: ReadModelDatabase, tenant_id: str, today: date) -> dict[UUID, GoalNode]:
+def tenant_graph(
+    db: ReadModelDatabase, table: str, tenant_id: str, today: date
+) -> dict[UUID, GoalNode]:
     """Every goal of the tenant with its rolled-up progress, status and children."""
     rows = db.read(
-        f"SELECT {_COLUMNS} FROM alignment_goals WHERE tenant_id = ? ORDER BY goal_id",
+        f"SELECT {_COLUMNS} FROM {table} WHERE tenant_id = ? ORDER BY goal_id",
         (tenant_id,),
     )
     nodes = {node.goal_id: node for node in map(_node, rows)}
@@ -169,7 +183,11 @@ def tenant_graph(db: ReadModelDatabase, tenant_id: str, today: date) -> dict[UUI
     )
     for goal_id, node in nodes.items():
         node.progress = progress[goal_id]
-        node.child_goal_ids = [child for child, _ in children_of.get(goal_id, [])]
+        node.child_links = children_of.get(goal_id, [])
+        # The same rule rollup_progress applies: own measure wins only when it exists.
+        node.uses_children = bool(node.child_links) and not (
+            node.measured_by_own and node.own_progress is not None
+        )
         lifecycle = node.outcome if node.lifecycle == "archived" else node.lifecycle
         node.status = derive_status(
             lifecycle=lifecycle or "cancelled",

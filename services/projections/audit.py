@@ -8,11 +8,9 @@ entry, which `verify_chain` reports.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,39 +24,58 @@ State = dict[str, Any]
 Fold = Callable[[State, str, Mapping[str, Any]], State]
 """Applies one event (type, data) to an aggregate's state and returns the new state."""
 
-AUDIT_DDL = """
-CREATE TABLE IF NOT EXISTS audit_entries (
-    tenant_id TEXT NOT NULL,
-    aggregate_type TEXT NOT NULL,
-    aggregate_id TEXT NOT NULL,
-    version BIGINT NOT NULL,
-    event_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    actor_id TEXT NOT NULL,
-    occurred_at TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    data_json TEXT NOT NULL,
-    changes_json TEXT NOT NULL,
-    previous_hash TEXT NOT NULL,
-    entry_hash TEXT NOT NULL,
-    PRIMARY KEY (aggregate_id, version)
-)
-"""
-AUDIT_HEADS_DDL = """
-CREATE TABLE IF NOT EXISTS audit_heads (
-    aggregate_id TEXT PRIMARY KEY,
-    version BIGINT NOT NULL,
-    state_json TEXT NOT NULL,
-    entry_hash TEXT NOT NULL
-)
-"""
-AUDIT_INDEX_DDL = (
-    "CREATE INDEX IF NOT EXISTS audit_entries_tenant ON audit_entries (tenant_id, aggregate_id)"
-)
 COLUMNS = (
     "tenant_id, aggregate_type, aggregate_id, version, event_id, event_type, actor_id, "
     "occurred_at, reason, data_json, changes_json, previous_hash, entry_hash"
 )
+
+
+@dataclass(frozen=True)
+class AuditTables:
+    """The audit tables of one read-model version: `<prefix>audit_entries` and
+    `<prefix>audit_heads`. The empty prefix names a standalone store, or, in the service's
+    database, the read-only views over the live versions."""
+
+    prefix: str = ""
+
+    @property
+    def entries(self) -> str:
+        return f"{self.prefix}audit_entries"
+
+    @property
+    def heads(self) -> str:
+        return f"{self.prefix}audit_heads"
+
+    def ddl(self) -> list[str]:
+        return [
+            f"""CREATE TABLE IF NOT EXISTS {self.entries} (
+                tenant_id TEXT NOT NULL,
+                aggregate_type TEXT NOT NULL,
+                aggregate_id TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                event_id TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                actor_id TEXT NOT NULL,
+                occurred_at TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                data_json TEXT NOT NULL,
+                changes_json TEXT NOT NULL,
+                previous_hash TEXT NOT NULL,
+                entry_hash TEXT NOT NULL,
+                PRIMARY KEY (aggregate_id, version)
+            )""",
+            f"""CREATE TABLE IF NOT EXISTS {self.heads} (
+                aggregate_id TEXT PRIMARY KEY,
+                version BIGINT NOT NULL,
+                state_json TEXT NOT NULL,
+                entry_hash TEXT NOT NULL
+            )""",
+            f"CREATE INDEX IF NOT EXISTS {self.entries}_tenant "
+            f"ON {self.entries} (tenant_id, aggregate_id, version)",
+        ]
+
+
+STANDALONE = AuditTables()
 
 
 @dataclass(frozen=True)
@@ -143,11 +160,10 @@ class VerifyResult:
     reason: str = ""
 
 
-def ensure_audit_tables(db: ReadModelDatabase) -> None:
+def ensure_audit_tables(db: ReadModelDatabase, tables: AuditTables = STANDALONE) -> None:
     with db.transaction() as tx:
-        tx.execute(AUDIT_DDL)
-        tx.execute(AUDIT_HEADS_DDL)
-        tx.execute(AUDIT_INDEX_DDL)
+        for statement in tables.ddl():
+            tx.execute(statement)
 
 
 def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:
@@ -167,13 +183,15 @@ def fold_entries(entries: Iterable[AuditEntry], fold: Fold) -> State:
     return state
 
 
-def record_event(tx: Transaction, envelope: EventEnvelope, fold: Fold) -> tuple[AuditEntry, State]:
+def record_event(
+    tx: Transaction, envelope: EventEnvelope, fold: Fold, tables: AuditTables = STANDALONE
+) -> tuple[AuditEntry, State]:
     """Append the envelope to its aggregate's chain (the caller guarantees version order);
     returns the new entry and the aggregate's state after it."""
     # The head row holds the folded state after the last entry, so appending stays O(1)
     # however long the history is.
     head = tx.one(
-        "SELECT state_json, entry_hash FROM audit_heads WHERE aggregate_id = ?",
+        f"SELECT state_json, entry_hash FROM {tables.heads} WHERE aggregate_id = ?",
         (envelope.aggregate_id,),
     )
     before: State = json.loads(head[0]) if head else {}
@@ -193,15 +211,19 @@ def record_event(tx: Transaction, envelope: EventEnvelope, fold: Fold) -> tuple[
         previous_hash=head[1] if head else GENESIS_HASH,
     )
     sealed = _seal(entry)
-    insert_entry(tx, sealed)
+    insert_entry(tx, sealed, tables)
+    write_head(tx, sealed, after, tables)
+    return sealed, after
+
+
+def write_head(tx: Transaction, entry: AuditEntry, state: State, tables: AuditTables) -> None:
     tx.execute(
-        "INSERT INTO audit_heads (aggregate_id, version, state_json, entry_hash) "
+        f"INSERT INTO {tables.heads} (aggregate_id, version, state_json, entry_hash) "
         "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET "
         "version = excluded.version, state_json = excluded.state_json, "
         "entry_hash = excluded.entry_hash",
-        (envelope.aggregate_id, sealed.version, canonical_json(after), sealed.entry_hash),
+        (entry.aggregate_id, entry.version, canonical_json(state), entry.entry_hash),
     )
-    return sealed, after
 
 
 def _seal(entry: AuditEntry) -> AuditEntry:
@@ -211,15 +233,19 @@ def _seal(entry: AuditEntry) -> AuditEntry:
     return AuditEntry(**values)
 
 
-def insert_entry(tx: Transaction, entry: AuditEntry) -> None:
+def insert_entry(tx: Transaction, entry: AuditEntry, tables: AuditTables = STANDALONE) -> None:
     placeholders = ", ".join("?" * 13)
-    tx.execute(f"INSERT INTO audit_entries ({COLUMNS}) VALUES ({placeholders})", entry.to_row())
+    tx.execute(f"INSERT INTO {tables.entries} ({COLUMNS}) VALUES ({placeholders})", entry.to_row())
 
 
 def load_entries(
-    tx: Transaction, aggregate_id: str, *, up_to_version: int | None = None
+    tx: Transaction,
+    aggregate_id: str,
+    *,
+    up_to_version: int | None = None,
+    tables: AuditTables = STANDALONE,
 ) -> list[AuditEntry]:
-    sql = f"SELECT {COLUMNS} FROM audit_entries WHERE aggregate_id = ?"
+    sql = f"SELECT {COLUMNS} FROM {tables.entries} WHERE aggregate_id = ?"
     params: list[Any] = [aggregate_id]
     if up_to_version is not None:
         sql += " AND version <= ?"
@@ -227,12 +253,27 @@ def load_entries(
     return [AuditEntry.from_row(row) for row in tx.execute(sql + " ORDER BY version", params)]
 
 
+def load_head(
+    tx: Transaction, aggregate_id: str, tables: AuditTables = STANDALONE
+) -> tuple[int, str] | None:
+    """(version, entry hash) the chain's head records for the aggregate, if any."""
+    row = tx.one(
+        f"SELECT version, entry_hash FROM {tables.heads} WHERE aggregate_id = ?", (aggregate_id,)
+    )
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 def entries_as_of(entries: Iterable[AuditEntry], moment: datetime) -> list[AuditEntry]:
     return [e for e in entries if datetime.fromisoformat(e.occurred_at) <= moment]
 
 
-def verify_chain(entries: Iterable[AuditEntry]) -> VerifyResult:
-    """Walk the chain in version order; report the first entry that does not hold."""
+def verify_chain(
+    entries: Iterable[AuditEntry], head: tuple[int, str] | None = None
+) -> VerifyResult:
+    """Walk the chain in version order; report the first entry that does not hold.
+
+    `head` (the recorded last version and hash) also catches entries cut off the end.
+    """
     previous_hash = GENESIS_HASH
     expected_version = 1
     checked = 0
@@ -252,45 +293,22 @@ def verify_chain(entries: Iterable[AuditEntry]) -> VerifyResult:
             )
         previous_hash = entry.entry_hash
         expected_version += 1
+    if head is not None:
+        head_version, head_hash = head
+        last_version = expected_version - 1
+        if head_version > last_version:
+            return VerifyResult(
+                False,
+                checked,
+                expected_version,
+                f"version {expected_version} is missing (the head records {head_version})",
+            )
+        if head_version < last_version:
+            return VerifyResult(
+                False, checked, head_version + 1, "entry is not part of the recorded chain"
+            )
+        if head_hash != previous_hash:
+            return VerifyResult(
+                False, checked, last_version, "last entry does not match the recorded head"
+            )
     return VerifyResult(True, checked)
-
-
-def export_jsonl(entries: Iterable[AuditEntry]) -> Iterator[str]:
-    for entry in entries:
-        yield canonical_json(entry.to_json_dict()) + "\n"
-
-
-CSV_HEADER = [
-    "tenant_id",
-    "aggregate_type",
-    "aggregate_id",
-    "version",
-    "event_id",
-    "event_type",
-    "actor_id",
-    "occurred_at",
-    "reason",
-    "data_json",
-    "changes_json",
-    "previous_hash",
-    "entry_hash",
-]
-
-
-def export_csv(entries: Iterable[AuditEntry]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for entry in entries:
-        writer.writerow(entry.to_row())
-    return buffer.getvalue()
-
-
-def import_jsonl(tx: Transaction, lines: Iterable[str]) -> int:
-    """Load an export into an (empty) audit store, verbatim: hashes are kept, not recomputed."""
-    count = 0
-    for line in lines:
-        if line.strip():
-            insert_entry(tx, AuditEntry.from_json_dict(json.loads(line)))
-            count += 1
-    return count

@@ -16,16 +16,21 @@ MAX_POLL_SECONDS = 0.1
 
 async def wait_for_positions(
     db: ReadModelDatabase,
-    projection: str,
+    projection: str | Sequence[str],
     tenant_id: str,
     tokens: Sequence[str],
     timeout_seconds: float,
+    *,
+    audit_tables: Sequence[str] = ("audit_entries",),
 ) -> None:
     """Return once every token's aggregate version is applied; DEADLINE_EXCEEDED otherwise.
 
+    With several projections (the live versions of every read model) a position counts as
+    reached when any of them has applied it: aggregate ids are unique across read models.
     A token naming another tenant's aggregate is answered as not found, like any other id of
-    another tenant.
+    another tenant; `audit_tables` are where the aggregate's tenant is looked up.
     """
+    projections = [projection] if isinstance(projection, str) else list(projection)
     positions = [
         decode_position_token(token, field=f"consistency_tokens[{index}]")
         for index, token in enumerate(tokens)
@@ -33,7 +38,7 @@ async def wait_for_positions(
     deadline = time.monotonic() + timeout_seconds
     delay = FIRST_POLL_SECONDS
     while True:
-        pending = await asyncio.to_thread(_pending, db, projection, positions)
+        pending = await asyncio.to_thread(_pending, db, projections, positions)
         if not pending:
             break
         if time.monotonic() >= deadline:
@@ -46,12 +51,8 @@ async def wait_for_positions(
         await asyncio.sleep(delay)
         delay = min(delay * 2, MAX_POLL_SECONDS)
     for index, (aggregate_id, _version) in enumerate(positions):
-        owner = await asyncio.to_thread(
-            db.read,
-            "SELECT tenant_id FROM audit_entries WHERE aggregate_id = ? LIMIT 1",
-            (aggregate_id,),
-        )
-        if owner and owner[0][0] != tenant_id:
+        owners = await asyncio.to_thread(_owners, db, audit_tables, aggregate_id)
+        if owners and owners != {tenant_id}:
             raise NotFound(
                 f"position of unknown aggregate {aggregate_id}",
                 field=f"consistency_tokens[{index}]",
@@ -59,11 +60,22 @@ async def wait_for_positions(
 
 
 def _pending(
-    db: ReadModelDatabase, projection: str, positions: Sequence[tuple[str, int]]
+    db: ReadModelDatabase, projections: Sequence[str], positions: Sequence[tuple[str, int]]
 ) -> list[tuple[str, int]]:
     with db.transaction() as tx:
         return [
             (aggregate_id, version)
             for aggregate_id, version in positions
-            if applied_version(tx, projection, aggregate_id) < version
+            if max(applied_version(tx, p, aggregate_id) for p in projections) < version
         ]
+
+
+def _owners(db: ReadModelDatabase, tables: Sequence[str], aggregate_id: str) -> set[str]:
+    with db.transaction() as tx:
+        return {
+            str(row[0])
+            for table in tables
+            for row in tx.execute(
+                f"SELECT tenant_id FROM {table} WHERE aggregate_id = ? LIMIT 1", (aggregate_id,)
+            )
+        }

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,14 +17,13 @@ from services.projections.audit import (
     State,
     ensure_audit_tables,
     entries_as_of,
-    export_csv,
-    export_jsonl,
     fold_entries,
-    import_jsonl,
     load_entries,
+    load_head,
     record_event,
     verify_chain,
 )
+from services.projections.audit_export import export_csv, export_jsonl, import_csv, import_jsonl
 from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.readmodel import ReadModelDatabase
 
@@ -169,12 +169,32 @@ def test_exported_history_reimported_into_an_empty_store_verifies(tmp_path: Path
     source = new_db(tmp_path)
     record_history(source, "g1", [{"target": v, "reason": f"r{v}"} for v in range(6)])
     with source.transaction() as tx:
-        exported = list(export_jsonl(load_entries(tx, "g1")))
+        original = load_entries(tx, "g1")
+        exported = list(export_jsonl(original))
         csv_text = export_csv(load_entries(tx, "g1"))
-    target = new_db(tmp_path)
-    with target.transaction() as tx:
-        assert import_jsonl(tx, exported) == 6
-        reimported = load_entries(tx, "g1")
-    assert verify_chain(reimported).intact
+    from_jsonl, from_csv = new_db(tmp_path), new_db(tmp_path)
+    assert import_jsonl(from_jsonl, exported) == 6
+    assert import_csv(from_csv, csv_text) == 6
+    for target in (from_jsonl, from_csv):
+        with target.transaction() as tx:
+            reimported = load_entries(tx, "g1")
+        assert verify_chain(reimported).intact
+        assert reimported == original
     assert csv_text.splitlines()[0].startswith("tenant_id,aggregate_type,aggregate_id,version")
     assert len(csv_text.splitlines()) == 7
+
+
+def test_a_csv_without_the_export_header_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="header"):
+        import_csv(new_db(tmp_path), "a,b,c\n1,2,3\n")
+
+
+def test_cutting_entries_off_the_end_is_caught_by_the_recorded_head(tmp_path: Path) -> None:
+    db = new_db(tmp_path)
+    record_history(db, "g1", [{"target": v} for v in range(4)])
+    with db.transaction() as tx:
+        tx.execute("DELETE FROM audit_entries WHERE aggregate_id = ? AND version = ?", ("g1", 4))
+        result = verify_chain(load_entries(tx, "g1"), load_head(tx, "g1"))
+    assert not result.intact
+    assert result.first_broken_version == 4
+    assert "missing" in result.reason

@@ -1,0 +1,303 @@
+"""Running read-model versions, and rebuilding one without taking the service down (blue/green).
+
+Each version consumes with a Kafka consumer group of its own, so a new version reads its topics
+from offset 0 into its own tables while the live version keeps consuming and serving. Once the
+new version has caught up with the end offsets seen at a switch attempt (it keeps consuming
+throughout), the live pointer and the views move to it in one transaction, and the old version's
+consumer stops. Its tables stay until the next rebuild starts, so a query that picked the old
+version just before the switch still completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from faststream.kafka import KafkaBroker
+from prometheus_client import Gauge
+
+from services.projections.content_hash import ContentDigest, content_hash
+from services.projections.kafka_progress import (
+    OffsetProbe,
+    PartitionOffsets,
+    applied_share,
+    caught_up,
+)
+from services.projections.versions import (
+    BUILDING,
+    LIVE,
+    RETIRED,
+    VersionedProjection,
+    VersionRecord,
+    VersionTable,
+    add_version,
+    adopt_unversioned_tables,
+    drop_version,
+    ensure_versions_table,
+    load_versions,
+    point_views,
+    switch_live,
+    version_name,
+)
+from services.shared.consumer import EventConsumer, RetryPolicy
+from services.shared.envelope import utc_now
+from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.shared.metrics import PREFIX, ServiceMetrics
+from services.shared.readmodel import ReadModelDatabase
+
+logger = logging.getLogger(__name__)
+
+SWITCH_POLL_SECONDS = 0.05
+SWITCH_ATTEMPTS = 3
+"""Switch once nothing new arrived while catching up, or after this many attempts at most."""
+
+
+@dataclass(frozen=True)
+class ReadModelKind:
+    """A read model: its topics, how to build one version, and that version's tables."""
+
+    name: str
+    topics: tuple[str, ...]
+    build: Callable[[str], VersionedProjection]
+    tables: Callable[[str], list[VersionTable]]
+
+
+@dataclass
+class VersionRunner:
+    record: VersionRecord
+    projection: VersionedProjection
+    broker: KafkaBroker
+    group_id: str
+
+
+@dataclass(frozen=True)
+class RebuildStatus:
+    read_model: str
+    live_version: str
+    switched_at: str
+    building_version: str = ""
+    started_at: str = ""
+    partitions: list[PartitionOffsets] = field(default_factory=list)
+
+    @property
+    def progress(self) -> float:
+        return applied_share(self.partitions) if self.building_version else 1.0
+
+
+@dataclass
+class _State:
+    kind: ReadModelKind
+    live: VersionRunner
+    building: VersionRunner | None = None
+    switching: asyncio.Task[None] | None = None
+    starting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class ReadModels:
+    """Every read model's live version (and rebuild, if one runs) in one service process."""
+
+    def __init__(
+        self,
+        db: ReadModelDatabase,
+        kinds: Sequence[ReadModelKind],
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        metrics: ServiceMetrics,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.db = db
+        self.kinds = {kind.name: kind for kind in kinds}
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.metrics = metrics
+        self.retry = retry
+        self.probe = OffsetProbe(bootstrap_servers)
+        self._states: dict[str, _State] = {}
+        self.rebuild_progress = Gauge(
+            PREFIX + "rebuild_progress_ratio",
+            "Applied share of the messages a running rebuild replays (1 when none runs).",
+            ["read_model"],
+            registry=metrics.registry,
+        )
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        await asyncio.to_thread(ensure_versions_table, self.db)
+        for kind in self.kinds.values():
+            versions = await asyncio.to_thread(load_versions, self.db, kind.name)
+            if not versions:
+                first = version_name(kind.name, 1)
+                await asyncio.to_thread(adopt_unversioned_tables, self.db, kind.tables(first))
+                versions = [await asyncio.to_thread(self._add_version, kind.name, 1, LIVE)]
+            live = next(v for v in versions if v.state == LIVE)
+            self._states[kind.name] = _State(kind, await self._run(kind, live))
+            self.rebuild_progress.labels(read_model=kind.name).set(1.0)
+            for record in versions:
+                if record.state == BUILDING:  # a rebuild the last process left unfinished
+                    await self._start_building(self._states[kind.name], record)
+        await asyncio.to_thread(self._point_views)
+
+    async def stop(self) -> None:
+        for state in self._states.values():
+            if state.switching is not None:
+                state.switching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await state.switching
+            for runner in (state.building, state.live):
+                if runner is not None:
+                    await runner.broker.stop()
+        await self.probe.stop()
+
+    # ---- what queries read ----
+
+    def live_name(self, read_model: str) -> str:
+        return self._states[read_model].live.record.name
+
+    def live_projection(self, read_model: str) -> VersionedProjection:
+        return self._states[read_model].live.projection
+
+    def live_names(self) -> list[str]:
+        return [state.live.record.name for state in self._states.values()]
+
+    # ---- rebuilds ----
+
+    def kind(self, read_model: str) -> ReadModelKind:
+        if not read_model:
+            raise InvalidArgument("is required", field="read_model")
+        kind = self.kinds.get(read_model)
+        if kind is None:
+            known = ", ".join(sorted(self.kinds))
+            raise NotFound(f"no read model {read_model!r} (known: {known})", field="read_model")
+        return kind
+
+    async def start_rebuild(self, read_model: str) -> RebuildStatus:
+        state = self._states[self.kind(read_model).name]
+        # The lock is held while a rebuild starts: a second call then is refused, not doubled.
+        if state.building is not None or state.starting.locked():
+            raise FailedPrecondition(
+                f"a new version of {read_model} is being built already", field="read_model"
+            )
+        async with state.starting:
+            record = await asyncio.to_thread(self._replace_retired, state.kind)
+            await self._start_building(state, record)
+        return await self.status(read_model)
+
+    async def status(self, read_model: str) -> RebuildStatus:
+        state = self._states[self.kind(read_model).name]
+        live = state.live.record
+        building = state.building
+        if building is None:
+            return RebuildStatus(read_model, live.name, live.switched_at)
+        partitions = await self.probe.progress(building.group_id, state.kind.topics)
+        status = RebuildStatus(
+            read_model,
+            live.name,
+            live.switched_at,
+            building.record.name,
+            building.record.started_at,
+            partitions,
+        )
+        self.rebuild_progress.labels(read_model=read_model).set(status.progress)
+        return status
+
+    async def content_hash(self, read_model: str, version: str) -> ContentDigest:
+        kind = self.kind(read_model)
+        name = version or self.live_name(read_model)
+        versions = await asyncio.to_thread(load_versions, self.db, read_model)
+        if not any(v.name == name and v.state in (LIVE, BUILDING, RETIRED) for v in versions):
+            raise NotFound(f"{read_model} has no version {name!r} with tables", field="version")
+        return await asyncio.to_thread(content_hash, self.db, name, kind.tables(name))
+
+    async def _start_building(self, state: _State, record: VersionRecord) -> None:
+        state.building = await self._run(state.kind, record)
+        state.switching = asyncio.create_task(self._switch_when_caught_up(state))
+
+    async def _switch_when_caught_up(self, state: _State) -> None:
+        building = state.building
+        assert building is not None
+        attempts = 0
+        while True:
+            try:
+                ends = await self.probe.end_offsets(state.kind.topics)
+                while True:
+                    if caught_up(await self.probe.committed(building.group_id, ends), ends):
+                        break
+                    await asyncio.sleep(SWITCH_POLL_SECONDS)
+                attempts += 1
+                if attempts >= SWITCH_ATTEMPTS or ends == await self.probe.end_offsets(
+                    state.kind.topics
+                ):
+                    break
+            except Exception:  # Kafka unreachable for a moment: the rebuild waits, not fails
+                logger.exception("%s: checking the rebuild's progress failed", building.record.name)
+                await asyncio.sleep(1.0)
+        await self._switch(state, building)
+
+    async def _switch(self, state: _State, building: VersionRunner) -> None:
+        switched_at = utc_now().isoformat()
+        retired = state.live
+        record = building.record
+
+        def write() -> None:
+            with self.db.transaction() as tx:
+                switch_live(tx, record.read_model, record.number, switched_at)
+                point_views(tx, self.db.engine, self._live_tables({record.read_model: record.name}))
+
+        # The store first: until it has committed, queries keep reading the old version.
+        await asyncio.to_thread(write)
+        building.record = VersionRecord(
+            record.read_model, record.number, LIVE, record.started_at, switched_at
+        )
+        state.live, state.building, state.switching = building, None, None
+        self.rebuild_progress.labels(read_model=state.kind.name).set(1.0)
+        logger.info("%s: switched from %s", building.record.name, retired.record.name)
+        await retired.broker.stop()
+
+    async def _run(self, kind: ReadModelKind, record: VersionRecord) -> VersionRunner:
+        projection = await asyncio.to_thread(kind.build, record.name)
+        broker = KafkaBroker(self.bootstrap_servers, client_id=f"northstar-{record.name}")
+        group_id = f"{self.group_id}.{record.name}"
+        EventConsumer(
+            broker=broker,
+            name=record.name,
+            topics=kind.topics,
+            group_id=group_id,
+            apply=projection.apply,
+            metrics=self.metrics,
+            retry=self.retry,
+        )
+        await broker.start()
+        return VersionRunner(record, projection, broker, group_id)
+
+    def _live_tables(self, switching: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+        """Each view's tables: the live versions', or for `switching` read models the named
+        version's."""
+        views: dict[str, list[str]] = {}
+        for name, state in self._states.items():
+            live = (switching or {}).get(name, state.live.record.name)
+            for table in state.kind.tables(live):
+                views.setdefault(table.logical, []).append(table.physical)
+        return views
+
+    def _add_version(self, read_model: str, number: int, state: str) -> VersionRecord:
+        with self.db.transaction() as tx:
+            return add_version(tx, read_model, number, state, utc_now().isoformat())
+
+    def _replace_retired(self, kind: ReadModelKind) -> VersionRecord:
+        """Drop retired versions (nobody reads them) and record the next version as building."""
+        versions = load_versions(self.db, kind.name)
+        with self.db.transaction() as tx:
+            for record in versions:
+                if record.state == RETIRED:
+                    drop_version(tx, record, kind.tables(record.name))
+            number = max(v.number for v in versions) + 1
+            return add_version(tx, kind.name, number, BUILDING, utc_now().isoformat())
+
+    def _point_views(self) -> None:
+        with self.db.transaction() as tx:
+            point_views(tx, self.db.engine, self._live_tables())
