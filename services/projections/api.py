@@ -1,227 +1,144 @@
-"""gRPC servicer of the projections service: alignment view and audit history queries."""
+"""gRPC servicer of the projections service: translates each RPC to one query and back.
+
+Queries always read the live version of each read model, resolved per call, so a rebuild's
+switch is seen by the next call and never breaks one in flight.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
-from services.projections.alignment import GoalNode, alignment_tree, tenant_graph
-from services.projections.audit import (
-    AuditEntry,
-    entries_as_of,
-    fold_entries,
-    load_entries,
-    verify_chain,
-)
-from services.projections.consistency import wait_for_positions
-from services.projections.goal_state import fold_goal_event
-from services.shared.auth import (
-    AUDITOR,
-    HR_ADMIN,
-    INTEGRATION,
-    MANAGER,
-    Principal,
-    current_principal,
-)
-from services.shared.errors import InvalidArgument, NotFound, PermissionDenied
+from services.projections.api_alignment import AlignmentQueries, DepartmentOf
+from services.projections.api_audit import AuditQueries
+from services.projections.api_support import LiveVersions, ReadContext, require_role
+from services.projections.content_hash import ContentDigest
+from services.projections.rebuild import RebuildStatus
+from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, current_principal
 from services.shared.readmodel import ReadModelDatabase
-from services.shared.validation import (
-    page_size,
-    parse_optional_date,
-    parse_optional_uuid,
-    parse_timestamp,
-    parse_uuid,
-)
 
 Context = grpc.aio.ServicerContext[Any, Any]
-HISTORY_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION, MANAGER})
-SEE_PRIVATE = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
+REBUILDERS = frozenset({INTEGRATION})
+"""A rebuild replays every tenant's events: an operations (integration) account's job."""
+OPERATIONS_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
+
+
+class Rebuilds(LiveVersions, Protocol):
+    async def start_rebuild(self, read_model: str) -> RebuildStatus: ...
+
+    async def status(self, read_model: str) -> RebuildStatus: ...
+
+    async def content_hash(self, read_model: str, version: str) -> ContentDigest: ...
+
+
+def _no_departments(tenant_id: str, team_id: str) -> str:
+    return ""
 
 
 class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
     def __init__(
         self,
         db: ReadModelDatabase,
-        projection: Callable[[], str],
+        read_models: Rebuilds,
         wait_timeout_seconds: float,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        department_of: DepartmentOf = _no_departments,
     ) -> None:
-        self.db = db
-        # The live projection's name changes when a rebuilt version is switched in.
-        self.projection = projection
-        self.wait_timeout_seconds = wait_timeout_seconds
-        self.today = today
+        self.read_models = read_models
+        context = ReadContext(db, read_models, wait_timeout_seconds, today)
+        self.alignment = AlignmentQueries(context, department_of)
+        self.audit = AuditQueries(context)
+
+    # ---- alignment ----
 
     async def GetAlignmentTree(  # noqa: N802 (gRPC method names)
         self, request: projections_pb2.GetAlignmentTreeRequest, context: Context
     ) -> projections_pb2.AlignmentTree:
-        principal = current_principal()
-        root = parse_optional_uuid(request.root_goal_id, "root_goal_id")
-        period_start = parse_optional_date(request.period_start, "period_start")
-        period_end = parse_optional_date(request.period_end, "period_end")
-        if period_start and period_end and period_end < period_start:
-            raise InvalidArgument("period ends before it starts", field="period_end")
-        limit = page_size(request.page_size)
-        offset = _offset_from_token(request.page_token)
-        await self._wait(principal, request.consistency_tokens)
-        nodes = await asyncio.to_thread(tenant_graph, self.db, principal.tenant_id, self.today())
-        ordered = [
-            node
-            for node in alignment_tree(nodes, root)
-            if _visible(principal, node)
-            and (not request.team_id or node.team_id == request.team_id)
-            and _in_period(node, period_start, period_end)
-        ]
-        page = ordered[offset : offset + limit]
-        tree = projections_pb2.AlignmentTree(nodes=[_node_to_proto(node) for node in page])
-        if offset + limit < len(ordered):
-            tree.next_page_token = f"offset:{offset + limit}"
-        return tree
+        return await self.alignment.tree(request)
+
+    async def GetAlignmentSummary(  # noqa: N802
+        self, request: projections_pb2.GetAlignmentSummaryRequest, context: Context
+    ) -> projections_pb2.AlignmentSummary:
+        return await self.alignment.summary(request)
+
+    async def GetGoalPath(  # noqa: N802
+        self, request: projections_pb2.GetGoalPathRequest, context: Context
+    ) -> projections_pb2.GoalPath:
+        return await self.alignment.path(request)
+
+    async def ListContributors(  # noqa: N802
+        self, request: projections_pb2.ListContributorsRequest, context: Context
+    ) -> projections_pb2.ListContributorsResponse:
+        return await self.alignment.contributors(request)
+
+    # ---- audit ----
 
     async def GetGoalHistory(  # noqa: N802
         self, request: projections_pb2.GetGoalHistoryRequest, context: Context
     ) -> projections_pb2.GoalHistory:
-        principal = current_principal()
-        goal_id = str(parse_uuid(request.goal_id, "goal_id"))
-        limit = page_size(request.page_size)
-        offset = _offset_from_token(request.page_token)
-        await self._wait(principal, request.consistency_tokens)
-        entries = await self._entries(principal, goal_id)
-        page = entries[offset : offset + limit]
-        history = projections_pb2.GoalHistory(entries=[_entry_to_proto(e) for e in page])
-        if offset + limit < len(entries):
-            history.next_page_token = f"offset:{offset + limit}"
-        return history
+        return await self.audit.goal_history(request)
+
+    async def GetAuditHistory(  # noqa: N802
+        self, request: projections_pb2.GetAuditHistoryRequest, context: Context
+    ) -> projections_pb2.AuditHistory:
+        return await self.audit.aggregate_history(request)
 
     async def GetGoalAsOf(  # noqa: N802
         self, request: projections_pb2.GetGoalAsOfRequest, context: Context
     ) -> projections_pb2.GoalSnapshot:
-        principal = current_principal()
-        goal_id = str(parse_uuid(request.goal_id, "goal_id"))
-        if request.version < 0:
-            raise InvalidArgument("must not be negative", field="version")
-        if request.version and request.as_of:
-            raise InvalidArgument("give a version or a time, not both", field="as_of")
-        entries = await self._entries(principal, goal_id)
-        if request.version:
-            if request.version > entries[-1].version:
-                raise NotFound(f"goal {goal_id} has no version {request.version}", field="version")
-            entries = [e for e in entries if e.version <= request.version]
-        elif request.as_of:
-            entries = entries_as_of(entries, parse_timestamp(request.as_of, "as_of"))
-            if not entries:
-                raise NotFound(f"goal {goal_id} did not exist then", field="as_of")
-        state = fold_entries(entries, fold_goal_event)
-        return projections_pb2.GoalSnapshot(
-            goal_id=goal_id,
-            version=entries[-1].version,
-            state_json=json.dumps(state, sort_keys=True),
-        )
+        return await self.audit.goal_as_of(request)
 
     async def VerifyHistory(  # noqa: N802
         self, request: projections_pb2.VerifyHistoryRequest, context: Context
     ) -> projections_pb2.VerifyHistoryResponse:
-        principal = current_principal()
-        aggregate_id = str(parse_uuid(request.aggregate_id, "aggregate_id"))
-        result = verify_chain(await self._entries(principal, aggregate_id, "aggregate_id"))
-        return projections_pb2.VerifyHistoryResponse(
-            intact=result.intact,
-            entries_checked=result.entries_checked,
-            first_broken_version=result.first_broken_version,
-            reason=result.reason,
+        return await self.audit.verify(request)
+
+    async def ExportHistory(  # noqa: N802
+        self, request: projections_pb2.ExportHistoryRequest, context: Context
+    ) -> AsyncIterator[projections_pb2.ExportHistoryChunk]:
+        async for chunk in self.audit.export(request):
+            yield chunk
+
+    # ---- rebuilds ----
+
+    async def StartRebuild(  # noqa: N802
+        self, request: projections_pb2.StartRebuildRequest, context: Context
+    ) -> projections_pb2.RebuildStatus:
+        require_role(current_principal(), REBUILDERS, "starting a rebuild")
+        return _status_to_proto(await self.read_models.start_rebuild(request.read_model))
+
+    async def GetRebuildStatus(  # noqa: N802
+        self, request: projections_pb2.GetRebuildStatusRequest, context: Context
+    ) -> projections_pb2.RebuildStatus:
+        require_role(current_principal(), OPERATIONS_READERS, "rebuild status")
+        return _status_to_proto(await self.read_models.status(request.read_model))
+
+    async def GetContentHash(  # noqa: N802
+        self, request: projections_pb2.GetContentHashRequest, context: Context
+    ) -> projections_pb2.ContentHash:
+        require_role(current_principal(), OPERATIONS_READERS, "content hashes")
+        digest = await self.read_models.content_hash(request.read_model, request.version)
+        return projections_pb2.ContentHash(
+            version=digest.version, sha256=digest.sha256, row_count=digest.row_count
         )
 
-    async def _wait(self, principal: Principal, tokens: Any) -> None:
-        if tokens:
-            await wait_for_positions(
-                self.db,
-                self.projection(),
-                principal.tenant_id,
-                list(tokens),
-                self.wait_timeout_seconds,
+
+def _status_to_proto(status: RebuildStatus) -> projections_pb2.RebuildStatus:
+    return projections_pb2.RebuildStatus(
+        read_model=status.read_model,
+        live_version=status.live_version,
+        building_version=status.building_version,
+        partitions=[
+            projections_pb2.PartitionProgress(
+                topic=p.topic, partition=p.partition, applied_offset=p.applied, end_offset=p.end
             )
-
-    async def _entries(
-        self, principal: Principal, aggregate_id: str, field: str = "goal_id"
-    ) -> list[AuditEntry]:
-        def load() -> list[AuditEntry]:
-            with self.db.transaction() as tx:
-                return load_entries(tx, aggregate_id)
-
-        entries = await asyncio.to_thread(load)
-        if not entries or entries[0].tenant_id != principal.tenant_id:
-            raise NotFound(f"no history for {aggregate_id}", field=field)
-        owner = fold_entries(entries[:1], fold_goal_event).get("owner_id")
-        if not principal.roles & HISTORY_READERS and owner != principal.subject:
-            raise PermissionDenied("history is for auditors, HR admins, managers and the owner")
-        return entries
-
-
-def _visible(principal: Principal, node: GoalNode) -> bool:
-    return (
-        node.visibility != "private"
-        or node.owner_id == principal.subject
-        or bool(principal.roles & SEE_PRIVATE)
-    )
-
-
-def _in_period(node: GoalNode, start: date | None, end: date | None) -> bool:
-    if end is not None and node.start_date > end:
-        return False
-    return not (start is not None and node.due_date is not None and node.due_date < start)
-
-
-def _offset_from_token(token: str) -> int:
-    if not token:
-        return 0
-    prefix, _, number = token.partition(":")
-    if prefix != "offset" or not number.isdigit():
-        raise InvalidArgument(f"malformed page token {token!r}", field="page_token")
-    return int(number)
-
-
-def _node_to_proto(node: GoalNode) -> projections_pb2.AlignmentNode:
-    return projections_pb2.AlignmentNode(
-        goal_id=str(node.goal_id),
-        title=node.title,
-        level=node.level,
-        owner_id=node.owner_id,
-        team_id=node.team_id,
-        status=node.status,
-        progress=node.progress,
-        own_progress=node.own_progress or 0.0,
-        parent_goal_id=str(node.parent_goal_id) if node.parent_goal_id else "",
-        contributes_to=[
-            projections_pb2.Contribution(goal_id=str(target), weight=weight)
-            for target, weight in node.contributes_to
+            for p in status.partitions
         ],
-        child_goal_ids=[str(child) for child in node.child_goal_ids],
-        depth=node.depth,
-    )
-
-
-def _entry_to_proto(entry: AuditEntry) -> projections_pb2.AuditEntry:
-    return projections_pb2.AuditEntry(
-        aggregate_id=entry.aggregate_id,
-        version=entry.version,
-        event_type=entry.event_type,
-        actor_id=entry.actor_id,
-        occurred_at=entry.occurred_at,
-        reason=entry.reason,
-        changes=[
-            projections_pb2.FieldChange(
-                field=change.field,
-                before_json=json.dumps(change.before, sort_keys=True),
-                after_json=json.dumps(change.after, sort_keys=True),
-            )
-            for change in entry.changes
-        ],
-        entry_hash=entry.entry_hash,
-        previous_hash=entry.previous_hash,
+        progress=status.progress,
+        switched_at=status.switched_at,
+        started_at=status.started_at,
     )

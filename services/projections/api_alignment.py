@@ -1,0 +1,176 @@
+"""Alignment queries: the strategy tree, alignment shares and orphans, paths and contributors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import date
+from uuid import UUID
+
+from northstar.projections.v1 import projections_pb2
+from services.projections.alignment import GoalNode, alignment_tree
+from services.projections.alignment_views import (
+    Share,
+    alignment_summary,
+    contributors,
+    goal_path,
+)
+from services.projections.api_support import Page, ReadContext, node_to_proto, visible
+from services.shared.auth import Principal, current_principal
+from services.shared.errors import InvalidArgument, NotFound
+from services.shared.validation import parse_optional_date, parse_optional_uuid, parse_uuid
+
+DepartmentOf = Callable[[str, str], str]
+"""(tenant id, team id) -> the department's team id ('' when the directory does not know)."""
+
+
+class AlignmentQueries:
+    def __init__(self, context: ReadContext, department_of: DepartmentOf) -> None:
+        self.context = context
+        self.department_of = department_of
+
+    async def tree(
+        self, request: projections_pb2.GetAlignmentTreeRequest
+    ) -> projections_pb2.AlignmentTree:
+        principal = current_principal()
+        root = parse_optional_uuid(request.root_goal_id, "root_goal_id")
+        period = _period(request.period_start, request.period_end)
+        page = Page.of(request.page_size, request.page_token)
+        await self.context.wait(principal, request.consistency_tokens)
+        nodes = await self.context.graph(principal)
+        if root is not None and not _readable(principal, nodes, root):
+            raise NotFound(f"goal {root} not found", field="root_goal_id")
+        ordered = alignment_tree(nodes, root)
+
+        def matches(node: GoalNode) -> bool:
+            return (
+                visible(principal, node)
+                and (not request.team_id or node.team_id == request.team_id)
+                and _in_period(node, *period)
+            )
+
+        kept = _with_visible_ancestors(principal, ordered, matches)
+        items, next_token = page.slice(kept)
+        return projections_pb2.AlignmentTree(
+            nodes=[node_to_proto(node) for node in items],
+            next_page_token=next_token,
+            status_counts=Counter(node.status for node in kept),
+            total_size=len(kept),
+        )
+
+    async def summary(
+        self, request: projections_pb2.GetAlignmentSummaryRequest
+    ) -> projections_pb2.AlignmentSummary:
+        principal = current_principal()
+        period = _period(request.period_start, request.period_end)
+        page = Page.of(request.page_size, request.page_token)
+        await self.context.wait(principal, request.consistency_tokens)
+        nodes = await self.context.graph(principal)
+        counted = [
+            node
+            for node in nodes.values()
+            if visible(principal, node)
+            and (not request.team_id or node.team_id == request.team_id)
+            and _in_period(node, *period)
+        ]
+        teams = sorted({node.team_id for node in counted})
+        departments = await asyncio.to_thread(
+            lambda: {team: self.department_of(principal.tenant_id, team) for team in teams}
+        )
+        summary = alignment_summary(
+            principal.tenant_id, nodes, counted, lambda team: departments.get(team, "")
+        )
+        orphans, next_token = page.slice(summary.orphans)
+        return projections_pb2.AlignmentSummary(
+            tenant=_share(summary.tenant),
+            departments=[_share(share) for share in summary.departments],
+            teams=[_share(share) for share in summary.teams],
+            orphan_goals=[node_to_proto(node, depth=0) for node in orphans],
+            next_page_token=next_token,
+            orphan_count=len(summary.orphans),
+        )
+
+    async def path(self, request: projections_pb2.GetGoalPathRequest) -> projections_pb2.GoalPath:
+        principal = current_principal()
+        goal_id = parse_uuid(request.goal_id, "goal_id")
+        await self.context.wait(principal, request.consistency_tokens)
+        nodes = await self.context.graph(principal)
+        if not _readable(principal, nodes, goal_id):
+            raise NotFound(f"goal {goal_id} not found", field="goal_id")
+        path = goal_path(nodes, goal_id)
+        shown = [node for node in path if visible(principal, node)]
+        return projections_pb2.GoalPath(
+            nodes=[node_to_proto(node, depth=index) for index, node in enumerate(shown)],
+            reaches_strategy=path[-1].level == "strategy",
+        )
+
+    async def contributors(
+        self, request: projections_pb2.ListContributorsRequest
+    ) -> projections_pb2.ListContributorsResponse:
+        principal = current_principal()
+        goal_id = parse_uuid(request.goal_id, "goal_id")
+        page = Page.of(request.page_size, request.page_token)
+        await self.context.wait(principal, request.consistency_tokens)
+        nodes = await self.context.graph(principal)
+        if not _readable(principal, nodes, goal_id):
+            raise NotFound(f"goal {goal_id} not found", field="goal_id")
+        found = [c for c in contributors(nodes, goal_id) if visible(principal, c.node)]
+        items, next_token = page.slice(found)
+        return projections_pb2.ListContributorsResponse(
+            contributors=[
+                projections_pb2.Contributor(
+                    goal=node_to_proto(c.node, depth=c.distance),
+                    direct=c.direct,
+                    distance=c.distance,
+                    effective_weight=c.effective_weight,
+                )
+                for c in items
+            ],
+            next_page_token=next_token,
+            total_size=len(found),
+        )
+
+
+def _readable(principal: Principal, nodes: Mapping[UUID, GoalNode], goal_id: UUID) -> bool:
+    """Another tenant's goal is not in `nodes`; a private one the caller may not see is treated
+    the same way, so neither existence leaks."""
+    return goal_id in nodes and visible(principal, nodes[goal_id])
+
+
+def _period(start_text: str, end_text: str) -> tuple[date | None, date | None]:
+    start = parse_optional_date(start_text, "period_start")
+    end = parse_optional_date(end_text, "period_end")
+    if start and end and end < start:
+        raise InvalidArgument("period ends before it starts", field="period_end")
+    return start, end
+
+
+def _in_period(node: GoalNode, start: date | None, end: date | None) -> bool:
+    if end is not None and node.start_date > end:
+        return False
+    return not (start is not None and node.due_date is not None and node.due_date < start)
+
+
+def _with_visible_ancestors(
+    principal: Principal, ordered: list[GoalNode], matches: Callable[[GoalNode], bool]
+) -> list[GoalNode]:
+    """The matching nodes of a depth-first listing, with their visible ancestors as context."""
+    keep: set[UUID] = set()
+    ancestors: list[GoalNode] = []
+    for node in ordered:
+        del ancestors[node.depth :]
+        if matches(node):
+            keep.add(node.goal_id)
+            keep.update(a.goal_id for a in ancestors if visible(principal, a))
+        ancestors.append(node)
+    return [node for node in ordered if node.goal_id in keep]
+
+
+def _share(share: Share) -> projections_pb2.AlignmentShare:
+    return projections_pb2.AlignmentShare(
+        scope_id=share.scope_id,
+        goal_count=share.goal_count,
+        aligned_count=share.aligned_count,
+        aligned_share=share.aligned_share,
+    )
