@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
+import psycopg_pool
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -31,6 +34,12 @@ from services.shared.metrics import ServiceMetrics
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER_SUFFIX = ".dlq"
+# Errors that say the read-model store cannot be reached (not that the message is bad).
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+)
 
 ApplyEnvelope = Callable[[EventEnvelope], Awaitable[bool]]
 """Applies one event; returns False when it was a duplicate (already applied)."""
@@ -114,10 +123,20 @@ class EventConsumer:
 
     async def _process(self, body: bytes, record: Any) -> None:
         last_error: Exception | None = None
-        for attempt in range(1, self.retry.attempts + 1):
+        attempt = 0
+        while attempt < self.retry.attempts:
+            attempt += 1
             try:
                 decoded = self.decode(body)
                 applied = await self.apply(decoded)
+            except STORE_UNAVAILABLE as error:
+                # The message is fine, our store is not: never dead-letter a good event for
+                # that. Hold this partition and retry until the store answers again.
+                logger.warning("%s: store unavailable for %s: %r", self.name, _where(record), error)
+                self.metrics.consumer_retries_total.labels(topic=record.topic).inc()
+                await asyncio.sleep(self.retry.max_backoff_seconds)
+                attempt -= 1
+                continue
             except self.permanent_errors as error:
                 logger.warning("%s: permanent failure for %s: %r", self.name, _where(record), error)
                 await self._dead_letter(body, record, error, attempts=attempt)
