@@ -11,10 +11,12 @@ import grpc
 
 from bench.report import Measurement, median, percentile
 from bench.workload import (
+    TEAM,
     BenchEnvironment,
     bearer_metadata,
     create_topics,
     new_namespace,
+    register_owner,
     service_banners_to_stderr,
 )
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
@@ -41,7 +43,7 @@ def create_goal_request(number: int) -> goals_pb2.CreateGoalRequest:
     return goals_pb2.CreateGoalRequest(
         title=f"Close {number} deals this quarter",
         description="Benchmark goal with a measurable target",
-        team_id="team-a",
+        team_id=TEAM,
         level="personal",
         start_date="2026-01-01",
         due_date="2026-12-31",
@@ -60,6 +62,7 @@ async def goals_service_latencies(env: BenchEnvironment) -> tuple[list[float], l
     metadata = bearer_metadata()
     goal_ids: list[str] = []
     try:
+        register_owner(service.replica)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.runtime.grpc_port}") as channel:
             stub = goals_pb2_grpc.GoalServiceStub(channel)
 
@@ -81,8 +84,7 @@ async def goals_service_latencies(env: BenchEnvironment) -> tuple[list[float], l
             creates = await timed_calls(create, sizes.grpc_calls, first=sizes.grpc_warm_up)
             check_ins = await timed_calls(check_in, sizes.grpc_calls, first=sizes.grpc_warm_up)
     finally:
-        await service.runtime.stop()
-        service.index.db.close()
+        await service.stop()
         service.app.close()
     return creates, check_ins
 

@@ -17,15 +17,25 @@ from uuid import UUID
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.directory.contracts import (
+    CONTRACT_SCHEMA_VERSION,
+    SOURCE,
+    TYPE_PREFIX,
+    PersonRegisteredV1,
+    TeamRegisteredV1,
+)
 from services.goals.application import GoalsApplication
 from services.goals.domain import Goal
 from services.goals.progress import Metric
 from services.shared.auth import DEFAULT_DEV_SECRET, EMPLOYEE, mint_dev_token
+from services.shared.directory_replica import DirectoryReplica
+from services.shared.envelope import EventEnvelope, envelope_id, utc_now
 from services.shared.eventstore import CommandContext, command_context, persistence_env
 from services.shared.settings import ServiceSettings
 
 TENANT = "acme"
 OWNER = "owner-1"
+TEAM = "team-a"
 CHECK_INS_PER_GOAL = 8
 # Created + Activated + the check-ins: a goal's share of the event log.
 EVENTS_PER_GOAL = 2 + CHECK_INS_PER_GOAL
@@ -124,7 +134,7 @@ def new_goal(title: str) -> Goal:
         title=title,
         description="Benchmark goal with a measurable target",
         owner_id=OWNER,
-        team_id="team-a",
+        team_id=TEAM,
         level="personal",
         start_date=date(2026, 1, 1),
         due_date=date(2026, 12, 31),
@@ -245,6 +255,54 @@ async def _join_first_group(bootstrap_servers: str) -> None:
         await consumer.commit()
     finally:
         await consumer.stop()
+
+
+def register_owner(replica: DirectoryReplica) -> None:
+    """Puts the benchmark's team and goal owner into a service's directory replica, through the
+    directory's public events, as if the directory service had published them."""
+    team = TeamRegisteredV1(
+        tenant_id=TENANT,
+        team_id=TEAM,
+        name="Team A",
+        parent_team_id="",
+        lead_id="",
+        effective_at=utc_now(),
+    )
+    owner = PersonRegisteredV1(
+        tenant_id=TENANT,
+        person_id=OWNER,
+        name="Owner One",
+        email=f"{OWNER}@{TENANT}.example",
+        title="",
+        team_id=TEAM,
+        manager_id="",
+        employment_status="active",
+        start_date=None,
+        leave_date=None,
+        effective_at=utc_now(),
+    )
+    for sequence, (aggregate_type, key, contract) in enumerate(
+        (("Team", TEAM, team), ("Person", OWNER, owner)), start=1
+    ):
+        aggregate_id = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"northstar-bench:{aggregate_type}:{key}")
+        )
+        replica.apply_envelope(
+            EventEnvelope(
+                id=envelope_id(aggregate_id, 1),
+                type=f"{TYPE_PREFIX}{type(contract).__name__.removesuffix('V1')}",
+                schema_version=CONTRACT_SCHEMA_VERSION,
+                source=SOURCE,
+                tenant_id=TENANT,
+                aggregate_type=aggregate_type,
+                aggregate_id=aggregate_id,
+                aggregate_version=1,
+                sequence=sequence,
+                occurred_at=utc_now(),
+                actor_id="northstar-bench",
+                data=contract.model_dump(mode="json"),
+            )
+        )
 
 
 def bearer_metadata(subject: str = OWNER) -> tuple[tuple[str, str]]:
