@@ -20,6 +20,7 @@ from services.projections.__main__ import start_projections_service
 from services.projections.audit import load_entries, verify_chain
 from services.projections.consistency import wait_for_positions
 from services.shared.consumer import dead_letter_topic
+from services.shared.directory_replica import ReplicaPerson, ReplicaTeam
 from services.shared.eventstore import CommandContext, persistence_env
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
@@ -29,6 +30,27 @@ from tests.waiting import eventually
 pytestmark = [pytest.mark.kafka]
 
 HR = bearer("hr-1", ["hr_admin"])
+
+
+class OwnerOneDirectory:
+    """Just enough directory for goals of owner-1 in team-a (no Kafka feed in this test)."""
+
+    def person(self, tenant_id: str, person_id: str) -> ReplicaPerson | None:
+        if (tenant_id, person_id) != ("acme", "owner-1"):
+            return None
+        return ReplicaPerson(
+            "owner-1", "Owner", "owner-1@acme.example", "", "team-a", "", "active", None, None
+        )
+
+    def team(self, tenant_id: str, team_id: str) -> ReplicaTeam | None:
+        known = (tenant_id, team_id) == ("acme", "team-a")
+        return ReplicaTeam("team-a", "Team A", "", "") if known else None
+
+    def is_in_management_chain(self, tenant_id: str, manager_id: str, person_id: str) -> bool:
+        return False
+
+    def team_members(self, tenant_id: str, team_id: str) -> list[str]:
+        return ["owner-1"] if (tenant_id, team_id) == ("acme", "team-a") else []
 
 
 class CrashBeforeRecording(NotificationRelay):
@@ -47,7 +69,7 @@ async def test_relay_crash_republishes_and_the_projection_skips_the_duplicates(
 ) -> None:
     settings = system_settings(store_url, tmp_path, kafka_bootstrap_servers)
     goals_store = settings.store_url_for("goals")
-    app = GoalsApplication(env=persistence_env("goals", goals_store))
+    app = GoalsApplication(env=persistence_env("goals", goals_store), directory=OwnerOneDirectory())
     context = CommandContext.new("acme", "hr-1")
     tokens = []
     for index in range(3):

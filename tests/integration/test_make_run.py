@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from northstar.directory.v1 import directory_pb2, directory_pb2_grpc
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from tests.integration.conftest import bearer
@@ -71,22 +72,46 @@ def stop_system(process: subprocess.Popen[str]) -> int:
     return process.wait(timeout=60)
 
 
-async def create_goal(goals_port: int) -> goals_pb2.GoalCommandResponse:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{goals_port}") as channel:
-        stub = goals_pb2_grpc.GoalServiceStub(channel)
-        response: goals_pb2.GoalCommandResponse = await stub.CreateGoal(
-            goals_pb2.CreateGoalRequest(
-                title="Keep customer NPS above 40",
-                owner_id="owner-1",
-                team_id="team-a",
-                level="team",
-                start_date="2026-01-01",
-                due_date="2026-12-31",
-                activate=True,
+async def seed_owner(directory_port: int) -> None:
+    """owner-1 in team-a, through the directory's API (goals need an owner who exists)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{directory_port}") as channel:
+        stub = directory_pb2_grpc.DirectoryServiceStub(channel)
+        await stub.UpsertTeam(
+            directory_pb2.UpsertTeamRequest(team_id="team-a", name="Team A"), metadata=HR
+        )
+        await stub.UpsertPerson(
+            directory_pb2.UpsertPersonRequest(
+                person_id="owner-1", name="Owner", email="owner-1@acme.example", team_id="team-a"
             ),
             metadata=HR,
         )
-        return response
+
+
+async def create_goal(goals_port: int) -> goals_pb2.GoalCommandResponse:
+    """Retries while the goals service has not yet seen owner-1 (a refusal stores nothing)."""
+    request = goals_pb2.CreateGoalRequest(
+        title="Keep customer NPS above 40",
+        owner_id="owner-1",
+        team_id="team-a",
+        level="team",
+        start_date="2026-01-01",
+        due_date="2026-12-31",
+        activate=True,
+    )
+    deadline = time.monotonic() + 60
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{goals_port}") as channel:
+        stub = goals_pb2_grpc.GoalServiceStub(channel)
+        while True:
+            try:
+                response: goals_pb2.GoalCommandResponse = await stub.CreateGoal(
+                    request, metadata=HR
+                )
+                return response
+            except grpc.aio.AioRpcError as error:
+                waiting = error.code() == grpc.StatusCode.FAILED_PRECONDITION
+                if not waiting or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.2)
 
 
 async def goal_history(projections_port: int, goal_id: str, token: str) -> list[str]:
@@ -112,9 +137,10 @@ async def test_make_run_serves_stops_cleanly_and_keeps_data_across_restarts(
     tmp_path: Path,
 ) -> None:
     base = free_port_block()
-    goals_port, projections_port = base + 1, base + 4
+    directory_port, goals_port, projections_port = base, base + 1, base + 4
     first = await asyncio.to_thread(start_system, tmp_path, base)
     try:
+        await seed_owner(directory_port)
         created = await create_goal(goals_port)
         history = await goal_history(projections_port, created.goal.id, created.position_token)
         assert history == ["goals.GoalCreated", "goals.GoalActivated"]
