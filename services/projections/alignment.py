@@ -168,7 +168,11 @@ def tenant_graph(
         f"SELECT {_COLUMNS} FROM {table} WHERE tenant_id = ? ORDER BY goal_id",
         (tenant_id,),
     )
-    nodes = {node.goal_id: node for node in map(_node, rows)}
+    return link_graph({node.goal_id: node for node in map(_node, rows)}, today)
+
+
+def link_graph(nodes: dict[UUID, GoalNode], today: date) -> dict[UUID, GoalNode]:
+    """Fills in each node's children, rolled-up progress and status (in place; returns nodes)."""
     children_of: dict[UUID, list[tuple[UUID, float]]] = {}
     for node in nodes.values():
         links = [(node.parent_goal_id, 1.0)] if node.parent_goal_id else []

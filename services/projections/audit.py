@@ -167,12 +167,15 @@ def ensure_audit_tables(db: ReadModelDatabase, tables: AuditTables = STANDALONE)
 
 
 def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:
-    """Top-level fields whose value differs, in a stable order."""
+    """Top-level fields that appeared, disappeared or changed value, in a stable order (a field
+    that appears as null is a change too: the history then shows every field a goal starts with).
+    """
     names = sorted(set(before) | set(after))
     return [
         FieldChange(name, before.get(name), after.get(name))
         for name in names
-        if canonical_json(before.get(name)) != canonical_json(after.get(name))
+        if (name in before) != (name in after)
+        or canonical_json(before.get(name)) != canonical_json(after.get(name))
     ]
 
 

@@ -45,6 +45,7 @@ def fold_goal_event(state: State, event_type: str, data: Mapping[str, Any]) -> S
             "confidence": None,
             "check_ins": 0,
             "next_goal_id": None,
+            "reassignment": None,
         }
     new = dict(state)
     if event_type in _LIFECYCLE_AFTER:
@@ -54,6 +55,12 @@ def fold_goal_event(state: State, event_type: str, data: Mapping[str, Any]) -> S
     elif event_type in _FIELDS_SET_BY:
         for name in _FIELDS_SET_BY[event_type]:
             new[name] = data[name]
+        if event_type == "goals.GoalReassigned":
+            new["reassignment"] = None  # a new owner answers the flag
+    elif event_type == "goals.GoalFlaggedForReassignment":
+        new["reassignment"] = {
+            name: data[name] for name in ("departed_person_id", "manager_id", "leave_date")
+        }
     elif event_type == "goals.GoalKeyResultAdded":
         key_result = {k: data[k] for k in ("key_result_id", "title", "metric", "weight")}
         new["key_results"] = [*state.get("key_results", []), key_result]

@@ -1,0 +1,250 @@
+"""The goals read model on generated histories: the state at every version is the fold of the
+public goal events up to it, whatever the sequence; each entry's changes take the state before
+it to the state after it; a redelivered history changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.goals.contracts import GOAL_EVENT_CONTRACTS
+from services.projections.alignment import tenant_graph
+from services.projections.audit import State, fold_entries, load_entries
+from services.projections.goal_state import fold_goal_event, own_progress
+from services.projections.goals_projection import GoalsProjection
+from services.shared.envelope import EventEnvelope, envelope_id
+from services.shared.readmodel import ReadModelDatabase
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+KEY_RESULT_IDS = [str(uuid.UUID(int=n)) for n in (1, 2, 3)]
+OTHER_GOALS = [str(uuid.UUID(int=n)) for n in (101, 102, 103)]
+
+GoalEvent = tuple[str, dict[str, Any]]
+
+
+def goal_event(short_type: str, **fields: Any) -> GoalEvent:
+    """A public goal event whose data passed its contract, as the relay would publish it."""
+    event_type = f"goals.Goal{short_type}"
+    contract = GOAL_EVENT_CONTRACTS[event_type]
+    return event_type, contract.model_validate(fields).model_dump(mode="json")
+
+
+def metric(target: float, current: float = 0.0) -> dict[str, Any]:
+    return {
+        "kind": "number",
+        "direction": "increase",
+        "start": 0.0,
+        "target": target,
+        "unit": "",
+        "current": current,
+    }
+
+
+def created(
+    title: str = "Grow revenue",
+    *,
+    level: str = "team",
+    owner_id: str = "owner-1",
+    team_id: str = "team-a",
+    parent_goal_id: str | None = None,
+    measure: dict[str, Any] | None = None,
+    measured_by_own_metric: bool = False,
+    visibility: str = "public",
+) -> GoalEvent:
+    return goal_event(
+        "Created",
+        tenant_id="acme",
+        title=title,
+        description="",
+        owner_id=owner_id,
+        team_id=team_id,
+        level=level,
+        start_date=date(2026, 1, 1),
+        due_date=date(2026, 12, 31),
+        metric=measure,
+        parent_goal_id=parent_goal_id,
+        visibility=visibility,
+        created_by="hr-1",
+        measured_by_own_metric=measured_by_own_metric,
+        recurring=False,
+        template_id=None,
+        previous_goal_id=None,
+    )
+
+
+def envelope(
+    goal_id: str, version: int, event: GoalEvent, tenant_id: str = "acme"
+) -> EventEnvelope:
+    event_type, data = event
+    return EventEnvelope(
+        id=envelope_id(goal_id, version),
+        type=event_type,
+        schema_version=1,
+        source="northstar/goals",
+        tenant_id=tenant_id,
+        aggregate_type="Goal",
+        aggregate_id=goal_id,
+        aggregate_version=version,
+        sequence=version,
+        occurred_at=START + timedelta(minutes=version),
+        actor_id="hr-1",
+        data=data,
+    )
+
+
+def apply_history(projection: GoalsProjection, goal_id: str, events: list[GoalEvent]) -> list[bool]:
+    async def apply_all() -> list[bool]:
+        return [
+            await projection.apply(envelope(goal_id, version, event))
+            for version, event in enumerate(events, start=1)
+        ]
+
+    return asyncio.run(apply_all())
+
+
+# ---- generated histories ----
+
+texts = st.text(alphabet="abcdefgh ", min_size=1, max_size=12)
+targets = st.integers(1, 100).map(float)
+values = st.integers(0, 120).map(float)
+key_result_ids = st.sampled_from(KEY_RESULT_IDS)
+maybe_key_result = st.one_of(st.none(), key_result_ids)
+reasons = st.text(alphabet="xyz ", max_size=8)
+
+later_events: st.SearchStrategy[GoalEvent] = st.one_of(
+    texts.map(lambda t: goal_event("Renamed", title=t, by="hr-1")),
+    texts.map(lambda d: goal_event("Described", description=d, by="hr-1")),
+    st.sampled_from(["owner-1", "owner-2"]).map(
+        lambda o: goal_event("Reassigned", owner_id=o, team_id="team-b", by="hr-1")
+    ),
+    st.sampled_from(["public", "team", "private"]).map(
+        lambda v: goal_event("VisibilityChanged", visibility=v, by="hr-1")
+    ),
+    st.just(goal_event("Activated", by="hr-1")),
+    st.just(goal_event("Completed", by="hr-1")),
+    reasons.map(lambda r: goal_event("Cancelled", reason=r, by="hr-1")),
+    st.just(goal_event("Archived", by="hr-1")),
+    reasons.map(lambda r: goal_event("Reopened", reason=r, by="hr-1")),
+    st.sampled_from(OTHER_GOALS).map(
+        lambda p: goal_event(
+            "Aligned", parent_goal_id=p, previous_parent_goal_id=None, reason="", by="hr-1"
+        )
+    ),
+    st.lists(
+        st.tuples(st.sampled_from(OTHER_GOALS), st.integers(1, 5)),
+        max_size=3,
+        unique_by=lambda c: c[0],
+    ).map(
+        lambda links: goal_event(
+            "ContributionsSet",
+            contributions=[{"goal_id": g, "weight": float(w)} for g, w in links],
+            reason="",
+            by="hr-1",
+        )
+    ),
+    st.tuples(targets, st.booleans()).map(
+        lambda m: goal_event(
+            "MetricDefined", metric=metric(m[0]), measured_by_own_metric=m[1], by="hr-1"
+        )
+    ),
+    st.tuples(key_result_ids, texts, targets, st.integers(1, 4)).map(
+        lambda k: goal_event(
+            "KeyResultAdded",
+            key_result_id=k[0],
+            title=k[1],
+            metric=metric(k[2]),
+            weight=float(k[3]),
+            by="hr-1",
+        )
+    ),
+    key_result_ids.map(
+        lambda k: goal_event("KeyResultRemoved", key_result_id=k, reason="obsolete", by="hr-1")
+    ),
+    st.tuples(st.one_of(st.none(), values), st.integers(0, 10), maybe_key_result).map(
+        lambda c: goal_event(
+            "CheckedIn",
+            value=c[0],
+            confidence=c[1] / 10,
+            note="",
+            by="hr-1",
+            key_result_id=c[2],
+        )
+    ),
+    st.tuples(maybe_key_result, targets).map(
+        lambda t: goal_event(
+            "TargetChanged",
+            key_result_id=t[0],
+            old_target=1.0,
+            new_target=t[1],
+            reason="board",
+            by="hr-1",
+        )
+    ),
+    st.integers(0, 200).map(
+        lambda days: goal_event(
+            "DueDateChanged",
+            old_due_date=None,
+            new_due_date=date(2026, 2, 1) + timedelta(days=days),
+            reason="slip",
+            by="hr-1",
+        )
+    ),
+    st.just(
+        goal_event(
+            "FlaggedForReassignment",
+            departed_person_id="owner-1",
+            manager_id="manager-1",
+            leave_date=date(2026, 3, 31),
+            by="directory",
+        )
+    ),
+)
+histories = st.tuples(targets, st.lists(later_events, max_size=25)).map(
+    lambda h: [created(measure=metric(h[0])), *h[1]]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=histories)
+def test_state_at_every_version_equals_folding_the_goal_events_up_to_it(
+    tmp_path: Path, events: list[GoalEvent]
+) -> None:
+    db = ReadModelDatabase(f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}")
+    projection = GoalsProjection(db)
+    goal_id = str(uuid.uuid4())
+    assert all(apply_history(projection, goal_id, events))
+
+    expected: list[State] = []
+    state: State = {}
+    for event_type, data in events:
+        state = fold_goal_event(state, event_type, data)
+        expected.append(state)
+    with db.transaction() as tx:
+        entries = load_entries(tx, goal_id, tables=projection.audit)
+        for version in range(1, len(events) + 1):
+            assert fold_entries(entries[:version], fold_goal_event) == expected[version - 1]
+        head = tx.one(
+            f"SELECT state_json FROM {projection.audit.heads} WHERE aggregate_id = ?", (goal_id,)
+        )
+    before: State = {}
+    for entry, after in zip(entries, expected, strict=True):
+        assert {**before, **{c.field: c.after for c in entry.changes}} == after
+        before = after
+    assert head is not None
+    node = tenant_graph(db, projection.alignment, "acme", date(2026, 6, 1))[uuid.UUID(goal_id)]
+    assert (node.title, node.version, node.owner_id) == (
+        expected[-1]["title"],
+        len(events),
+        expected[-1]["owner_id"],
+    )
+    assert node.own_progress == own_progress(expected[-1])
+    assert not any(apply_history(projection, goal_id, events)), "a redelivery changes nothing"
+    db.close()
