@@ -7,7 +7,7 @@ stores are synchronous), keeping the event loop free for other calls.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -40,7 +40,7 @@ from services.goals.queries import (
     visible_goals_page,
 )
 from services.shared.auth import Principal, current_principal
-from services.shared.errors import InvalidArgument
+from services.shared.errors import InvalidArgument, NorthstarError
 from services.shared.eventstore import CommandContext
 from services.shared.validation import (
     page_size,
@@ -165,6 +165,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             request.goal_id,
             request.expected_version,
             lambda goal, by: goal.change_target(new_target, request.reason, by),
+            request_fields={"metric.target": "new_target"},
         )
 
     async def ChangeDueDate(  # noqa: N802
@@ -175,6 +176,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             request.goal_id,
             request.expected_version,
             lambda goal, by: goal.change_due_date(new_due, request.reason, by),
+            request_fields={"due_date": "new_due_date"},
         )
 
     async def ActivateGoal(  # noqa: N802
@@ -229,6 +231,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             request.goal_id,
             request.expected_version,
             lambda goal, by: goal.add_key_result(request.title, metric, weight, by),
+            request_fields={"key_result.title": "title", "key_result.metric": "metric"},
         )
 
     async def ReassignGoal(  # noqa: N802
@@ -411,20 +414,32 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
     # ---- helpers ----
 
     async def _update(
-        self, raw_goal_id: str, expected_version: int, change: Change
+        self,
+        raw_goal_id: str,
+        expected_version: int,
+        change: Change,
+        request_fields: Mapping[str, str] | None = None,
     ) -> goals_pb2.GoalCommandResponse:
+        """One command on one goal; `request_fields` names the request's field for a domain
+        field where they differ (e.g. the domain's due_date is ChangeDueDate's new_due_date)."""
         principal = current_principal()
         goal_id = parse_uuid(raw_goal_id, "goal_id")
         _require_version(expected_version)
 
         def update() -> goals_pb2.GoalCommandResponse:
             self._require_can_change(principal, goal_id)
-            result = self.app.update(
-                _context(principal),
-                goal_id,
-                lambda goal: change(goal, principal.subject),
-                expected_version,
-            )
+            try:
+                result = self.app.update(
+                    _context(principal),
+                    goal_id,
+                    lambda goal: change(goal, principal.subject),
+                    expected_version,
+                )
+            except NorthstarError as error:
+                renamed = _in_request_terms(error, request_fields or {})
+                if renamed is error:
+                    raise
+                raise renamed from None
             return self._response(result)
 
         return await _in_thread(update)
@@ -448,6 +463,14 @@ async def _in_thread(call: Callable[[], T]) -> T:
 
 def _context(principal: Principal) -> CommandContext:
     return CommandContext.new(principal.tenant_id, principal.subject)
+
+
+def _in_request_terms(error: NorthstarError, request_fields: Mapping[str, str]) -> Exception:
+    for domain_field, request_field in request_fields.items():
+        if error.field == domain_field or error.field.startswith(domain_field + "."):
+            field = request_field + error.field[len(domain_field) :]
+            return type(error)(error.reason, field=field)
+    return error
 
 
 def _require_version(expected_version: int) -> None:

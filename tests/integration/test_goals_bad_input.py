@@ -1,0 +1,269 @@
+"""Bad input over gRPC gets a precise error naming the request field, and stores nothing."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from northstar.goals.v1 import goals_pb2 as pb
+from services.shared.grpc_server import error_details
+from tests.integration.conftest import RunningSystem, bearer
+
+pytestmark = [pytest.mark.kafka]
+
+HR = bearer("hr-1", ["hr_admin"])
+GLOBEX_HR = bearer("globex-hr", ["hr_admin"], "globex")
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+NAN, INFINITY = float("nan"), float("inf")
+
+
+class AsCaller:
+    """A stub whose every call carries one caller's token."""
+
+    def __init__(self, stub: Any, metadata: Any) -> None:
+        self._stub = stub
+        self._metadata = metadata
+
+    def __getattr__(self, rpc: str) -> Callable[..., Any]:
+        return functools.partial(getattr(self._stub, rpc), metadata=self._metadata)
+
+
+def goal_request(**overrides: Any) -> pb.CreateGoalRequest:
+    request = pb.CreateGoalRequest(
+        title="Cut onboarding to five days",
+        owner_id="owner-1",
+        team_id="team-a",
+        start_date="2026-01-01",
+        due_date="2026-06-30",
+        metric=pb.Metric(kind="number", start=10, target=5, direction="decrease"),
+        activate=True,
+    )
+    for name, value in overrides.items():
+        if isinstance(value, pb.Metric):
+            request.metric.CopyFrom(value)
+        else:
+            setattr(request, name, value)
+    return request
+
+
+def numbers(start: float, target: float) -> pb.Metric:
+    return pb.Metric(kind="number", start=start, target=target, direction="increase")
+
+
+def template_request(*owner_ids: str) -> pb.CreateGoalsFromTemplateRequest:
+    return pb.CreateGoalsFromTemplateRequest(
+        template=pb.GoalTemplate(title="Finish the security training", start_date="2026-01-01"),
+        owner_ids=list(owner_ids),
+    )
+
+
+async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
+    running_system: RunningSystem,
+) -> None:
+    stub = AsCaller(running_system.goals_stub, HR)
+    active = (await stub.CreateGoal(goal_request())).goal.id
+    draft = (await stub.CreateGoal(goal_request(activate=False))).goal.id
+    cancelled = (await stub.CreateGoal(goal_request())).goal.id
+    await stub.CancelGoal(pb.CancelGoalRequest(goal_id=cancelled, reason="merged"))
+    elsewhere = (
+        await running_system.goals_stub.CreateGoal(
+            goal_request(owner_id="globex-owner", team_id="globex-team"), metadata=GLOBEX_HR
+        )
+    ).goal.id
+
+    def links(*weights: float) -> pb.SetContributionsRequest:
+        targets = (draft, cancelled)
+        return pb.SetContributionsRequest(
+            goal_id=active,
+            contributions=[
+                pb.Contribution(goal_id=t, weight=w) for t, w in zip(targets, weights, strict=False)
+            ],
+        )
+
+    def key_result(weight: float) -> pb.AddKeyResultRequest:
+        return pb.AddKeyResultRequest(
+            goal_id=active, title="Docs", metric=numbers(0, 3), weight=weight
+        )
+
+    cases: list[tuple[str, Callable[[], Awaitable[Any]], grpc.StatusCode, str]] = [
+        (
+            "NaN start",
+            lambda: stub.CreateGoal(goal_request(metric=numbers(NAN, 5))),
+            INVALID,
+            "metric.start",
+        ),
+        (
+            "infinite target",
+            lambda: stub.CreateGoal(goal_request(metric=numbers(0, INFINITY))),
+            INVALID,
+            "metric.target",
+        ),
+        (
+            "start equals target",
+            lambda: stub.CreateGoal(goal_request(metric=numbers(5, 5))),
+            INVALID,
+            "metric.target",
+        ),
+        (
+            "due before start",
+            lambda: stub.CreateGoal(goal_request(due_date="2025-12-31")),
+            INVALID,
+            "due_date",
+        ),
+        (
+            "unknown owner",
+            lambda: stub.CreateGoal(goal_request(owner_id="nobody")),
+            PRECONDITION,
+            "owner_id",
+        ),
+        (
+            "another tenant's person",
+            lambda: stub.CreateGoal(goal_request(owner_id="globex-hr")),
+            PRECONDITION,
+            "owner_id",
+        ),
+        (
+            "unknown team",
+            lambda: stub.CreateGoal(goal_request(team_id="team-zzz")),
+            PRECONDITION,
+            "team_id",
+        ),
+        (
+            "parent in another tenant",
+            lambda: stub.CreateGoal(goal_request(parent_goal_id=elsewhere)),
+            PRECONDITION,
+            "parent_goal_id",
+        ),
+        (
+            "NaN check-in",
+            lambda: stub.CheckIn(pb.CheckInRequest(goal_id=active, value=NAN)),
+            INVALID,
+            "value",
+        ),
+        (
+            "infinite confidence",
+            lambda: stub.CheckIn(pb.CheckInRequest(goal_id=active, value=8, confidence=INFINITY)),
+            INVALID,
+            "confidence",
+        ),
+        (
+            "negative weight",
+            lambda: stub.SetContributions(links(-1.0)),
+            INVALID,
+            "contributions[0].weight",
+        ),
+        (
+            "weights summing to zero",
+            lambda: stub.SetContributions(links(0.0, 0.0)),
+            INVALID,
+            "contributions[0].weight",
+        ),
+        (
+            "negative key result weight",
+            lambda: stub.AddKeyResult(key_result(-2)),
+            INVALID,
+            "weight",
+        ),
+        ("zero key result weight", lambda: stub.AddKeyResult(key_result(0)), INVALID, "weight"),
+        (
+            "target change without reason",
+            lambda: stub.ChangeTarget(pb.ChangeTargetRequest(goal_id=active, new_target=4)),
+            INVALID,
+            "reason",
+        ),
+        (
+            "target back at the start",
+            lambda: stub.ChangeTarget(
+                pb.ChangeTargetRequest(goal_id=active, new_target=10, reason="x")
+            ),
+            INVALID,
+            "new_target",
+        ),
+        (
+            "due date before start",
+            lambda: stub.ChangeDueDate(
+                pb.ChangeDueDateRequest(goal_id=active, new_due_date="2025-01-01", reason="x")
+            ),
+            INVALID,
+            "new_due_date",
+        ),
+        (
+            "archive an active goal",
+            lambda: stub.ArchiveGoal(pb.ArchiveGoalRequest(goal_id=active)),
+            PRECONDITION,
+            "status",
+        ),
+        (
+            "reopen an active goal",
+            lambda: stub.ReopenGoal(pb.ReopenGoalRequest(goal_id=active, reason="x")),
+            PRECONDITION,
+            "status",
+        ),
+        (
+            "complete a draft",
+            lambda: stub.CompleteGoal(pb.CompleteGoalRequest(goal_id=draft)),
+            PRECONDITION,
+            "status",
+        ),
+        (
+            "check in on a draft",
+            lambda: stub.CheckIn(pb.CheckInRequest(goal_id=draft, value=8, confidence=0.5)),
+            PRECONDITION,
+            "status",
+        ),
+        (
+            "align under a cancelled goal",
+            lambda: stub.AlignGoal(pb.AlignGoalRequest(goal_id=draft, parent_goal_id=cancelled)),
+            PRECONDITION,
+            "parent_goal_id",
+        ),
+        (
+            "reassign to nobody",
+            lambda: stub.ReassignGoal(pb.ReassignGoalRequest(goal_id=active, owner_id="nobody")),
+            PRECONDITION,
+            "owner_id",
+        ),
+        (
+            "cascade a personal goal",
+            lambda: stub.CascadeGoal(pb.CascadeGoalRequest(goal_id=active)),
+            PRECONDITION,
+            "goal_id",
+        ),
+        (
+            "roll over a one-off goal",
+            lambda: stub.RollOverGoal(pb.RollOverGoalRequest(goal_id=active)),
+            PRECONDITION,
+            "recurring",
+        ),
+        (
+            "a person twice",
+            lambda: stub.CreateGoalsFromTemplate(template_request("owner-1", "owner-1")),
+            INVALID,
+            "owner_ids[1]",
+        ),
+        (
+            "one unknown person among many",
+            lambda: stub.CreateGoalsFromTemplate(template_request("owner-1", "nobody")),
+            PRECONDITION,
+            "owner_ids[1]",
+        ),
+        (
+            "forged page token",
+            lambda: stub.ListGoals(pb.ListGoalsRequest(page_token="abc")),
+            INVALID,
+            "page_token",
+        ),
+    ]
+    for name, call, code, field in cases:
+        before = running_system.goals.app.recorder.max_notification_id()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call()
+        assert caught.value.code() == code, (name, caught.value.details())
+        details = error_details(caught.value)
+        assert details.get(field), (name, details)
+        assert running_system.goals.app.recorder.max_notification_id() == before, name
