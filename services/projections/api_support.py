@@ -59,7 +59,7 @@ class ReadContext:
         if tokens:
             await wait_for_positions(
                 self.db,
-                self.live.live_names(),
+                self.live.live_names,
                 principal.tenant_id,
                 list(tokens),
                 self.wait_timeout_seconds,

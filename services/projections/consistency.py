@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from services.shared.errors import DeadlineExceeded, NotFound
 from services.shared.position import decode_position_token
@@ -16,7 +16,7 @@ MAX_POLL_SECONDS = 0.1
 
 async def wait_for_positions(
     db: ReadModelDatabase,
-    projection: str | Sequence[str],
+    projection: str | Sequence[str] | Callable[[], Sequence[str]],
     tenant_id: str,
     tokens: Sequence[str],
     timeout_seconds: float,
@@ -26,11 +26,18 @@ async def wait_for_positions(
     """Return once every token's aggregate version is applied; DEADLINE_EXCEEDED otherwise.
 
     With several projections (the live versions of every read model) a position counts as
-    reached when any of them has applied it: aggregate ids are unique across read models.
+    reached when any of them has applied it: aggregate ids are unique across read models. A
+    callable is asked again on every poll, so a wait that spans a rebuild's switch follows the
+    new live version (the old one stops consuming).
     A token naming another tenant's aggregate is answered as not found, like any other id of
     another tenant; `audit_tables` are where the aggregate's tenant is looked up.
     """
-    projections = [projection] if isinstance(projection, str) else list(projection)
+
+    def projections() -> list[str]:
+        if isinstance(projection, str):
+            return [projection]
+        return list(projection() if callable(projection) else projection)
+
     positions = [
         decode_position_token(token, field=f"consistency_tokens[{index}]")
         for index, token in enumerate(tokens)
@@ -38,7 +45,7 @@ async def wait_for_positions(
     deadline = time.monotonic() + timeout_seconds
     delay = FIRST_POLL_SECONDS
     while True:
-        pending = await asyncio.to_thread(_pending, db, projections, positions)
+        pending = await asyncio.to_thread(_pending, db, projections(), positions)
         if not pending:
             break
         if time.monotonic() >= deadline:

@@ -20,20 +20,25 @@ def metric(start: float, target: float) -> goals_pb2.Metric:
 async def create(
     system: RunningSystem, title: str, level: str, parent: str = "", **fields: object
 ) -> goals_pb2.GoalCommandResponse:
+    """An active goal of owner-1 in team-a unless `fields` say otherwise (owner_id, team_id,
+    visibility, metric, metadata: the caller's token)."""
     request = goals_pb2.CreateGoalRequest(
         title=title,
         owner_id=str(fields.get("owner_id", "owner-1")),
-        team_id="team-a",
+        team_id=str(fields.get("team_id", "team-a")),
         level=level,
         start_date="2026-01-01",
         due_date="2026-12-31",
         parent_goal_id=parent,
+        visibility=str(fields.get("visibility", "")),
         activate=True,
     )
     if "metric" in fields:
         request.metric.CopyFrom(fields["metric"])  # type: ignore[arg-type]
+    metadata = fields.get("metadata", HR)
     response: goals_pb2.GoalCommandResponse = await system.goals_stub.CreateGoal(
-        request, metadata=HR
+        request,
+        metadata=metadata,  # type: ignore[arg-type]
     )
     return response
 
