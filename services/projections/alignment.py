@@ -168,7 +168,9 @@ def tenant_graph(
         f"SELECT {_COLUMNS} FROM {table} WHERE tenant_id = ? ORDER BY goal_id",
         (tenant_id,),
     )
-    return link_graph({node.goal_id: node for node in map(_node, rows)}, today)
+    # Sorted here, not by the engine: collations order ids differently.
+    ordered = sorted(map(_node, rows), key=lambda node: str(node.goal_id))
+    return link_graph({node.goal_id: node for node in ordered}, today)
 
 
 def link_graph(nodes: dict[UUID, GoalNode], today: date) -> dict[UUID, GoalNode]:
@@ -202,20 +204,38 @@ def link_graph(nodes: dict[UUID, GoalNode], today: date) -> dict[UUID, GoalNode]
     return nodes
 
 
+def display_parent(nodes: Mapping[UUID, GoalNode], node: GoalNode) -> UUID | None:
+    """Where a goal sits in the tree: under its primary parent, else under the first goal it
+    contributes to; None for a root."""
+    if node.parent_goal_id in nodes:
+        return node.parent_goal_id
+    return next((target for target, _ in node.contributes_to if target in nodes), None)
+
+
 def alignment_tree(nodes: Mapping[UUID, GoalNode], root_goal_id: UUID | None) -> list[GoalNode]:
-    """Nodes in depth-first order from the root (or from every strategic objective and every
-    goal with no parent), each goal once, at the depth where it is first reached."""
+    """Nodes in depth-first order from the root (or from every goal without a place under
+    another: strategic objectives first), each goal once, under its primary parent wherever
+    that parent is listed too, otherwise under a goal it contributes to."""
     if root_goal_id is not None:
         if root_goal_id not in nodes:
             raise NotFound(f"goal {root_goal_id} not found", field="root_goal_id")
         roots = [root_goal_id]
     else:
-        roots = [
-            g
-            for g, n in nodes.items()
-            if n.parent_goal_id is None and (n.level == "strategy" or not n.contributes_to)
-        ]
+        roots = [g for g, n in nodes.items() if display_parent(nodes, n) is None]
         roots.sort(key=lambda g: (nodes[g].level != "strategy", nodes[g].title, str(g)))
+    placed_under: dict[UUID, list[UUID]] = {}
+    for goal_id, node in nodes.items():
+        parent = display_parent(nodes, node)
+        if parent is not None:
+            placed_under.setdefault(parent, []).append(goal_id)
+    in_subtree = _reachable(roots, placed_under)
+
+    def children(goal_id: UUID) -> list[UUID]:
+        own = placed_under.get(goal_id, [])
+        # A contributor placed elsewhere is listed here only if its own place is not listed.
+        borrowed = [c for c in nodes[goal_id].child_goal_ids if c not in in_subtree]
+        return sorted(own, key=lambda g: (nodes[g].title, str(g))) + borrowed
+
     ordered: list[GoalNode] = []
     seen: set[UUID] = set()
     stack = [(root, 0) for root in reversed(roots)]
@@ -227,6 +247,17 @@ def alignment_tree(nodes: Mapping[UUID, GoalNode], root_goal_id: UUID | None) ->
         node = nodes[goal_id]
         node.depth = depth
         ordered.append(node)
-        for child in reversed(node.child_goal_ids):
+        for child in reversed(children(goal_id)):
             stack.append((child, depth + 1))
     return ordered
+
+
+def _reachable(roots: list[UUID], children_of: Mapping[UUID, list[UUID]]) -> set[UUID]:
+    found = set(roots)
+    frontier = list(roots)
+    while frontier:
+        for child in children_of.get(frontier.pop(), []):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found

@@ -10,7 +10,7 @@ from uuid import UUID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.projections.alignment import GoalNode, link_graph
+from services.projections.alignment import GoalNode, alignment_tree, link_graph
 from services.projections.alignment_views import (
     aligned_goal_ids,
     alignment_summary,
@@ -165,3 +165,25 @@ def test_effective_weights_times_own_progress_sum_to_every_objectives_progress(
         leaves = [c for c in contributors(nodes, objective_id) if not c.node.uses_children]
         explained = math.fsum(c.effective_weight * (c.node.own_progress or 0.0) for c in leaves)
         assert math.isclose(explained, objective.progress, abs_tol=1e-9)
+
+
+def test_the_tree_places_a_goal_under_its_primary_parent_whatever_the_ids() -> None:
+    nodes = three_levels()
+    listed = [(node.title, node.depth) for node in alignment_tree(nodes, None)]
+    assert listed == [
+        ("S", 0),
+        ("C1", 1),
+        ("T1", 2),
+        ("P1", 3),
+        ("P2", 3),
+        ("X", 2),
+        ("C2", 1),
+        ("T2", 2),
+        ("O", 0),
+    ]
+
+
+def test_a_tree_from_an_objective_also_lists_contributors_placed_elsewhere() -> None:
+    nodes = three_levels()
+    listed = [(node.title, node.depth) for node in alignment_tree(nodes, gid("C2"))]
+    assert listed == [("C2", 0), ("T2", 1), ("T1", 1), ("P1", 2), ("P2", 2)]
