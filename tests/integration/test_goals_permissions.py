@@ -1,0 +1,320 @@
+"""Who may do what with goals, over gRPC with real tokens and the directory on real Kafka:
+role x action, authentication failures, tenant isolation, reporting-line moves seen without a
+restart, and departures flagging goals for reassignment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import jwt
+import pytest
+
+from northstar.directory.v1 import directory_pb2
+from northstar.goals.v1 import goals_pb2 as pb
+from services.shared.auth import DEFAULT_DEV_SECRET, mint_dev_token
+from tests.integration.conftest import RunningSystem, bearer
+
+pytestmark = [pytest.mark.kafka]
+
+Metadata = tuple[tuple[str, str], ...]
+HR = bearer("hr-1", ["hr_admin"])
+CALLERS: dict[str, Metadata] = {
+    "owner": bearer("owner-1", ["employee"]),
+    "teammate": bearer("owner-2", ["employee"]),
+    "manager": bearer("manager-1", ["manager"]),
+    "other manager": bearer("hr-1", ["manager"]),
+    "hr admin": HR,
+    "auditor": bearer("auditor-1", ["auditor"]),
+    "integration": bearer("hris-sync", ["integration"]),
+}
+EVERYONE = frozenset(CALLERS)
+CHANGERS = frozenset({"owner", "manager", "hr admin", "integration"})
+# action -> the callers allowed to do it; everyone else is refused.
+EXPECTED = {
+    "view a public goal": EVERYONE,
+    "view a team goal": EVERYONE - {"other manager"},
+    "view a private goal": EVERYONE - {"teammate", "other manager"},
+    "check in": CHANGERS,
+    "change the target": CHANGERS,
+    "create a goal for owner-1": CHANGERS,
+    "set a strategic objective": frozenset({"hr admin", "integration"}),
+    "set a company goal": frozenset({"manager", "other manager", "hr admin", "integration"}),
+    "cascade the team goal": frozenset({"manager", "hr admin", "integration"}),
+}
+REFUSALS = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND)
+
+
+def goal_request(**overrides: Any) -> pb.CreateGoalRequest:
+    request = pb.CreateGoalRequest(
+        title="Answer every ticket within a day",
+        description="Median first response under 24 hours.",
+        owner_id="owner-1",
+        level="personal",
+        start_date="2026-01-01",
+        due_date="2026-12-31",
+        metric=pb.Metric(kind="number", start=0, target=100, direction="increase"),
+        activate=True,
+    )
+    for name, value in overrides.items():
+        setattr(request, name, value)
+    return request
+
+
+async def attempt(system: RunningSystem, action: str, caller: Metadata) -> grpc.StatusCode:
+    """Runs `action` as `caller` on fresh goals (made by HR); returns the call's status."""
+    stub = system.goals_stub
+
+    async def fresh(**overrides: Any) -> str:
+        return str((await stub.CreateGoal(goal_request(**overrides), metadata=HR)).goal.id)
+
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "view a public goal": lambda: _get(system, fresh(), caller),
+        "view a team goal": lambda: _get(system, fresh(visibility="team"), caller),
+        "view a private goal": lambda: _get(system, fresh(visibility="private"), caller),
+        "check in": lambda: _check_in(system, fresh(), caller),
+        "change the target": lambda: _change_target(system, fresh(), caller),
+        "create a goal for owner-1": lambda: stub.CreateGoal(goal_request(), metadata=caller),
+        "set a strategic objective": lambda: stub.CreateGoal(
+            goal_request(level="strategy", owner_id="hr-1"), metadata=caller
+        ),
+        "set a company goal": lambda: stub.CreateGoal(
+            goal_request(level="company", owner_id="hr-1"), metadata=caller
+        ),
+        "cascade the team goal": lambda: _cascade(
+            system, fresh(level="team", owner_id="manager-1", team_id="team-a"), caller
+        ),
+    }
+    try:
+        await calls[action]()
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+async def _get(system: RunningSystem, goal_id: Awaitable[str], caller: Metadata) -> None:
+    await system.goals_stub.GetGoal(pb.GetGoalRequest(goal_id=await goal_id), metadata=caller)
+
+
+async def _check_in(system: RunningSystem, goal_id: Awaitable[str], caller: Metadata) -> None:
+    await system.goals_stub.CheckIn(
+        pb.CheckInRequest(goal_id=await goal_id, value=10, confidence=0.7), metadata=caller
+    )
+
+
+async def _change_target(system: RunningSystem, goal_id: Awaitable[str], caller: Metadata) -> None:
+    await system.goals_stub.ChangeTarget(
+        pb.ChangeTargetRequest(goal_id=await goal_id, new_target=120, reason="new budget"),
+        metadata=caller,
+    )
+
+
+async def _cascade(system: RunningSystem, goal_id: Awaitable[str], caller: Metadata) -> None:
+    response = await system.goals_stub.CascadeGoal(
+        pb.CascadeGoalRequest(goal_id=await goal_id), metadata=caller
+    )
+    assert sorted(c.goal.owner_id for c in response.created) == ["owner-1", "owner-2"]
+
+
+async def test_each_role_may_do_exactly_what_the_policy_allows(
+    running_system: RunningSystem,
+) -> None:
+    outcome: dict[str, frozenset[str]] = {}
+    for action in EXPECTED:
+        allowed = set()
+        for name, caller in CALLERS.items():
+            before = running_system.goals.app.recorder.max_notification_id()
+            code = await attempt(running_system, action, caller)
+            if code == grpc.StatusCode.OK:
+                allowed.add(name)
+                continue
+            assert code in REFUSALS, (action, name, code)
+            # A refusal stores nothing beyond the goals set up for the attempt.
+            setup = running_system.goals.app.recorder.max_notification_id()
+            assert setup is not None
+            assert setup - (before or 0) <= 2
+        outcome[action] = frozenset(allowed)
+    assert outcome == EXPECTED
+
+
+def tampered(token: str) -> str:
+    """The same signature over claims that now say hr_admin."""
+    header, _claims, signature = token.split(".")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = jwt.utils.base64url_encode(json.dumps({**claims, "roles": ["hr_admin"]}).encode())
+    return ".".join((header, forged.decode(), signature))
+
+
+async def test_missing_expired_tampered_or_foreign_tokens_are_unauthenticated(
+    running_system: RunningSystem,
+) -> None:
+    stub = running_system.goals_stub
+    good = mint_dev_token(
+        DEFAULT_DEV_SECRET, subject="owner-1", tenant_id="acme", roles=["employee"]
+    )
+    tokens = {
+        "expired": mint_dev_token(
+            DEFAULT_DEV_SECRET, subject="hr-1", tenant_id="acme", roles=["hr_admin"], ttl_seconds=-5
+        ),
+        "tampered": tampered(good),
+        "wrongly signed": mint_dev_token(
+            "another-secret", subject="hr-1", tenant_id="acme", roles=["hr_admin"]
+        ),
+    }
+    before = running_system.goals.app.recorder.max_notification_id()
+    attempts: list[Metadata] = [(), *((("authorization", f"Bearer {t}"),) for t in tokens.values())]
+    for metadata in attempts:
+        for call in (
+            stub.CreateGoal(goal_request(), metadata=metadata),
+            stub.ListGoals(pb.ListGoalsRequest(), metadata=metadata),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, metadata
+    assert running_system.goals.app.recorder.max_notification_id() == before
+
+
+async def test_no_query_or_command_reaches_another_tenants_goals(
+    running_system: RunningSystem,
+) -> None:
+    stub = running_system.goals_stub
+    acme_goal = await stub.CreateGoal(goal_request(team_id="team-a"), metadata=HR)
+    globex = bearer("globex-hr", ["hr_admin"], "globex")
+    own = await stub.CreateGoal(
+        goal_request(owner_id="globex-owner", title="Open the Lisbon office"), metadata=globex
+    )
+    goal_id = acme_goal.goal.id
+    for call in (
+        stub.GetGoal(pb.GetGoalRequest(goal_id=goal_id), metadata=globex),
+        stub.CheckIn(pb.CheckInRequest(goal_id=goal_id, value=1, confidence=1), metadata=globex),
+        stub.CascadeGoal(pb.CascadeGoalRequest(goal_id=goal_id), metadata=globex),
+        stub.RollOverGoal(pb.RollOverGoalRequest(goal_id=goal_id), metadata=globex),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    listed = await stub.ListGoals(pb.ListGoalsRequest(), metadata=globex)
+    assert [goal.id for goal in listed.goals] == [own.goal.id]
+    by_owner = await stub.ListGoals(pb.ListGoalsRequest(owner_id="owner-1"), metadata=globex)
+    assert not by_owner.goals
+    summary = await stub.SummariseSmart(pb.SummariseSmartRequest(), metadata=globex)
+    assert [(team.team_id, team.goal_count) for team in summary.teams] == [("globex-team", 1)]
+
+
+async def poll_until(
+    condition: Callable[[], Awaitable[bool]], *, within_seconds: float = 60, what: str
+) -> None:
+    """Polls an RPC-backed condition with a deadline (and a growing pause between tries)."""
+    deadline = time.monotonic() + within_seconds
+    pause = 0.01
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {within_seconds:g}s")
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
+async def test_a_new_manager_and_team_change_permissions_without_a_restart(
+    running_system: RunningSystem,
+) -> None:
+    system = running_system
+    goals, directory = system.goals_stub, system.directory_stub
+    goal = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
+    team_goal = await goals.CreateGoal(
+        goal_request(owner_id="owner-1", visibility="team", team_id="team-a"), metadata=HR
+    )
+    manager_2 = bearer("manager-2", ["manager"])
+    await directory.UpsertPerson(
+        directory_pb2.UpsertPersonRequest(
+            person_id="manager-2", name="Manager Two", email="m2@acme.example", team_id="team-b"
+        ),
+        metadata=HR,
+    )
+    await directory.UpsertPerson(
+        directory_pb2.UpsertPersonRequest(
+            person_id="owner-2",
+            name="Owner-2",
+            email="owner-2@acme.example",
+            team_id="team-b",
+            manager_id="manager-2",
+        ),
+        metadata=HR,
+    )
+
+    async def check_in_as(caller: Metadata) -> grpc.StatusCode:
+        try:
+            await goals.CheckIn(
+                pb.CheckInRequest(goal_id=goal.goal.id, value=5, confidence=0.5), metadata=caller
+            )
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    async def new_manager_may_check_in() -> bool:
+        return await check_in_as(manager_2) == grpc.StatusCode.OK
+
+    await poll_until(new_manager_may_check_in, what="manager-2 gaining owner-2's goal")
+    assert await check_in_as(CALLERS["manager"]) == grpc.StatusCode.PERMISSION_DENIED
+
+    async def former_teammate_lost_sight_of_team_goal() -> bool:
+        request = pb.GetGoalRequest(goal_id=team_goal.goal.id)
+        call = goals.GetGoal(request, metadata=CALLERS["teammate"])
+        return await status_of(call) == grpc.StatusCode.NOT_FOUND
+
+    await poll_until(former_teammate_lost_sight_of_team_goal, what="owner-2 leaving team-a")
+
+
+async def status_of(call: Awaitable[Any]) -> grpc.StatusCode:
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+async def test_a_departure_flags_open_goals_for_the_manager_to_reassign(
+    running_system: RunningSystem,
+) -> None:
+    system = running_system
+    goals = system.goals_stub
+    active = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
+    draft = await goals.CreateGoal(goal_request(owner_id="owner-2", activate=False), metadata=HR)
+    done = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
+    await goals.CompleteGoal(pb.CompleteGoalRequest(goal_id=done.goal.id), metadata=HR)
+    await system.directory_stub.RecordDeparture(
+        directory_pb2.RecordDepartureRequest(
+            person_id="owner-2", leave_date="2026-03-31", reason="moved abroad"
+        ),
+        metadata=HR,
+    )
+
+    async def flagged(goal_id: str) -> pb.Goal:
+        goal: pb.Goal = await goals.GetGoal(pb.GetGoalRequest(goal_id=goal_id), metadata=HR)
+        return goal
+
+    async def both_flagged() -> bool:
+        states = [await flagged(g.goal.id) for g in (active, draft)]
+        return all(goal.HasField("reassignment") for goal in states)
+
+    await poll_until(both_flagged, what="owner-2's open goals being flagged")
+    flag = (await flagged(active.goal.id)).reassignment
+    assert (flag.departed_person_id, flag.manager_id, flag.leave_date) == (
+        "owner-2",
+        "manager-1",
+        "2026-03-31",
+    )
+    assert not (await flagged(done.goal.id)).HasField("reassignment")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    taken_over = await goals.ReassignGoal(
+        pb.ReassignGoalRequest(goal_id=active.goal.id, owner_id="owner-1"),
+        metadata=CALLERS["manager"],
+    )
+    assert (taken_over.goal.owner_id, taken_over.goal.team_id) == ("owner-1", "team-a")
+    assert not taken_over.goal.HasField("reassignment")
