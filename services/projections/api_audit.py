@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 from northstar.projections.v1 import projections_pb2
 from services.projections.api_support import (
+    SEE_PRIVATE,
     History,
     Page,
     ReadContext,
@@ -181,8 +182,14 @@ class AuditQueries:
             what = "goal" if goals_only else "aggregate"
             raise NotFound(f"no {what} {aggregate_id} with a history", field=field)
         if entries[0].aggregate_type == GOAL:
-            owner = fold_entries(entries[:1], fold_goal_event).get("owner_id")
-            if not principal.roles & GOAL_HISTORY_READERS and owner != principal.subject:
+            goal = fold_entries(entries, fold_goal_event)
+            is_owner = goal.get("owner_id") == principal.subject
+            if goal.get("visibility") == "private" and not (
+                is_owner or principal.roles & SEE_PRIVATE
+            ):
+                # A private goal the caller may not see does not exist for them.
+                raise NotFound(f"no goal {aggregate_id} with a history", field=field)
+            if not principal.roles & GOAL_HISTORY_READERS and not is_owner:
                 raise PermissionDenied(
                     "a goal's history is for auditors, HR admins, managers and its owner"
                 )
