@@ -102,8 +102,9 @@ def _require_confidence(confidence: float) -> float:
 class Goal(Aggregate):
     """A goal of a person, a team, the company, or a strategic objective at the root."""
 
-    # A class-level default: snapshots taken before this state existed still load.
+    # Class-level defaults: snapshots taken before this state existed still load.
     _reassignment: dict[str, Any] | None = None
+    metric_checked_in = False  # whether any check-in gave the goal's own metric a value
 
     class Event(Aggregate.Event):
         pass
@@ -790,6 +791,8 @@ class Goal(Aggregate):
     ) -> None:
         if value is not None:
             self._update_metric(key_result_id, current=value)
+            if key_result_id is None:
+                self.metric_checked_in = True
         self.latest_confidence = confidence
         self.check_in_count += 1
 

@@ -105,7 +105,7 @@ def goal_to_proto(view: GoalView) -> goals_pb2.Goal:
     if metric is not None:
         message.metric.CopyFrom(_metric_to_proto(metric))
         message.current = metric.current_value
-        message.has_current = metric.current is not None
+        message.has_current = goal.metric_checked_in
     for key_result in goal.key_results:
         message.key_results.append(
             goals_pb2.KeyResult(
