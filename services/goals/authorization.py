@@ -63,6 +63,8 @@ def require_can_create(principal: Principal, org: Directory, *, owner_id: str, l
 
 def require_can_change(principal: Principal, org: Directory, goal: Goal) -> None:
     require_writer(principal, org, "change")
+    if goal.tenant_id != principal.tenant_id:
+        raise PermissionDenied("the goal belongs to another tenant")
     if principal.roles & ORGANISATION_WIDE_WRITERS:
         return
     if goal.owner_id == principal.subject or _manages(org, principal, goal.owner_id):
