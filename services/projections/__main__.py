@@ -13,6 +13,7 @@ from services.projections.directory_audit import (
     DirectoryAuditProjection,
 )
 from services.projections.goals_projection import (
+    GOALS_PROJECTION,
     GOALS_READ_MODEL,
     GoalsProjection,
     audit_version_tables,
@@ -88,6 +89,7 @@ async def start_projections_service(
         group_id=group_id,
         metrics=metrics,
         retry=retry,
+        bare_group_version=GOALS_PROJECTION,
     )
     runtime = ProjectionsRuntime(SERVICE, settings, metrics)
     await read_models.start()

@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 SWITCH_POLL_SECONDS = 0.05
 SWITCH_ATTEMPTS = 3
 """Switch once nothing new arrived while catching up, or after this many attempts at most."""
+FOLLOW_SECONDS = 2.0
+"""How often a process looks for a switch another process (sharing the store) has made."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class _State:
     building: VersionRunner | None = None
     switching: asyncio.Task[None] | None = None
     starting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    changing_live: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class ReadModels:
@@ -108,13 +111,19 @@ class ReadModels:
         group_id: str,
         metrics: ServiceMetrics,
         retry: RetryPolicy | None = None,
+        bare_group_version: str = "",
     ) -> None:
+        """`bare_group_version` consumes with `group_id` itself, every other version with
+        `<group_id>.<version>`: the version that existed before versions did keeps its committed
+        offsets and the group an autoscaler watches."""
         self.db = db
         self.kinds = {kind.name: kind for kind in kinds}
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.metrics = metrics
         self.retry = retry
+        self.bare_group_version = bare_group_version
+        self._following: asyncio.Task[None] | None = None
         self.probe = OffsetProbe(bootstrap_servers)
         self._states: dict[str, _State] = {}
         self.rebuild_progress = Gauge(
@@ -141,8 +150,13 @@ class ReadModels:
                 if record.state == BUILDING:  # a rebuild the last process left unfinished
                     await self._start_building(self._states[kind.name], record)
         await asyncio.to_thread(self._point_views)
+        self._following = asyncio.create_task(self._follow_switches())
 
     async def stop(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._following
         for state in self._states.values():
             if state.switching is not None:
                 state.switching.cancel()
@@ -248,20 +262,55 @@ class ReadModels:
                 switch_live(tx, record.read_model, record.number, switched_at)
                 point_views(tx, self.db.engine, self._live_tables({record.read_model: record.name}))
 
-        # The store first: until it has committed, queries keep reading the old version.
-        await asyncio.to_thread(write)
-        building.record = VersionRecord(
-            record.read_model, record.number, LIVE, record.started_at, switched_at
-        )
-        state.live, state.building, state.switching = building, None, None
+        async with state.changing_live:
+            if state.building is not building:
+                return  # another process switched first, and this one has followed
+            # The store first: until it has committed, queries keep reading the old version.
+            await asyncio.to_thread(write)
+            building.record = VersionRecord(
+                record.read_model, record.number, LIVE, record.started_at, switched_at
+            )
+            state.live, state.building, state.switching = building, None, None
         self.rebuild_progress.labels(read_model=state.kind.name).set(1.0)
         logger.info("%s: switched from %s", building.record.name, retired.record.name)
+        await retired.broker.stop()
+
+    async def _follow_switches(self) -> None:
+        """Processes sharing one store (several pods) follow a switch any of them made."""
+        while True:
+            await asyncio.sleep(FOLLOW_SECONDS)
+            for state in list(self._states.values()):
+                try:
+                    await self._follow(state)
+                except Exception:  # the store unreachable for a moment: try again later
+                    logger.exception("%s: following the live version failed", state.kind.name)
+
+    async def _follow(self, state: _State) -> None:
+        versions = await asyncio.to_thread(load_versions, self.db, state.kind.name)
+        live = next((v for v in versions if v.state == LIVE), None)
+        async with state.changing_live:
+            if live is None or live.name == state.live.record.name:
+                return
+            retired, building = state.live, state.building
+            if building is not None and building.record.name == live.name:
+                if state.switching is not None:
+                    state.switching.cancel()
+                building.record = live
+                state.live, state.building, state.switching = building, None, None
+            else:
+                state.live = await self._run(state.kind, live)
+        logger.info("%s: following the switch to %s", state.kind.name, live.name)
+        self.rebuild_progress.labels(read_model=state.kind.name).set(1.0)
         await retired.broker.stop()
 
     async def _run(self, kind: ReadModelKind, record: VersionRecord) -> VersionRunner:
         projection = await asyncio.to_thread(kind.build, record.name)
         broker = KafkaBroker(self.bootstrap_servers, client_id=f"northstar-{record.name}")
-        group_id = f"{self.group_id}.{record.name}"
+        group_id = (
+            self.group_id
+            if record.name == self.bare_group_version
+            else f"{self.group_id}.{record.name}"
+        )
         EventConsumer(
             broker=broker,
             name=record.name,

@@ -10,8 +10,10 @@ import pytest
 
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
-from tests.integration.conftest import RunningSystem, bearer
+from services.projections.__main__ import start_projections_service
+from tests.integration.conftest import FAST_RETRY, RunningSystem, bearer
 from tests.integration.test_walking_skeleton import HR, create, metric
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 
@@ -46,6 +48,10 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_and_equals_
 ) -> None:
     system = running_system
     stub = system.projections_stub
+    # A second process on the same store and consumer group, as a second pod would be.
+    peer = await start_projections_service(
+        system.settings, group_id=system.projections.read_models.group_id, retry=FAST_RETRY
+    )
     strategy = await create(system, "Lead the European market", "strategy")
     goals = [
         await create(system, f"Win region {n}", "company", strategy.goal.id, metric=metric(0, 10))
@@ -100,9 +106,15 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_and_equals_
             assert time.monotonic() < deadline, "the new live version stopped applying events"
             await asyncio.sleep(0.05)
         assert applied(system, "goals-v1") == old_applied
+        await eventually(
+            lambda: peer.read_models.live_name("goals") == "goals-v2",
+            what="the peer process following the switch",
+        )
     finally:
         stop.set()
         results = await asyncio.gather(*load, return_exceptions=True)
+        await peer.runtime.stop()
+        peer.db.close()
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert answered > 0
 
