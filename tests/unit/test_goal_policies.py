@@ -102,6 +102,9 @@ class Goals:
         ):
             self.replica.apply_envelope(envelope)
 
+    def _index_saved(self, appended: int) -> None:
+        self.index.catch_up()
+
     def create(
         self, owner_id: str, *, level: str = "personal", activate: bool = True
     ) -> CommandResult:
