@@ -109,3 +109,23 @@ async def test_audit_history_shows_who_changed_what_and_verifies(
     )
     assert verified.intact
     assert verified.entries_checked == 3
+
+    registry = system.projections.runtime.metrics.registry
+    topic = system.settings.topic_for("goals")
+    version = {"projection": "goals-v1"}
+    assert (registry.get_sample_value("northstar_events_applied_total", version) or 0) >= 3
+    assert registry.get_sample_value("northstar_duplicates_skipped_total", version) == 0
+    assert registry.get_sample_value("northstar_projection_lag_seconds", version) is not None
+    assert registry.get_sample_value("northstar_dead_lettered_total", {"topic": topic}) == 0
+    progress = registry.get_sample_value(
+        "northstar_rebuild_progress_ratio", {"read_model": "goals"}
+    )
+    assert progress == 1.0
+    lag_partitions = {
+        sample.labels["partition"]
+        for family in registry.collect()
+        if family.name == "northstar_consumer_lag_messages"
+        for sample in family.samples
+        if sample.labels["topic"] == topic
+    }
+    assert lag_partitions, "consumer lag is reported per partition"
