@@ -194,7 +194,7 @@ class EventConsumer:
         highwater = consumer.highwater(partition)
         if highwater is not None:
             self.metrics.consumer_lag_messages.labels(
-                topic=record.topic, partition=str(record.partition)
+                consumer=self.name, topic=record.topic, partition=str(record.partition)
             ).set(max(highwater - record.offset - 1, 0))
 
 

@@ -62,7 +62,8 @@ class ServiceMetrics:
         self.consumer_lag_messages = Gauge(
             PREFIX + "consumer_lag_messages",
             "Messages between a consumer's committed offset and the partition's end.",
-            ["topic", "partition"],
+            # `consumer` tells a rebuilding read-model version from the live one.
+            ["consumer", "topic", "partition"],
             registry=registry,
         )
         self.projection_lag_seconds = Gauge(

@@ -60,12 +60,17 @@ def test_two_services_in_one_process_keep_separate_counts() -> None:
 
 def test_render_shows_labelled_samples() -> None:
     metrics = ServiceMetrics("projections")
-    metrics.consumer_lag_messages.labels(topic="northstar.goals.v1", partition="2").set(17)
+    metrics.consumer_lag_messages.labels(
+        consumer="goals-v1", topic="northstar.goals.v1", partition="2"
+    ).set(17)
     metrics.relay_lag_notifications.set(4)
 
     text = metrics.render().decode()
 
-    assert 'northstar_consumer_lag_messages{partition="2",topic="northstar.goals.v1"} 17.0' in text
+    assert (
+        'northstar_consumer_lag_messages{consumer="goals-v1",partition="2",'
+        'topic="northstar.goals.v1"} 17.0'
+    ) in text
     assert "northstar_relay_lag_notifications 4.0" in text
 
 
