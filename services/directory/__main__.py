@@ -10,8 +10,6 @@ import asyncio
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from faststream.kafka import KafkaBroker
-
 from northstar.directory.v1 import directory_pb2_grpc
 from services.directory.api import SERVICE_FULL_NAME, DirectoryServicer
 from services.directory.application import DirectoryApplication
@@ -24,7 +22,7 @@ from services.shared.eventstore import persistence_env
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.relay import NotificationRelay
-from services.shared.runtime import ServiceRuntime, configure_logging
+from services.shared.runtime import ServiceRuntime, configure_logging, kafka_broker
 from services.shared.settings import ServiceSettings
 
 SERVICE = "directory"
@@ -73,7 +71,7 @@ async def start_directory_service(
         to_envelope=directory_envelope,
         metrics=metrics,
     )
-    broker = KafkaBroker(settings.kafka_bootstrap_servers)
+    broker = kafka_broker(settings.kafka_bootstrap_servers, client_id="northstar-directory")
     hris = HrisFeed(
         broker=broker,
         app=app,

@@ -8,7 +8,6 @@ from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
-from faststream.kafka import KafkaBroker
 
 from northstar.goals.v1 import goals_pb2_grpc
 from services.goals.api import GoalServicer
@@ -24,7 +23,7 @@ from services.shared.eventstore import persistence_env
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.relay import NotificationRelay, envelope_for
-from services.shared.runtime import ServiceRuntime, configure_logging
+from services.shared.runtime import ServiceRuntime, configure_logging, kafka_broker
 from services.shared.settings import ServiceSettings
 
 SERVICE = "goals"
@@ -84,18 +83,16 @@ async def start_goals_service(
         to_envelope=goal_envelope,
         metrics=metrics,
     )
-    loop = asyncio.get_running_loop()
 
     def after_save(appended: int) -> None:
-        # Saves run in worker threads; the relay's wake-up event belongs to the event loop.
         metrics.events_appended_total.labels(aggregate_type="Goal").inc(appended)
         index.catch_up()
-        loop.call_soon_threadsafe(relay.wake)
+        relay.wake()  # thread-safe: saves run in worker threads
 
     app.after_save.append(after_save)
     # Directory events feed the replica (permissions, owners, teams) and the departure policy;
     # each has its own consumer group, so each keeps its own position.
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="northstar-goals")
+    broker = kafka_broker(settings.kafka_bootstrap_servers, client_id="northstar-goals")
     directory_topic = settings.topic_for("directory")
     EventConsumer(
         broker=broker,

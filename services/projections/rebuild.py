@@ -47,6 +47,7 @@ from services.shared.envelope import utc_now
 from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.shared.metrics import PREFIX, ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
+from services.shared.runtime import kafka_broker
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class ReadModels:
 
     async def _run(self, kind: ReadModelKind, record: VersionRecord) -> VersionRunner:
         projection = await asyncio.to_thread(kind.build, record.name)
-        broker = KafkaBroker(self.bootstrap_servers, client_id=f"northstar-{record.name}")
+        broker = kafka_broker(self.bootstrap_servers, client_id=f"northstar-{record.name}")
         group_id = (
             self.group_id
             if record.name == self.bare_group_version

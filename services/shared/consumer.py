@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,7 +24,7 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import Consumer, KafkaMessage
@@ -97,6 +98,7 @@ class EventConsumer:
             group_id=group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            parser=_tolerant_parse,
             decoder=_raw_body,
         )
         self.subscriber(self._on_message)
@@ -196,6 +198,21 @@ class EventConsumer:
             self.metrics.consumer_lag_messages.labels(
                 consumer=self.name, topic=record.topic, partition=str(record.partition)
             ).set(max(highwater - record.offset - 1, 0))
+
+
+async def _tolerant_parse(
+    record: ConsumerRecord[Any, Any], default_parser: Callable[[Any], Awaitable[Any]]
+) -> Any:
+    """FastStream decodes headers as UTF-8 before any handler runs; a record whose headers are
+    not UTF-8 would fail there and then be skipped by the next commit. Replace the bad bytes
+    instead, so the record reaches our handler (and, if its body is bad too, the DLQ)."""
+    try:
+        return await default_parser(record)
+    except UnicodeDecodeError:
+        headers = [
+            (key, value.decode("utf-8", "replace").encode()) for key, value in record.headers
+        ]
+        return await default_parser(dataclasses.replace(record, headers=headers))
 
 
 async def _raw_body(message: Any) -> bytes:

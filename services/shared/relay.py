@@ -52,8 +52,10 @@ class NotificationRelay:
         self.tracking: TrackingRecorder = app.factory.tracking_recorder()
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             enable_idempotence=True,
@@ -69,8 +71,13 @@ class NotificationRelay:
             self._producer = None
 
     def wake(self) -> None:
-        """Called after a local save, so new events leave without waiting for the next poll."""
-        self._wake.set()
+        """Called after a local save, so new events leave without waiting for the next poll.
+
+        Safe from any thread: saves run in worker threads, the wake-up event lives on the loop.
+        """
+        if self._loop is None or self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     def published_position(self) -> int:
         return self.tracking.max_tracking_id(self.name) or 0

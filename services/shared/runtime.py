@@ -33,6 +33,13 @@ def authenticator_from(settings: ServiceSettings) -> Authenticator:
     return Authenticator.production(keys)
 
 
+def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+    """A FastStream broker for a service's consumers. FastStream logs two INFO lines per
+    message by default; at our volumes that is noise and cost, so its per-message log is DEBUG
+    (our consumer runtime logs retries, dead letters and outages itself)."""
+    return KafkaBroker(bootstrap_servers, client_id=client_id, log_level=logging.DEBUG)
+
+
 def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO,

@@ -173,3 +173,34 @@ async def test_a_second_consumer_in_the_group_takes_partitions_and_nothing_is_lo
         await first.stop()
     consumers_used: set[Any] = {who for whos in applied.values() for who in whos}
     assert consumers_used == {"first", "second"}
+
+
+async def test_a_message_with_undecodable_headers_is_dead_lettered_not_skipped(
+    kafka_bootstrap_servers: str,
+) -> None:
+    topic, group = f"headers-{uuid.uuid4().hex}", uuid.uuid4().hex
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic, b"garbage", key=b"a", partition=0, headers=[("ce_type", b"\xff\xfe")]
+        )
+        good = envelope("a", 1)
+        await producer.send_and_wait(topic, good.to_json_bytes(), key=b"a", partition=0)
+    finally:
+        await producer.stop()
+    applied: list[int] = []
+
+    async def apply(item: EventEnvelope) -> bool:
+        applied.append(item.aggregate_version)
+        return True
+
+    broker, metrics = await start_consumer(kafka_bootstrap_servers, topic, group, apply)
+    try:
+        await eventually(lambda: applied == [1], what="the good message applied")
+        await eventually(
+            lambda: count(metrics, "northstar_dead_lettered_total", {"topic": topic}) == 1,
+            what="the bad message dead-lettered",
+        )
+    finally:
+        await broker.stop()
