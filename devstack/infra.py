@@ -71,7 +71,12 @@ def kafka_endpoint(announce: Announce = print_line) -> Iterator[KafkaEndpoint]:
 def _provide_kafka(resources: contextlib.ExitStack) -> KafkaEndpoint:
     given = os.environ.get(KAFKA_BOOTSTRAP_ENV, "").strip()
     if given:
-        return KafkaEndpoint(given, f"kafka: broker at {given} (from {KAFKA_BOOTSTRAP_ENV})")
+        # A broker does not report its release over the wire; say where it came from instead.
+        return KafkaEndpoint(
+            given,
+            f"kafka: broker at {given} (from {KAFKA_BOOTSTRAP_ENV}; version not reported "
+            "by the broker)",
+        )
     failures: list[str] = []
     docker_problem = docker_engine_problem()
     if docker_problem is None:
