@@ -4,6 +4,7 @@ version's audit history and alignment view."""
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from services.projections.alignment import (
     ALIGNMENT_TABLE,
@@ -18,7 +19,9 @@ from services.shared.envelope import EventEnvelope
 from services.shared.readmodel import (
     ReadModelDatabase,
     Transaction,
+    VersionedWrite,
     apply_once,
+    apply_once_each,
     ensure_applied_versions,
 )
 
@@ -70,6 +73,19 @@ class GoalsProjection:
             envelope.aggregate_version,
             lambda tx: self._write(tx, envelope),
         )
+
+    async def apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
+        """Apply goal events in order, in one transaction (all or none); False for each event
+        whose version (or a later one) was applied already. The consumer's fast path."""
+        writes = [
+            VersionedWrite(
+                envelope.aggregate_id,
+                envelope.aggregate_version,
+                functools.partial(self._write, envelope=envelope),
+            )
+            for envelope in envelopes
+        ]
+        return await asyncio.to_thread(apply_once_each, self.db, self.name, writes)
 
     def _write(self, tx: Transaction, envelope: EventEnvelope) -> None:
         # Audit entry, alignment row and dedup marker commit together or not at all.

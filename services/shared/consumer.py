@@ -1,12 +1,16 @@
 """Consumer runtime on FastStream: ordered, idempotent, at-least-once, never stuck on poison.
 
-- Acknowledgement is manual and happens only after the handler's transaction committed
-  (FastStream's default, ACK_FIRST, would be at-most-once).
-- One message in flight per consumer, so per-partition order is kept and an ack (which commits
-  the consumer's whole position) never covers an unprocessed message.
+- Records arrive in batches (up to `max_batch_records`) and are processed in record order, so
+  per-partition order is kept. The batch's offsets are committed once, after every record in it
+  was applied (its read-model transaction committed) or dead-lettered: a commit never covers an
+  unprocessed record. FastStream's default, ACK_FIRST, would be at-most-once.
+- A consumer whose `apply` comes with an `apply_batch` (all-or-nothing, one transaction) applies
+  runs of records in one call; when a run fails, its records are applied one by one instead, so
+  the failing one is isolated and the others still apply, in order.
 - A failing message is retried with exponential backoff a bounded number of times, then sent to
   `<topic>.dlq` with the error in its headers, and consumption carries on. Errors listed as
   permanent (e.g. a record that fails validation) are dead-lettered at once: retrying cannot help.
+  A store outage is retried until the store answers, never dead-lettered.
 - Bodies are Northstar envelopes by default; `decode` lets a consumer read another format (e.g.
   the inbound HRIS records) with the same guarantees.
 """
@@ -20,11 +24,12 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 import psycopg_pool
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import Consumer, KafkaMessage
@@ -35,6 +40,9 @@ from services.shared.metrics import ServiceMetrics
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER_SUFFIX = ".dlq"
+MAX_BATCH_RECORDS = 500
+BATCH_TIMEOUT_MS = 20
+"""How long an idle consumer waits for records; a busy one gets them as soon as they are fetched."""
 # Errors that say the read-model store cannot be reached (not that the message is bad).
 STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
     sqlite3.OperationalError,
@@ -42,11 +50,16 @@ STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg_pool.PoolTimeout,
 )
 
+Record: TypeAlias = "ConsumerRecord[Any, Any]"
+
 ApplyEnvelope = Callable[[EventEnvelope], Awaitable[bool]]
 """Applies one event; returns False when it was a duplicate (already applied)."""
 
 ApplyMessage = Callable[[Any], Awaitable[bool]]
 """Applies one decoded message (an EventEnvelope unless `decode` says otherwise)."""
+
+ApplyBatch = Callable[[list[Any]], Awaitable[list[bool]]]
+"""Applies several decoded messages in order, all or none (one transaction); one bool each."""
 
 DecodeBody = Callable[[bytes | None], Any]
 """Turns a message body into what `apply` takes; raises (e.g. InvalidArgument) when it cannot."""
@@ -69,7 +82,11 @@ def dead_letter_topic(topic: str) -> str:
 
 
 class EventConsumer:
-    """Subscribes `apply` to `topics` on `broker` with the guarantees above."""
+    """Subscribes `apply` to `topics` on `broker` with the guarantees above.
+
+    `apply_batch` defaults to the `apply_batch` of the object `apply` is a method of, if it has
+    one: a projection offers both, and its callers need only pass `apply`.
+    """
 
     def __init__(
         self,
@@ -83,12 +100,15 @@ class EventConsumer:
         retry: RetryPolicy | None = None,
         decode: DecodeBody = EventEnvelope.from_json_bytes,
         permanent_errors: tuple[type[Exception], ...] = (),
+        apply_batch: ApplyBatch | None = None,
+        max_batch_records: int = MAX_BATCH_RECORDS,
     ) -> None:
         self.broker = broker
         self.name = name
         self.topics = tuple(topics)
         self.group_id = group_id
         self.apply = apply
+        self.apply_batch = apply_batch or _batch_entry_point(apply)
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
         self.decode = decode
@@ -98,10 +118,13 @@ class EventConsumer:
             group_id=group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            batch=True,
+            max_records=max_batch_records,
+            batch_timeout_ms=BATCH_TIMEOUT_MS,
             parser=_tolerant_parse,
-            decoder=_raw_body,
+            decoder=_raw_bodies,
         )
-        self.subscriber(self._on_message)
+        self.subscriber(self._on_batch)
         # Export every series from the start, so dashboards and alerts see zeros, not gaps.
         metrics.events_applied_total.labels(projection=name)
         metrics.duplicates_skipped_total.labels(projection=name)
@@ -109,21 +132,86 @@ class EventConsumer:
             metrics.dead_lettered_total.labels(topic=topic)
             metrics.consumer_retries_total.labels(topic=topic)
 
-    async def _on_message(self, message: KafkaMessage, consumer: Consumer) -> None:
-        record = message.raw_message
-        try:
-            await self._process(message.body, record)
-        except Exception:
-            # Only dead-lettering itself can fail here (the broker is unreachable): rewind to
-            # this record so it is neither lost nor skipped by the next commit.
-            logger.exception("%s: could not dead-letter %s; will retry", self.name, _where(record))
+    async def _on_batch(self, message: KafkaMessage, consumer: Consumer) -> None:
+        records: tuple[Record, ...] = tuple(message.raw_message)
+        processed = await self._process_in_order(records)
+        if processed < len(records):
+            # Only dead-lettering itself can stop a batch (the broker is unreachable): rewind to
+            # the first unprocessed record of each partition, so none is lost or skipped, and
+            # commit what was done, so nothing already applied is applied again.
+            _rewind(consumer, records[processed:])
+        await self._commit(consumer, records[:processed])
+        if processed < len(records):
             await asyncio.sleep(self.retry.max_backoff_seconds)
-            await message.nack()
-            return
-        await message.ack()
-        self._record_lag(consumer, record)
 
-    async def _process(self, body: bytes, record: Any) -> None:
+    async def _process_in_order(self, records: Sequence[Record]) -> int:
+        """Applies or dead-letters the records in order; returns how many it got through."""
+        position = 0
+        while position < len(records):
+            run = self._decodable_run(records, position) if self.apply_batch else []
+            if run and await self._apply_run(records[position : position + len(run)], run):
+                position += len(run)
+                continue
+            # One by one: a record that does not decode, a run that failed as a whole, or a
+            # consumer without `apply_batch`.
+            end = position + max(len(run), 1)
+            for index in range(position, end):
+                try:
+                    await self._process(records[index])
+                except Exception:
+                    logger.exception(
+                        "%s: could not dead-letter %s; will retry",
+                        self.name,
+                        _where(records[index]),
+                    )
+                    return index
+            position = end
+        return len(records)
+
+    def _decodable_run(self, records: Sequence[Record], start: int) -> list[Any]:
+        """The decoded records from `start` up to (not including) the first that fails to."""
+        decoded = []
+        for record in records[start:]:
+            try:
+                decoded.append(self.decode(_body(record)))
+            except Exception:
+                break
+        return decoded
+
+    async def _apply_run(self, records: Sequence[Record], decoded: list[Any]) -> bool:
+        """Applies a run in one call; False (having applied none) when any of it failed."""
+        assert self.apply_batch is not None
+        while True:
+            try:
+                results = await self.apply_batch(decoded)
+            except STORE_UNAVAILABLE as error:
+                # As for a single record: hold and retry until the store answers again.
+                logger.warning(
+                    "%s: store unavailable for %s..: %r", self.name, _where(records[0]), error
+                )
+                for topic in {record.topic for record in records}:
+                    self.metrics.consumer_retries_total.labels(topic=topic).inc()
+                await asyncio.sleep(self.retry.max_backoff_seconds)
+                continue
+            except Exception as error:
+                logger.warning(
+                    "%s: %d records from %s failed together (%r); applying them one by one",
+                    self.name,
+                    len(records),
+                    _where(records[0]),
+                    error,
+                )
+                return False
+            break
+        if len(results) != len(decoded):
+            raise RuntimeError(
+                f"{self.name}: apply_batch answered {len(results)} of {len(decoded)}"
+            )
+        self._count(decoded, results)
+        return True
+
+    async def _process(self, record: Record) -> None:
+        body = _body(record)
         last_error: Exception | None = None
         attempt = 0
         while attempt < self.retry.attempts:
@@ -157,22 +245,26 @@ class EventConsumer:
                     self.metrics.consumer_retries_total.labels(topic=record.topic).inc()
                     await asyncio.sleep(self.retry.backoff_seconds(attempt))
                 continue
-            self._count(decoded, applied)
+            self._count([decoded], [applied])
             return
         assert last_error is not None
         await self._dead_letter(body, record, last_error, attempts=self.retry.attempts)
 
-    def _count(self, decoded: Any, applied: bool) -> None:
-        if applied:
-            self.metrics.events_applied_total.labels(projection=self.name).inc()
-        else:
-            self.metrics.duplicates_skipped_total.labels(projection=self.name).inc()
-        occurred_at = getattr(decoded, "occurred_at", None)
+    def _count(self, decoded: Sequence[Any], applied: Sequence[bool]) -> None:
+        applied_count = sum(applied)
+        if applied_count:
+            self.metrics.events_applied_total.labels(projection=self.name).inc(applied_count)
+        if len(applied) > applied_count:
+            duplicates = len(applied) - applied_count
+            self.metrics.duplicates_skipped_total.labels(projection=self.name).inc(duplicates)
+        occurred_at = getattr(decoded[-1], "occurred_at", None) if decoded else None
         if isinstance(occurred_at, datetime):  # decoded formats without a time report no lag
             lag = (utc_now() - occurred_at).total_seconds()
             self.metrics.projection_lag_seconds.labels(projection=self.name).set(max(lag, 0.0))
 
-    async def _dead_letter(self, body: bytes, record: Any, error: Exception, attempts: int) -> None:
+    async def _dead_letter(
+        self, body: bytes, record: Record, error: Exception, attempts: int
+    ) -> None:
         headers = {
             "dlq_original_topic": record.topic,
             "dlq_original_partition": str(record.partition),
@@ -183,7 +275,7 @@ class EventConsumer:
             "dlq_error": str(error)[:2000],
         }
         await self.broker.publish(
-            body or b"",
+            body,
             topic=dead_letter_topic(record.topic),
             key=record.key,
             headers=headers,
@@ -191,34 +283,80 @@ class EventConsumer:
         self.metrics.dead_lettered_total.labels(topic=record.topic).inc()
         logger.error("%s: dead-lettered %s: %r", self.name, _where(record), error)
 
-    def _record_lag(self, consumer: AIOKafkaConsumer, record: Any) -> None:
-        partition = TopicPartition(record.topic, record.partition)
+    async def _commit(self, consumer: AIOKafkaConsumer, done: Sequence[Record]) -> None:
+        """Commits the offset after the last processed record of each partition, in one call."""
+        last_done = {TopicPartition(r.topic, r.partition): r.offset for r in done}
+        # A rebalance during the batch may have moved partitions away: their new owner reads
+        # them again from the last commit and skips what was applied here as duplicates.
+        assigned = consumer.assignment()
+        offsets = {tp: offset + 1 for tp, offset in last_done.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as error:
+            # Not lost: the next batch's commit covers these records; after a rebalance or a
+            # restart they are read again and skipped as duplicates.
+            logger.warning("%s: offset commit failed: %r", self.name, error)
+            return
+        for tp, offset in last_done.items():
+            self._record_lag(consumer, tp, offset)
+
+    def _record_lag(
+        self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int
+    ) -> None:
         highwater = consumer.highwater(partition)
         if highwater is not None:
             self.metrics.consumer_lag_messages.labels(
-                consumer=self.name, topic=record.topic, partition=str(record.partition)
-            ).set(max(highwater - record.offset - 1, 0))
+                consumer=self.name, topic=partition.topic, partition=str(partition.partition)
+            ).set(max(highwater - offset - 1, 0))
+
+
+def _batch_entry_point(apply: Callable[..., Any]) -> ApplyBatch | None:
+    owner = getattr(apply, "__self__", None)
+    apply_batch = getattr(owner, "apply_batch", None)
+    return apply_batch if callable(apply_batch) else None
+
+
+def _rewind(consumer: AIOKafkaConsumer, unprocessed: Sequence[Record]) -> None:
+    """Seeks each partition back to its first unprocessed record (records come in order)."""
+    first: dict[TopicPartition, int] = {}
+    for record in unprocessed:
+        first.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+    assigned = consumer.assignment()
+    for partition, offset in first.items():
+        if partition in assigned:
+            consumer.seek(partition, offset)
 
 
 async def _tolerant_parse(
-    record: ConsumerRecord[Any, Any], default_parser: Callable[[Any], Awaitable[Any]]
+    records: tuple[Record, ...], default_parser: Callable[[Any], Awaitable[Any]]
 ) -> Any:
-    """FastStream decodes headers as UTF-8 before any handler runs; a record whose headers are
-    not UTF-8 would fail there and then be skipped by the next commit. Replace the bad bytes
-    instead, so the record reaches our handler (and, if its body is bad too, the DLQ)."""
+    """FastStream decodes headers as UTF-8 before any handler runs; a batch holding a record whose
+    headers are not UTF-8 would fail there and then be skipped by the next commit. Replace the
+    bad bytes instead, so the record reaches our handler (and, if its body is bad too, the DLQ)."""
     try:
-        return await default_parser(record)
-    except UnicodeDecodeError:
-        headers = [
-            (key, value.decode("utf-8", "replace").encode()) for key, value in record.headers
-        ]
-        return await default_parser(dataclasses.replace(record, headers=headers))
+        return await default_parser(records)
+    except (UnicodeDecodeError, AttributeError):  # AttributeError: a header without a value
+        return await default_parser(tuple(_with_readable_headers(r) for r in records))
 
 
-async def _raw_body(message: Any) -> bytes:
-    """Keep bodies raw: a poison message must reach our handler, not fail in a decoder."""
-    return bytes(message.body or b"")
+def _with_readable_headers(record: Record) -> Record:
+    headers = [
+        (key, (value or b"").decode("utf-8", "replace").encode()) for key, value in record.headers
+    ]
+    return dataclasses.replace(record, headers=headers)
 
 
-def _where(record: Any) -> str:
+async def _raw_bodies(message: Any) -> list[bytes]:
+    """Keep bodies raw (the handler reads the records themselves): a poison message must reach
+    our handler, not fail in a decoder, and FastStream's batch decoder would parse headers again."""
+    return [bytes(body or b"") for body in message.body]
+
+
+def _body(record: Record) -> bytes:
+    return bytes(record.value or b"")
+
+
+def _where(record: Record) -> str:
     return f"{record.topic}[{record.partition}]@{record.offset}"

@@ -2,8 +2,9 @@
 
 SQL is written once with `?` placeholders and the common dialect both engines accept
 (INSERT ... ON CONFLICT ... DO UPDATE, TEXT/BIGINT/DOUBLE PRECISION). Every projection write
-goes through `apply_once`, which records the aggregate version in the same transaction as the
-read-model change: a redelivered event is skipped, and a crash never leaves half a write.
+goes through `apply_once` (or `apply_once_each`, several events in one transaction), which records
+the aggregate version in the same transaction as the read-model change: a redelivered event is
+skipped, and a crash never leaves half a write.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -153,12 +155,48 @@ def apply_once(
     Offsets are not enough to deduplicate: a relay retry republishes at a new offset.
     """
     with db.transaction() as tx:
-        if applied_version(tx, projection, aggregate_id) >= version:
-            return False
-        write(tx)
-        tx.execute(
-            "INSERT INTO applied_versions (projection, aggregate_id, version) VALUES (?, ?, ?) "
-            "ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = excluded.version",
-            (projection, aggregate_id, version),
-        )
+        return apply_once_in(tx, projection, aggregate_id, version, write)
+
+
+@dataclass(frozen=True)
+class VersionedWrite:
+    """One event's read-model change, keyed for deduplication by aggregate id and version."""
+
+    aggregate_id: str
+    version: int
+    write: Callable[[Transaction], None]
+
+
+def apply_once_each(
+    db: ReadModelDatabase, projection: str, writes: Sequence[VersionedWrite]
+) -> list[bool]:
+    """`apply_once` for several events, in order, in ONE transaction: all commit or none does.
+
+    Each event is checked against the versions recorded so far, including those of earlier
+    events in `writes`, so a batch that holds a redelivery applies it once. One commit for many
+    events is what lets a consumer catch up fast.
+    """
+    with db.transaction() as tx:
+        return [
+            apply_once_in(tx, projection, item.aggregate_id, item.version, item.write)
+            for item in writes
+        ]
+
+
+def apply_once_in(
+    tx: Transaction,
+    projection: str,
+    aggregate_id: str,
+    version: int,
+    write: Callable[[Transaction], None],
+) -> bool:
+    """`apply_once` inside the caller's transaction."""
+    if applied_version(tx, projection, aggregate_id) >= version:
+        return False
+    write(tx)
+    tx.execute(
+        "INSERT INTO applied_versions (projection, aggregate_id, version) VALUES (?, ?, ?) "
+        "ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = excluded.version",
+        (projection, aggregate_id, version),
+    )
     return True
