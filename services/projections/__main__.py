@@ -49,6 +49,7 @@ class ProjectionsService:
     db: ReadModelDatabase
     read_models: ReadModels
     replica: DirectoryReplica
+    servicer: ProjectionServicer
 
 
 def read_model_kinds(
@@ -104,7 +105,9 @@ async def start_projections_service(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],
         [GRPC_SERVICE_NAME],
     )
-    return ProjectionsService(runtime=runtime, db=db, read_models=read_models, replica=replica)
+    return ProjectionsService(
+        runtime=runtime, db=db, read_models=read_models, replica=replica, servicer=servicer
+    )
 
 
 async def main() -> None:

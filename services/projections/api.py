@@ -49,9 +49,9 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         department_of: DepartmentOf = _no_departments,
     ) -> None:
         self.read_models = read_models
-        context = ReadContext(db, read_models, wait_timeout_seconds, today)
-        self.alignment = AlignmentQueries(context, department_of)
-        self.audit = AuditQueries(context)
+        self.reads = ReadContext(db, read_models, wait_timeout_seconds, today)
+        self.alignment = AlignmentQueries(self.reads, department_of)
+        self.audit = AuditQueries(self.reads)
 
     # ---- alignment ----
 

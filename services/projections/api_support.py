@@ -63,7 +63,7 @@ class ReadContext:
                 principal.tenant_id,
                 list(tokens),
                 self.wait_timeout_seconds,
-                audit_tables=[tables.entries for tables in self.audit_tables()],
+                audit_tables=lambda: [tables.entries for tables in self.audit_tables()],
             )
 
     async def graph(self, principal: Principal) -> dict[UUID, GoalNode]:
