@@ -1,9 +1,10 @@
-"""Audit history: point-in-time replay, tamper evidence, export round-trip."""
+"""Audit history on SQLite and PostgreSQL: point-in-time replay, tamper evidence, export
+round-trip."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from services.projections.audit import (
 from services.projections.audit_export import export_csv, export_jsonl, import_csv, import_jsonl
 from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.readmodel import ReadModelDatabase
+from tests.unit.test_projection_goal_fold import STORES, read_model_databases
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -52,10 +54,25 @@ def envelope(aggregate_id: str, version: int, data: dict[str, Any]) -> EventEnve
     )
 
 
-def new_db(folder: Path) -> ReadModelDatabase:
-    db = ReadModelDatabase(f"sqlite:///{folder / f'audit-{uuid.uuid4().hex}.db'}")
-    ensure_audit_tables(db)
-    return db
+NewAuditStore = Callable[[], ReadModelDatabase]
+
+
+@pytest.fixture(params=STORES)
+def new_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewAuditStore]:
+    """A maker of new, empty audit stores on the backend of this run."""
+    with read_model_databases(request, tmp_path) as new_database:
+
+        def new_audit_store() -> ReadModelDatabase:
+            db = new_database()
+            ensure_audit_tables(db)
+            return db
+
+        yield new_audit_store
+
+
+@pytest.fixture
+def db(new_db: NewAuditStore) -> ReadModelDatabase:
+    return new_db()
 
 
 def record_history(db: ReadModelDatabase, aggregate_id: str, changes: list[dict[str, Any]]) -> None:
@@ -76,9 +93,8 @@ field_values = st.dictionaries(
 )
 @given(changes=st.lists(field_values, min_size=1, max_size=12))
 def test_state_at_every_version_equals_folding_the_events_up_to_it(
-    tmp_path: Path, changes: list[dict[str, Any]]
+    db: ReadModelDatabase, changes: list[dict[str, Any]]
 ) -> None:
-    db = new_db(tmp_path)
     aggregate_id = str(uuid.uuid4())
     record_history(db, aggregate_id, changes)
     with db.transaction() as tx:
@@ -90,11 +106,11 @@ def test_state_at_every_version_equals_folding_the_events_up_to_it(
                 fold_entries(load_entries(tx, aggregate_id, up_to_version=version), merge_fold)
                 == expected
             )
-    db.close()
 
 
-def test_entries_record_actor_reason_and_field_level_before_and_after(tmp_path: Path) -> None:
-    db = new_db(tmp_path)
+def test_entries_record_actor_reason_and_field_level_before_and_after(
+    db: ReadModelDatabase,
+) -> None:
     record_history(db, "g1", [{"target": 10}, {"target": 20, "reason": "board asked"}])
     with db.transaction() as tx:
         first, second = load_entries(tx, "g1")
@@ -106,8 +122,9 @@ def test_entries_record_actor_reason_and_field_level_before_and_after(tmp_path: 
     assert changed == {"target": (10, 20)}
 
 
-def test_state_as_of_a_moment_uses_only_entries_that_happened_by_then(tmp_path: Path) -> None:
-    db = new_db(tmp_path)
+def test_state_as_of_a_moment_uses_only_entries_that_happened_by_then(
+    db: ReadModelDatabase,
+) -> None:
     record_history(db, "g1", [{"target": 10}, {"target": 20}, {"target": 30}])
     with db.transaction() as tx:
         entries = load_entries(tx, "g1")
@@ -115,8 +132,7 @@ def test_state_as_of_a_moment_uses_only_entries_that_happened_by_then(tmp_path: 
     assert fold_entries(entries_as_of(entries, moment), merge_fold)["target"] == 20
 
 
-def test_an_intact_chain_verifies(tmp_path: Path) -> None:
-    db = new_db(tmp_path)
+def test_an_intact_chain_verifies(db: ReadModelDatabase) -> None:
     record_history(db, "g1", [{"target": v} for v in range(5)])
     with db.transaction() as tx:
         result = verify_chain(load_entries(tx, "g1"))
@@ -124,8 +140,7 @@ def test_an_intact_chain_verifies(tmp_path: Path) -> None:
     assert result.entries_checked == 5
 
 
-def test_altering_a_stored_entry_is_reported_at_that_entry(tmp_path: Path) -> None:
-    db = new_db(tmp_path)
+def test_altering_a_stored_entry_is_reported_at_that_entry(db: ReadModelDatabase) -> None:
     record_history(db, "g1", [{"target": v} for v in range(5)])
     with db.transaction() as tx:
         tx.execute(
@@ -138,8 +153,7 @@ def test_altering_a_stored_entry_is_reported_at_that_entry(tmp_path: Path) -> No
     assert "hash" in result.reason
 
 
-def test_removing_an_entry_is_reported_as_a_missing_version(tmp_path: Path) -> None:
-    db = new_db(tmp_path)
+def test_removing_an_entry_is_reported_as_a_missing_version(db: ReadModelDatabase) -> None:
     record_history(db, "g1", [{"target": v} for v in range(4)])
     with db.transaction() as tx:
         tx.execute("DELETE FROM audit_entries WHERE aggregate_id = ? AND version = ?", ("g1", 2))
@@ -149,8 +163,7 @@ def test_removing_an_entry_is_reported_as_a_missing_version(tmp_path: Path) -> N
     assert "missing" in result.reason
 
 
-def test_rehashing_an_altered_entry_still_breaks_the_next_link(tmp_path: Path) -> None:
-    db = new_db(tmp_path)
+def test_rehashing_an_altered_entry_still_breaks_the_next_link(db: ReadModelDatabase) -> None:
     record_history(db, "g1", [{"target": v} for v in range(4)])
     with db.transaction() as tx:
         forged = load_entries(tx, "g1")[1]
@@ -165,14 +178,14 @@ def test_rehashing_an_altered_entry_still_breaks_the_next_link(tmp_path: Path) -
     assert result.first_broken_version == 2
 
 
-def test_exported_history_reimported_into_an_empty_store_verifies(tmp_path: Path) -> None:
-    source = new_db(tmp_path)
+def test_exported_history_reimported_into_an_empty_store_verifies(new_db: NewAuditStore) -> None:
+    source = new_db()
     record_history(source, "g1", [{"target": v, "reason": f"r{v}"} for v in range(6)])
     with source.transaction() as tx:
         original = load_entries(tx, "g1")
         exported = list(export_jsonl(original))
         csv_text = export_csv(load_entries(tx, "g1"))
-    from_jsonl, from_csv = new_db(tmp_path), new_db(tmp_path)
+    from_jsonl, from_csv = new_db(), new_db()
     assert import_jsonl(from_jsonl, exported) == 6
     assert import_csv(from_csv, csv_text) == 6
     for target in (from_jsonl, from_csv):
@@ -184,13 +197,12 @@ def test_exported_history_reimported_into_an_empty_store_verifies(tmp_path: Path
     assert len(csv_text.splitlines()) == 7
 
 
-def test_a_csv_without_the_export_header_is_refused(tmp_path: Path) -> None:
+def test_a_csv_without_the_export_header_is_refused(db: ReadModelDatabase) -> None:
     with pytest.raises(ValueError, match="header"):
-        import_csv(new_db(tmp_path), "a,b,c\n1,2,3\n")
+        import_csv(db, "a,b,c\n1,2,3\n")
 
 
-def test_cutting_entries_off_the_end_is_caught_by_the_recorded_head(tmp_path: Path) -> None:
-    db = new_db(tmp_path)
+def test_cutting_entries_off_the_end_is_caught_by_the_recorded_head(db: ReadModelDatabase) -> None:
     record_history(db, "g1", [{"target": v} for v in range(4)])
     with db.transaction() as tx:
         tx.execute("DELETE FROM audit_entries WHERE aggregate_id = ? AND version = ?", ("g1", 4))

@@ -1,15 +1,18 @@
-"""The goals read model on generated histories: the state at every version is the fold of the
-public goal events up to it, whatever the sequence; each entry's changes take the state before
-it to the state after it; a redelivered history changes nothing."""
+"""The goals read model on generated histories, on SQLite and PostgreSQL: the state at every
+version is the fold of the public goal events up to it, whatever the sequence; each entry's
+changes take the state before it to the state after it; a redelivered history changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,12 +23,53 @@ from services.projections.goal_state import fold_goal_event, own_progress
 from services.projections.goals_projection import GoalsProjection
 from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.readmodel import ReadModelDatabase
+from tests.integration.conftest import conninfo_to_url
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 KEY_RESULT_IDS = [str(uuid.UUID(int=n)) for n in (1, 2, 3)]
 OTHER_GOALS = [str(uuid.UUID(int=n)) for n in (101, 102, 103)]
 
 GoalEvent = tuple[str, dict[str, Any]]
+NewDatabase = Callable[[], ReadModelDatabase]
+
+# ---- the read-model stores every storage test runs on ----
+
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def read_model_databases(request: pytest.FixtureRequest, folder: Path) -> Iterator[NewDatabase]:
+    """For a fixture parametrised over STORES: a maker of new, empty read-model databases on
+    that backend (a SQLite file each, or a PostgreSQL schema each in one test database), all
+    closed when the test ends."""
+    postgres_url = (
+        conninfo_to_url(request.getfixturevalue("postgres_schema_dsn"))
+        if request.param == "postgres"
+        else ""
+    )
+    made: list[ReadModelDatabase] = []
+
+    def new_database() -> ReadModelDatabase:
+        name = uuid.uuid4().hex[:16]
+        db = (
+            ReadModelDatabase(postgres_url, schema=f"projections_{name}")
+            if postgres_url
+            else ReadModelDatabase(f"sqlite:///{folder / f'{name}.db'}")
+        )
+        made.append(db)
+        return db
+
+    try:
+        yield new_database
+    finally:
+        for db in made:
+            db.close()
+
+
+@pytest.fixture(params=STORES)
+def new_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewDatabase]:
+    with read_model_databases(request, tmp_path) as new_database:
+        yield new_database
 
 
 def goal_event(short_type: str, **fields: Any) -> GoalEvent:
@@ -210,14 +254,19 @@ histories = st.tuples(targets, st.lists(later_events, max_size=25)).map(
 )
 
 
+@pytest.fixture
+def read_model_db(new_db: NewDatabase) -> ReadModelDatabase:
+    return new_db()
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(events=histories)
 def test_state_at_every_version_equals_folding_the_goal_events_up_to_it(
-    tmp_path: Path, events: list[GoalEvent]
+    read_model_db: ReadModelDatabase, events: list[GoalEvent]
 ) -> None:
-    db = ReadModelDatabase(f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}")
+    db = read_model_db  # one store for every example: each history is a goal of its own
     projection = GoalsProjection(db)
     goal_id = str(uuid.uuid4())
     assert all(apply_history(projection, goal_id, events))
@@ -247,4 +296,3 @@ def test_state_at_every_version_equals_folding_the_goal_events_up_to_it(
     )
     assert node.own_progress == own_progress(expected[-1])
     assert not any(apply_history(projection, goal_id, events)), "a redelivery changes nothing"
-    db.close()

@@ -1,11 +1,15 @@
-"""Read-model versions on one store: own tables per version, content hashes independent of the
-version's name and of the order aggregates interleave, views that follow the live version."""
+"""Read-model versions on one store (SQLite and PostgreSQL): own tables per version, content
+hashes independent of the version's name and of the order aggregates interleave, views that
+follow the live version."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from services.projections.content_hash import content_hash
 from services.projections.goals_projection import GoalsProjection, goals_version_tables
@@ -19,11 +23,20 @@ from services.projections.versions import (
     switch_live,
 )
 from services.shared.readmodel import ReadModelDatabase
-from tests.unit.test_projection_goal_fold import created, envelope, goal_event, metric
+from tests.unit.test_projection_goal_fold import (
+    STORES,
+    created,
+    envelope,
+    goal_event,
+    metric,
+    read_model_databases,
+)
 
 
-def new_db(tmp_path: Path) -> ReadModelDatabase:
-    return ReadModelDatabase(f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}")
+@pytest.fixture(params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadModelDatabase]:
+    with read_model_databases(request, tmp_path) as new_database:
+        yield new_database()
 
 
 def histories() -> dict[str, list[tuple[str, dict[str, object]]]]:
@@ -51,9 +64,8 @@ async def apply(projection: GoalsProjection, order: list[tuple[str, int]]) -> No
 
 
 def test_two_versions_built_from_the_same_events_hash_alike_whatever_the_interleaving(
-    tmp_path: Path,
+    db: ReadModelDatabase,
 ) -> None:
-    db = new_db(tmp_path)
     goal_ids = list(histories())
     by_aggregate = [(g, v) for g in goal_ids for v in (1, 2, 3)]
     by_version = [(g, v) for v in (1, 2, 3) for g in reversed(goal_ids)]
@@ -73,8 +85,7 @@ def test_two_versions_built_from_the_same_events_hash_alike_whatever_the_interle
     assert content_hash(db, "goals-v2", second.tables()).sha256 != one.sha256
 
 
-def test_views_follow_the_live_version_when_it_switches(tmp_path: Path) -> None:
-    db = new_db(tmp_path)
+def test_views_follow_the_live_version_when_it_switches(db: ReadModelDatabase) -> None:
     ensure_versions_table(db)
     first, second = GoalsProjection(db, "goals-v1"), GoalsProjection(db, "goals-v2")
     goal_id = str(uuid.uuid4())
@@ -101,9 +112,8 @@ def test_views_follow_the_live_version_when_it_switches(tmp_path: Path) -> None:
 
 
 def test_plain_tables_of_a_store_written_before_versions_become_version_one(
-    tmp_path: Path,
+    db: ReadModelDatabase,
 ) -> None:
-    db = new_db(tmp_path)
     legacy = GoalsProjection(db, "goals-v1")
     goal_id = str(uuid.uuid4())
     asyncio.run(legacy.apply(envelope(goal_id, 1, created("Written before versions"))))
