@@ -1,18 +1,21 @@
-"""The consumer runtime on the real broker: order, restarts, rebalances, store outages."""
+"""The consumer runtime on the real broker: order, restarts, rebalances, store outages, and the
+batches it applies: one call for many records, failures isolated, commits only of work done."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 
-from services.shared.consumer import EventConsumer, RetryPolicy
+from services.shared.consumer import EventConsumer, RetryPolicy, dead_letter_topic
 from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.metrics import ServiceMetrics
 from tests.waiting import eventually
@@ -55,8 +58,10 @@ async def start_consumer(
     topic: str,
     group: str,
     apply: Callable[[EventEnvelope], Awaitable[bool]],
+    *,
+    graceful_timeout: float | None = 15.0,
 ) -> tuple[KafkaBroker, ServiceMetrics]:
-    broker = KafkaBroker(bootstrap)
+    broker = KafkaBroker(bootstrap, graceful_timeout=graceful_timeout)
     metrics = ServiceMetrics("tests")
     EventConsumer(
         broker=broker,
@@ -204,3 +209,249 @@ async def test_a_message_with_undecodable_headers_is_dead_lettered_not_skipped(
         )
     finally:
         await broker.stop()
+
+
+# ---- batches ----
+
+
+class VersionsProjection:
+    """A read model of aggregate versions with a projection's two entry points: `apply` one
+    event, `apply_batch` several, all or none; both skip versions already applied."""
+
+    def __init__(
+        self, failing: frozenset[tuple[str, int]] = frozenset(), store_failures: int = 0
+    ) -> None:
+        self.failing = failing
+        self.store_failures = store_failures
+        self.versions: dict[str, int] = {}
+        self.applied: list[tuple[str, int]] = []
+        self.batch_sizes: list[int] = []
+        self.single_calls = 0
+
+    async def apply(self, item: EventEnvelope) -> bool:
+        self.single_calls += 1
+        self._store_outage()
+        return self._apply_all([item])[0]
+
+    async def apply_batch(self, items: list[EventEnvelope]) -> list[bool]:
+        self.batch_sizes.append(len(items))
+        self._store_outage()
+        return self._apply_all(items)
+
+    def _store_outage(self) -> None:
+        if self.store_failures:
+            self.store_failures -= 1
+            raise sqlite3.OperationalError("database is locked")
+
+    def _apply_all(self, items: Sequence[EventEnvelope]) -> list[bool]:
+        versions, applied, results = dict(self.versions), list(self.applied), []
+        for item in items:
+            key = (item.aggregate_id, item.aggregate_version)
+            if key in self.failing:
+                raise ValueError(f"cannot apply {key}")
+            if versions.get(item.aggregate_id, 0) >= item.aggregate_version:
+                results.append(False)
+                continue
+            versions[item.aggregate_id] = item.aggregate_version
+            applied.append(key)
+            results.append(True)
+        self.versions, self.applied = versions, applied  # all or nothing, like a transaction
+        return results
+
+
+def versions_of(projection: VersionsProjection, aggregate_id: str) -> list[int]:
+    return [version for applied_id, version in projection.applied if applied_id == aggregate_id]
+
+
+def lag_samples(metrics: ServiceMetrics, topic: str) -> list[float]:
+    return [
+        sample.value
+        for metric in metrics.registry.collect()
+        for sample in metric.samples
+        if sample.name == "northstar_consumer_lag_messages" and sample.labels["topic"] == topic
+    ]
+
+
+async def read_records(bootstrap: str, topic: str, expected: int) -> list[ConsumerRecord[Any, Any]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[Any, Any]] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(records) < expected:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_a_backlog_is_applied_through_apply_batch_many_records_per_call_in_order(
+    kafka_bootstrap_servers: str,
+) -> None:
+    topic, group = f"backlog-{uuid.uuid4().hex}", uuid.uuid4().hex
+    await publish(
+        kafka_bootstrap_servers, topic, [envelope(f"agg-{n % 4}", n // 4 + 1) for n in range(200)]
+    )
+    projection = VersionsProjection()
+
+    # Only `apply` is passed, as the projections service does: its `apply_batch` is found.
+    broker, metrics = await start_consumer(kafka_bootstrap_servers, topic, group, projection.apply)
+    try:
+        await eventually(lambda: len(projection.applied) == 200, what="the backlog applied")
+        await eventually(
+            lambda: bool(lag_samples(metrics, topic)) and not any(lag_samples(metrics, topic)),
+            what="no lag left",
+        )
+    finally:
+        await broker.stop()
+    assert all(versions_of(projection, f"agg-{n}") == list(range(1, 51)) for n in range(4))
+    assert projection.single_calls == 0
+    assert max(projection.batch_sizes) > 1
+    labels = {"projection": "counter"}
+    assert count(metrics, "northstar_events_applied_total", labels) == 200
+    assert count(metrics, "northstar_duplicates_skipped_total", labels) == 0
+
+
+async def test_a_failing_event_in_a_batch_is_dead_lettered_and_the_rest_apply_in_order(
+    kafka_bootstrap_servers: str,
+) -> None:
+    topic, group = f"batch-poison-{uuid.uuid4().hex}", uuid.uuid4().hex
+    events = [envelope("a", version) for version in range(1, 7)]
+    await publish(kafka_bootstrap_servers, topic, events)
+    projection = VersionsProjection(failing=frozenset({("a", 3)}))
+
+    broker, metrics = await start_consumer(kafka_bootstrap_servers, topic, group, projection.apply)
+    try:
+        await eventually(lambda: len(projection.applied) == 5, what="the others applied")
+        dead = await read_records(kafka_bootstrap_servers, dead_letter_topic(topic), 1)
+    finally:
+        await broker.stop()
+    assert versions_of(projection, "a") == [1, 2, 4, 5, 6]
+    assert [record.value for record in dead] == [events[2].to_json_bytes()]
+    headers = dict(dead[0].headers)
+    assert headers["dlq_original_topic"] == topic.encode()
+    assert headers["dlq_original_offset"] == b"2"
+    assert headers["dlq_consumer"] == b"counter"
+    assert headers["dlq_attempts"] == str(FAST.attempts).encode()
+    assert headers["dlq_error_type"] == b"ValueError"
+    assert count(metrics, "northstar_dead_lettered_total", {"topic": topic}) == 1
+    assert count(metrics, "northstar_consumer_retries_total", {"topic": topic}) == FAST.attempts - 1
+
+
+async def test_a_store_outage_during_a_batch_holds_it_and_never_dead_letters(
+    kafka_bootstrap_servers: str,
+) -> None:
+    topic, group = f"batch-outage-{uuid.uuid4().hex}", uuid.uuid4().hex
+    await publish(kafka_bootstrap_servers, topic, [envelope("a", v) for v in range(1, 5)])
+    projection = VersionsProjection(store_failures=FAST.attempts * 3)
+
+    broker, metrics = await start_consumer(kafka_bootstrap_servers, topic, group, projection.apply)
+    try:
+        await eventually(lambda: len(projection.applied) == 4, what="applied after the outage")
+    finally:
+        await broker.stop()
+    assert versions_of(projection, "a") == [1, 2, 3, 4]
+    assert projection.single_calls == 0
+    assert count(metrics, "northstar_dead_lettered_total", {"topic": topic}) == 0
+    assert count(metrics, "northstar_consumer_retries_total", {"topic": topic}) >= FAST.attempts * 3
+
+
+async def test_when_dead_lettering_fails_the_consumer_resumes_at_that_record_and_reapplies_nothing(
+    kafka_bootstrap_servers: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, group = f"dlq-down-{uuid.uuid4().hex}", uuid.uuid4().hex
+    projection = VersionsProjection(failing=frozenset({("a", 3)}))
+    broker, metrics = await start_consumer(kafka_bootstrap_servers, topic, group, projection.apply)
+    publish_to_broker = broker.publish
+    dead_letter_attempts = 0
+
+    async def broker_down_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal dead_letter_attempts
+        dead_letter_attempts += 1
+        if dead_letter_attempts == 1:
+            raise KafkaConnectionError("broker unreachable")
+        return await publish_to_broker(*args, **kwargs)
+
+    monkeypatch.setattr(broker, "publish", broker_down_once)
+    await publish(kafka_bootstrap_servers, topic, [envelope("a", v) for v in range(1, 6)])
+    try:
+        await eventually(lambda: len(projection.applied) == 4, what="the others applied")
+        await eventually(
+            lambda: count(metrics, "northstar_dead_lettered_total", {"topic": topic}) == 1,
+            what="dead-lettered on the second try",
+        )
+    finally:
+        await broker.stop()
+    assert versions_of(projection, "a") == [1, 2, 4, 5]
+    assert dead_letter_attempts == 2
+    # The rewind went back to the unprocessed record only: nothing came back as a duplicate.
+    labels = {"projection": "counter"}
+    assert count(metrics, "northstar_duplicates_skipped_total", labels) == 0
+
+
+async def test_a_consumer_stopped_in_the_middle_of_a_batch_commits_none_of_what_it_left(
+    kafka_bootstrap_servers: str,
+) -> None:
+    topic, group = f"mid-batch-{uuid.uuid4().hex}", uuid.uuid4().hex
+    await publish(kafka_bootstrap_servers, topic, [envelope("a", v) for v in range(1, 6)])
+    first_run: list[int] = []
+    stuck = asyncio.Event()
+
+    async def apply_until_eight(item: EventEnvelope) -> bool:
+        if item.aggregate_version == 8:
+            stuck.set()
+            await asyncio.Event().wait()  # the process dies here, mid-batch
+        first_run.append(item.aggregate_version)
+        return True
+
+    broker, _ = await start_consumer(
+        kafka_bootstrap_servers, topic, group, apply_until_eight, graceful_timeout=None
+    )
+    try:
+        await eventually(lambda: first_run == [1, 2, 3, 4, 5], what="first batch applied")
+        await publish(kafka_bootstrap_servers, topic, [envelope("a", v) for v in range(6, 11)])
+        await eventually(stuck.is_set, what="stuck at version 8")
+    finally:
+        await broker.stop()
+    second_run: list[int] = []
+
+    async def apply_second(item: EventEnvelope) -> bool:
+        second_run.append(item.aggregate_version)
+        return True
+
+    broker, _ = await start_consumer(kafka_bootstrap_servers, topic, group, apply_second)
+    try:
+        await eventually(lambda: bool(second_run) and second_run[-1] == 10, what="the rest")
+    finally:
+        await broker.stop()
+    # Resumed after the last commit: past the first batch, never past the stuck record.
+    assert 6 <= second_run[0] <= 8
+    assert second_run == list(range(second_run[0], 11))
+
+
+async def test_a_record_with_undecodable_headers_is_applied_with_the_rest_of_its_batch(
+    kafka_bootstrap_servers: str,
+) -> None:
+    topic, group = f"batch-headers-{uuid.uuid4().hex}", uuid.uuid4().hex
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for version in (1, 2, 3):
+            headers = [("ce_type", b"\xff\xfe")] if version == 2 else []
+            await producer.send(
+                topic, envelope("a", version).to_json_bytes(), key=b"a", headers=headers
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    projection = VersionsProjection()
+
+    broker, _ = await start_consumer(kafka_bootstrap_servers, topic, group, projection.apply)
+    try:
+        await eventually(lambda: len(projection.applied) == 3, what="all three applied")
+    finally:
+        await broker.stop()
+    assert versions_of(projection, "a") == [1, 2, 3]
