@@ -6,6 +6,7 @@ for its alignment view without loading aggregates. The rules are stated in docs/
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from services.shared.errors import FailedPrecondition, InvalidArgument
+from services.goals.cycles import without_cycle_links
+from services.shared.errors import InvalidArgument
 
 INCREASE = "increase"
 DECREASE = "decrease"
@@ -30,6 +32,8 @@ OFF_TRACK = "off_track"
 COMPLETED = "completed"
 CANCELLED = "cancelled"
 STATUSES = (NOT_STARTED, ON_TRACK, AT_RISK, OFF_TRACK, COMPLETED, CANCELLED)
+
+logger = logging.getLogger(__name__)
 
 
 class MeasuredMetric(Protocol):
@@ -233,10 +237,43 @@ def rollup_progress(
 
     `children_of[g]` lists (child id, weight): primary children and contributors alike. A goal
     with children rolls up from them unless it is in `measured_by_own` and has an own progress;
-    a goal without children takes its own progress (0 when unknown). The graph must be acyclic.
+    a goal without children takes its own progress (0 when unknown).
+
+    The writers keep the graph acyclic, but two writer replicas racing can still close a loop.
+    A loop must not take every view of the tenant down, so the links that close it are left out
+    (see `without_cycle_links`) and logged.
     """
+    roots = list(goal_ids)
+    # Only the links a goal rolls up from matter: a goal measured by its own metric cuts a loop.
+    rolled_up_from = {
+        goal_id: children
+        for goal_id, children in children_of.items()
+        if children and not (goal_id in measured_by_own and goal_id in own_progress)
+    }
+    try:
+        return _rollup(roots, own_progress, rolled_up_from)
+    except _CycleClosed:
+        acyclic, ignored = without_cycle_links(rolled_up_from)
+        for parent_id, child_id in ignored:
+            logger.warning(
+                "the alignment graph has a cycle: goal %s is ignored as a child of goal %s",
+                child_id,
+                parent_id,
+            )
+        return _rollup(roots, own_progress, acyclic)
+
+
+class _CycleClosed(Exception):
+    """The walk met a goal already on its path."""
+
+
+def _rollup(
+    roots: Iterable[UUID],
+    own_progress: Mapping[UUID, float],
+    children_of: Mapping[UUID, Sequence[tuple[UUID, float]]],
+) -> dict[UUID, float]:
     result: dict[UUID, float] = {}
-    for root in goal_ids:
+    for root in roots:
         if root in result:
             continue
         # Iterative post-order walk: alignment chains may be deeper than the recursion limit.
@@ -245,22 +282,16 @@ def rollup_progress(
         while stack:
             goal_id, next_child = stack[-1]
             children = children_of.get(goal_id, ())
-            uses_children = bool(children) and not (
-                goal_id in measured_by_own and goal_id in own_progress
-            )
-            if uses_children and next_child < len(children):
+            if next_child < len(children):
                 stack[-1] = (goal_id, next_child + 1)
                 child_id = children[next_child][0]
                 if child_id in on_path:
-                    raise FailedPrecondition(
-                        f"the alignment graph has a cycle through goal {child_id}",
-                        field="children_of",
-                    )
+                    raise _CycleClosed
                 if child_id not in result:
                     on_path.add(child_id)
                     stack.append((child_id, 0))
                 continue
-            if uses_children:
+            if children:
                 result[goal_id] = weighted_progress(
                     [(result[child_id], weight) for child_id, weight in children]
                 )

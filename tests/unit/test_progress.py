@@ -23,7 +23,7 @@ from services.goals.progress import (
     validated_metric,
     weighted_progress,
 )
-from services.shared.errors import FailedPrecondition, InvalidArgument
+from services.shared.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(
@@ -191,11 +191,43 @@ def test_rollup_gives_zero_to_goals_with_nothing_to_measure() -> None:
     assert rollup_progress([lonely], {}, {}) == {lonely: 0.0}
 
 
-def test_rollup_refuses_a_cyclic_graph() -> None:
-    a, b = uuid4(), uuid4()
-    with pytest.raises(FailedPrecondition) as raised:
-        rollup_progress([a], {}, {a: [(b, 1.0)], b: [(a, 1.0)]})
-    assert raised.value.field == "children_of"
+def test_rollup_over_a_cycle_ignores_the_link_back_to_the_smallest_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    low, high = sorted((uuid4(), uuid4()))
+    leaf = uuid4()
+    children = {low: [(high, 1.0)], high: [(low, 1.0), (leaf, 1.0)]}
+    result = rollup_progress([low, high], {low: 0.9, leaf: 0.2}, children)
+    # high no longer rolls up from low: it has only the leaf; low has high below it.
+    assert result == {leaf: 0.2, high: 0.2, low: 0.2}
+    assert all(0.0 <= value <= 1.0 for value in result.values())
+    assert f"goal {low} is ignored as a child of goal {high}" in caplog.text
+
+
+def test_rollup_over_a_cycle_agrees_whichever_goal_it_starts_from() -> None:
+    a, b, c = uuid4(), uuid4(), uuid4()
+    own = {a: 0.1, b: 0.5, c: 0.9}
+    children = {a: [(b, 1.0)], b: [(c, 2.0)], c: [(a, 1.0)]}
+    whole = rollup_progress([a, b, c], own, children)
+    for start in (a, b, c):
+        alone = rollup_progress([start], own, children)
+        assert alone == {goal: whole[goal] for goal in alone}
+    assert all(0.0 <= value <= 1.0 for value in whole.values())
+
+
+def test_rollup_ignores_a_goal_aligned_under_itself() -> None:
+    goal, child = uuid4(), uuid4()
+    result = rollup_progress([goal], {child: 0.4}, {goal: [(goal, 1.0), (child, 1.0)]})
+    assert result[goal] == pytest.approx(0.4)
+
+
+def test_a_goal_measured_by_its_own_metric_cuts_a_cycle_without_ignoring_links() -> None:
+    measured, other = uuid4(), uuid4()
+    children = {measured: [(other, 1.0)], other: [(measured, 1.0)]}
+    result = rollup_progress(
+        [measured, other], {measured: 0.7}, children, measured_by_own={measured}
+    )
+    assert result == {measured: 0.7, other: 0.7}
 
 
 def test_rollup_handles_chains_deeper_than_the_recursion_limit() -> None:

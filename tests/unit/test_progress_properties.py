@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.goals.cycles import without_cycle_links
 from services.goals.domain import AlignmentCycle, Goal, would_create_cycle
 from services.goals.progress import Metric, metric_progress, rollup_progress, weighted_progress
 from services.shared.errors import InvalidArgument
@@ -104,6 +105,56 @@ def test_scaling_all_weights_together_changes_nothing(
     }
     before, after = rollup_progress(ids, own, children), rollup_progress(ids, own, scaled)
     assert all(abs(after[goal_id] - before[goal_id]) <= 1e-9 for goal_id in ids)
+
+
+@st.composite
+def any_graphs(
+    draw: st.DrawFn,
+) -> tuple[list[UUID], dict[UUID, float], dict[UUID, list[tuple[UUID, float]]]]:
+    """Up to 6 goals linked in any way, loops and self-links included."""
+    size = draw(st.integers(min_value=1, max_value=6))
+    ids = [uuid4() for _ in range(size)]
+    own = {goal_id: draw(unit_interval) for goal_id in ids}
+    children: dict[UUID, list[tuple[UUID, float]]] = {}
+    for parent in ids:
+        picked = draw(st.sets(st.sampled_from(ids), max_size=3))
+        if picked:
+            children[parent] = [(child, draw(positive_weight)) for child in sorted(picked)]
+    return ids, own, children
+
+
+def is_acyclic(children: dict[UUID, list[tuple[UUID, float]]]) -> bool:
+    def parents_of(goal_id: UUID) -> list[UUID]:
+        return [parent for parent, links in children.items() if goal_id in dict(links)]
+
+    return not any(
+        would_create_cycle(child, parent, parents_of)
+        for parent, links in children.items()
+        for child, _ in links
+    )
+
+
+@FAST
+@given(any_graphs(), st.data())
+def test_a_cycle_never_stops_the_rollup_and_every_view_ignores_the_same_links(
+    graph: tuple[list[UUID], dict[UUID, float], dict[UUID, list[tuple[UUID, float]]]],
+    data: st.DataObject,
+) -> None:
+    ids, own, children = graph
+    whole = rollup_progress(ids, own, children)
+    assert set(whole) == set(ids)
+    assert all(0.0 <= value <= 1.0 for value in whole.values())
+    start = data.draw(st.sampled_from(ids))
+    below = rollup_progress([start], own, children)
+    assert all(below[goal_id] == whole[goal_id] for goal_id in below)
+    acyclic, ignored = without_cycle_links(children)
+    assert is_acyclic(acyclic)
+    assert all(
+        (child, weight) in children[parent]
+        for parent, links in acyclic.items()
+        for child, weight in links
+    )
+    assert len(ignored) == sum(map(len, children.values())) - sum(map(len, acyclic.values()))
 
 
 GOAL_COUNT = 6
