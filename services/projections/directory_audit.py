@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,9 @@ from services.shared.envelope import EventEnvelope
 from services.shared.readmodel import (
     ReadModelDatabase,
     Transaction,
+    VersionedWrite,
     apply_once,
+    apply_once_each,
     ensure_applied_versions,
 )
 
@@ -71,15 +74,42 @@ class DirectoryAuditProjection:
     async def apply(self, envelope: EventEnvelope) -> bool:
         return await asyncio.to_thread(self._apply, envelope)
 
-    def _apply(self, envelope: EventEnvelope) -> bool:
-        def write(tx: Transaction) -> None:
-            record_event(tx, envelope, merge_fold, self.audit)
+    async def apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
+        """Apply directory events in order: their audit entries in one transaction (all or
+        none), then the replica, event by event as `apply` does (idempotent, so a run that
+        failed part-way and is applied again event by event changes nothing twice)."""
+        return await asyncio.to_thread(self._apply_batch, envelopes)
 
+    def _apply(self, envelope: EventEnvelope) -> bool:
         applied = apply_once(
-            self.db, self.name, envelope.aggregate_id, envelope.aggregate_version, write
+            self.db,
+            self.name,
+            envelope.aggregate_id,
+            envelope.aggregate_version,
+            functools.partial(self._write, envelope=envelope),
         )
+        self._replicate(envelope)
+        return applied
+
+    def _apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
+        writes = [
+            VersionedWrite(
+                envelope.aggregate_id,
+                envelope.aggregate_version,
+                functools.partial(self._write, envelope=envelope),
+            )
+            for envelope in envelopes
+        ]
+        applied = apply_once_each(self.db, self.name, writes)
+        for envelope in envelopes:
+            self._replicate(envelope)
+        return applied
+
+    def _write(self, tx: Transaction, envelope: EventEnvelope) -> None:
+        record_event(tx, envelope, merge_fold, self.audit)
+
+    def _replicate(self, envelope: EventEnvelope) -> None:
         if self.replica is not None:
             # An event type newer than this release is audited, not replicated.
             with contextlib.suppress(LookupError):
                 self.replica.apply_envelope(envelope)
-        return applied

@@ -1,17 +1,21 @@
-"""Batches of events in one read-model transaction: the same read model as one event at a time,
-duplicates skipped inside a batch, and all or nothing when one event of the batch fails."""
+"""Batches of events in one read-model transaction: the same goals and directory read models as
+one event at a time, duplicates skipped inside a batch, all or nothing when one event fails."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.projections.content_hash import content_hash
+from services.projections.directory_audit import DirectoryAuditProjection
 from services.projections.goals_projection import GoalsProjection
-from services.shared.envelope import EventEnvelope
+from services.shared.directory_replica import DirectoryReplica, ReplicaTeam
+from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.readmodel import (
     ReadModelDatabase,
     Transaction,
@@ -78,6 +82,58 @@ def test_an_event_repeated_inside_one_batch_is_applied_once(tmp_path: Path) -> N
     assert results == [True, False]
     with db.transaction() as tx:
         assert tx.execute(f"SELECT COUNT(*) FROM {projection.audit.entries}") == [(1,)]
+
+
+def directory_envelope(
+    aggregate_id: str, version: int, short_type: str, **data: Any
+) -> EventEnvelope:
+    return EventEnvelope(
+        id=envelope_id(aggregate_id, version),
+        type=f"directory.{short_type}",
+        schema_version=1,
+        source="northstar/directory",
+        tenant_id="acme",
+        aggregate_type="Team",
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        sequence=version,
+        occurred_at=datetime(2026, 1, 1, version, tzinfo=UTC),
+        actor_id="hr-1",
+        data={"effective_at": "2026-01-01T00:00:00+00:00", **data},
+    )
+
+
+def test_a_directory_batch_audits_and_replicates_like_one_event_at_a_time(tmp_path: Path) -> None:
+    events = [
+        directory_envelope(
+            "t1",
+            1,
+            "TeamRegistered",
+            tenant_id="acme",
+            team_id="t1",
+            name="Ops",
+            parent_team_id="",
+            lead_id="",
+        ),
+        directory_envelope("t1", 2, "TeamRenamed", team_id="t1", name="Operations"),
+        directory_envelope("t1", 3, "TeamArchived", team_id="t1"),  # newer than this release
+    ]
+    one_db, batch_db = new_db(tmp_path), new_db(tmp_path)
+    replica = DirectoryReplica(batch_db)
+    one_by_one = DirectoryAuditProjection(one_db, replica=DirectoryReplica(one_db))
+    batched = DirectoryAuditProjection(batch_db, replica=replica)
+
+    async def apply_both() -> list[bool]:
+        for item in events:
+            await one_by_one.apply(item)
+        return await batched.apply_batch(events + events[:1])
+
+    assert asyncio.run(apply_both()) == [True, True, True, False]
+    single = content_hash(one_db, one_by_one.name, one_by_one.tables())
+    batch = content_hash(batch_db, batched.name, batched.tables())
+    assert batch.sha256 == single.sha256
+    assert batch.row_count == single.row_count == 3 + 1 + 1
+    assert replica.team("acme", "t1") == ReplicaTeam("t1", "Operations", "", "")
 
 
 def test_a_batch_with_a_failing_event_applies_none_of_its_events(tmp_path: Path) -> None:
