@@ -4,6 +4,10 @@ The relay reads notifications after its durably tracked position, publishes them
 idempotent producer (acks=all, key = aggregate id), and records the new position only after
 the broker acknowledged every message of the batch. A crash between publishing and recording
 republishes the batch on restart: consumers deduplicate by (aggregate id, version).
+
+With a leader lock (`services.shared.leadership`), every replica of a service runs the relay
+loop but only the lock holder publishes; the others stand by and take over from the recorded
+position when the leader goes.
 """
 
 from __future__ import annotations
@@ -16,16 +20,21 @@ from typing import Any, cast
 from aiokafka import AIOKafkaProducer
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Notification, Tracking, TrackingRecorder
 
 from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.eventstore import event_metadata
+from services.shared.leadership import RelayLeadership, relay_leader_gauge
 from services.shared.metrics import ServiceMetrics
 
 logger = logging.getLogger(__name__)
 
 EnvelopeMapper = Callable[[DomainEventProtocol[Any], Notification], EventEnvelope | None]
 """Turns a stored domain event into its public envelope; None keeps it private."""
+
+
+class LeadershipLost(Exception):
+    """The relay's leader lock may have passed to another process: stop before recording."""
 
 
 class NotificationRelay:
@@ -40,6 +49,8 @@ class NotificationRelay:
         metrics: ServiceMetrics | None = None,
         batch_size: int = 500,
         idle_poll_seconds: float = 0.2,
+        leadership: RelayLeadership | None = None,
+        standby_poll_seconds: float = 1.0,
     ) -> None:
         self.name = name
         self.app = app
@@ -49,6 +60,10 @@ class NotificationRelay:
         self.metrics = metrics
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
+        # None: this process is the only relay of its store (tests, one-off tools).
+        self.leadership = leadership
+        self.standby_poll_seconds = standby_poll_seconds
+        self.leading = False
         self.tracking: TrackingRecorder = app.factory.tracking_recorder()
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
@@ -100,6 +115,7 @@ class NotificationRelay:
 
     async def _publish_batch(self) -> int:
         producer = self._require_producer()
+        await self._confirm_leadership()
         position = await asyncio.to_thread(self.published_position)
         notifications: Sequence[Notification] = await asyncio.to_thread(
             self.app.recorder.select_notifications,
@@ -124,7 +140,10 @@ class NotificationRelay:
             )
         # Every message of the batch is acknowledged by the broker before the position moves.
         await asyncio.gather(*deliveries)
-        await asyncio.to_thread(self.record_position, notifications[-1].id)
+        # A relay that lost its lock leaves the position to the new leader, which republishes
+        # from it: duplicates on the topic, never a gap.
+        await self._confirm_leadership()
+        await self._record(notifications[-1].id)
         if self.metrics is not None:
             self.metrics.relay_published_total.inc(len(deliveries))
         return len(notifications)
@@ -132,18 +151,72 @@ class NotificationRelay:
     def record_position(self, notification_id: int) -> None:
         self.tracking.insert_tracking(Tracking(self.name, notification_id))
 
+    async def _record(self, notification_id: int) -> None:
+        try:
+            await asyncio.to_thread(self.record_position, notification_id)
+        except IntegrityError:
+            # A leader that lost its lock just after its last check may have recorded this very
+            # position (same batch, same end): already recorded is what we wanted.
+            if await asyncio.to_thread(self.published_position) < notification_id:
+                raise
+
+    async def _confirm_leadership(self) -> None:
+        if self.leadership is not None and not await asyncio.to_thread(
+            self.leadership.still_leader
+        ):
+            raise LeadershipLost(self.name)
+
     async def run(self, stop: asyncio.Event, *, retry_seconds: float = 1.0) -> None:
-        """Publish until `stop` is set; broker outages are retried, never skipped."""
-        while not stop.is_set():
-            # Cleared before publishing, so a save during the pass triggers another pass.
-            self._wake.clear()
-            try:
-                await self.publish_pending()
-            except Exception:
-                logger.exception("relay %s failed to publish; retrying", self.name)
-                await _wait_either(stop, asyncio.Event(), retry_seconds)
-                continue
-            await _wait_either(stop, self._wake, self.idle_poll_seconds)
+        """Publish until `stop` is set, while this process leads; broker outages are retried,
+        never skipped. Without the lock it stands by, trying for it every standby poll, and it
+        releases the lock when it stops."""
+        try:
+            while not stop.is_set():
+                if not self.leading and not await self._try_to_lead():
+                    await _wait_either(stop, asyncio.Event(), self.standby_poll_seconds)
+                    continue
+                # Cleared before publishing, so a save during the pass triggers another pass.
+                self._wake.clear()
+                try:
+                    await self.publish_pending()
+                except LeadershipLost:
+                    logger.warning("relay %s lost its leader lock; standing by", self.name)
+                    self._step_down()
+                    continue
+                except Exception:
+                    logger.exception("relay %s failed to publish; retrying", self.name)
+                    await _wait_either(stop, asyncio.Event(), retry_seconds)
+                    continue
+                await _wait_either(stop, self._wake, self.idle_poll_seconds)
+        finally:
+            self._step_down()
+
+    async def _try_to_lead(self) -> bool:
+        if self.leadership is None:
+            self._set_leading(True)
+            return True
+        try:
+            acquired = await asyncio.to_thread(self.leadership.try_acquire)
+            if not acquired and self.metrics is not None:
+                # Standbys report the store's lag too, so any replica's scrape tells it.
+                self.metrics.relay_lag_notifications.set(await asyncio.to_thread(self.lag))
+        except Exception:
+            logger.exception("relay %s could not reach its leader lock; retrying", self.name)
+            acquired = False
+        if acquired:
+            logger.info("relay %s holds its leader lock; publishing", self.name)
+        self._set_leading(acquired)
+        return acquired
+
+    def _step_down(self) -> None:
+        if self.leadership is not None:
+            self.leadership.release()
+        self._set_leading(False)
+
+    def _set_leading(self, leading: bool) -> None:
+        self.leading = leading
+        if self.metrics is not None:
+            relay_leader_gauge(self.metrics).labels(relay=self.name).set(1 if leading else 0)
 
     def _require_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

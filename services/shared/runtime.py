@@ -1,5 +1,8 @@
 """One service process: metrics endpoint, gRPC server, outbox relay and Kafka consumers,
-started in order and stopped cleanly (SIGINT/SIGTERM), the same way for every service."""
+started in order and stopped cleanly (SIGINT/SIGTERM), the same way for every service.
+
+A service may run several replicas: each relay publishes only while its process holds the
+relay's leader lock on the service's store, so exactly one replica publishes at a time."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from faststream.kafka import KafkaBroker
 
 from services.shared.auth import Authenticator
 from services.shared.grpc_server import RunningServer, ServicerRegistration, start_grpc_server
+from services.shared.leadership import leadership_for
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
 from services.shared.settings import ServiceSettings
@@ -72,6 +76,13 @@ class ServiceRuntime:
             self.settings.metrics_port, host=self.settings.grpc_host
         )
         for relay in self.relays:
+            # The service's own store holds the relay's log and position, so its lock too.
+            if relay.leadership is None:
+                relay.leadership = leadership_for(
+                    self.settings.store_url_for(self.name),
+                    relay.name,
+                    schema=str(relay.app.env.get("POSTGRES_SCHEMA") or ""),
+                )
             await relay.start()
             self._tasks.append(asyncio.create_task(relay.run(self._stop)))
         for broker in self.brokers:
