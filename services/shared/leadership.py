@@ -54,6 +54,14 @@ _LIVENESS_PARAMETERS: dict[str, Any] = {
     "keepalives_count": 3,
     "tcp_user_timeout": 10_000,
 }
+# And the server must not keep a vanished leader's session (and lock) for the OS default of two
+# hours: it probes the lock's session too, and ends it ~15 s after its host stopped answering.
+_SERVER_SIDE_LIVENESS = (
+    "SELECT set_config('tcp_keepalives_idle', '5', false),"
+    " set_config('tcp_keepalives_interval', '2', false),"
+    " set_config('tcp_keepalives_count', '3', false),"
+    " set_config('tcp_user_timeout', '10000', false)"
+)
 
 
 class PostgresLeadership:
@@ -82,6 +90,7 @@ class PostgresLeadership:
             **_LIVENESS_PARAMETERS,
         )
         try:
+            connection.execute(_SERVER_SIDE_LIVENESS)
             row = connection.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         except psycopg.Error:
             connection.close()
