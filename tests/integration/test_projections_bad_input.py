@@ -3,6 +3,7 @@ another tenant's ids (and private goals the caller may not see) exactly like unk
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from northstar.projections.v1 import projections_pb2 as pb
 from services.directory.domain import person_uuid
 from services.shared.grpc_server import error_details
-from services.shared.position import encode_position_token
+from services.shared.position import decode_position_token, encode_position_token
 from tests.integration.conftest import RunningSystem, bearer
 from tests.integration.test_walking_skeleton import HR, create, metric
 
@@ -28,6 +29,10 @@ GLOBEX_HR = bearer("globex-hr", ["hr_admin"], tenant_id="globex")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 DENIED = grpc.StatusCode.PERMISSION_DENIED
+DEADLINE = grpc.StatusCode.DEADLINE_EXCEEDED
+SHORT_WAIT_SECONDS = 0.3
+"""The read-your-writes timeout once the test's own goals are in: tokens that are never reached
+(unknown or another tenant's) answer after it."""
 
 
 async def failure(call: Callable[[], Awaitable[Any]]) -> tuple[grpc.StatusCode, set[str], str]:
@@ -65,7 +70,10 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
     await stub.GetAlignmentTree(
         pb.GetAlignmentTreeRequest(consistency_tokens=[theirs.position_token]), metadata=GLOBEX_HR
     )
+    system.projections.servicer.reads.wait_timeout_seconds = SHORT_WAIT_SECONDS
     unknown = str(uuid.uuid4())
+    _their_goal, their_version = decode_position_token(theirs.position_token)
+    unknown_position = encode_position_token(unknown, their_version)
     mine, foreign, private = goal.goal.id, theirs.goal.id, secret.goal.id
     person = str(person_uuid("acme", "owner-2"))
 
@@ -120,9 +128,9 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         ),
         (
             "tree: another tenant's position",
-            tree(consistency_tokens=[theirs.position_token]),
-            NOT_FOUND,
-            "consistency_tokens[0]",
+            tree(consistency_tokens=[goal.position_token, theirs.position_token]),
+            DEADLINE,
+            "consistency_tokens[1]",
         ),
         (
             "tree: position with no positive version",
@@ -243,9 +251,19 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         ),
         (path(unknown, EMPLOYEE), path(private, EMPLOYEE)),
         (goal_history(EMPLOYEE, goal_id=unknown), goal_history(EMPLOYEE, goal_id=private)),
+        (
+            tree(consistency_tokens=[unknown_position]),
+            tree(consistency_tokens=[theirs.position_token]),
+        ),
     ]
     for unknown_call, foreign_call in lookalikes:
         code, fields, message = await failure(unknown_call)
         foreign_code, foreign_fields, foreign_message = await failure(foreign_call)
         assert (foreign_code, foreign_fields) == (code, fields)
         assert foreign_message.replace(foreign, unknown).replace(private, unknown) == message
+
+    # Nor does the timing tell: another tenant's position waits out the timeout like an unknown.
+    for position in (unknown_position, theirs.position_token):
+        started = time.monotonic()
+        code, _fields, _message = await failure(tree(consistency_tokens=[position]))
+        assert (code, time.monotonic() - started >= SHORT_WAIT_SECONDS) == (DEADLINE, True)
