@@ -1,16 +1,23 @@
 """Rebuilding a read model on real Kafka while commands keep arriving and queries keep coming:
-the new version is switched in, no query fails, and its content equals a fresh full replay."""
+the new version is switched in, no query fails, and its content equals both the version it
+replaced (built live, event by event) and a fresh full replay."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import pytest
 
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
 from services.projections.__main__ import start_projections_service
+from services.projections.consistency import wait_for_positions
+from services.projections.goals_projection import GoalsProjection
+from services.shared.consumer import EventConsumer
+from services.shared.metrics import ServiceMetrics
+from services.shared.runtime import kafka_broker
 from tests.integration.conftest import FAST_RETRY, RunningSystem, bearer
 from tests.integration.test_walking_skeleton import HR, create, metric
 from tests.waiting import eventually
@@ -43,7 +50,35 @@ async def live_after_rebuild(system: RunningSystem, version: str) -> projections
         await asyncio.sleep(0.05)
 
 
-async def test_rebuild_under_load_switches_in_without_a_failed_query_and_equals_a_fresh_replay(
+async def catch_up_retired(system: RunningSystem, version: str, tokens: Sequence[str]) -> None:
+    """Let a retired version apply what arrived after the switch stopped its consumer: its
+    consumer group resumes from its committed offsets until every token's position is in."""
+    group_id = system.projections.read_models.group_id  # goals-v1 consumes with the bare group
+    broker = kafka_broker(system.settings.kafka_bootstrap_servers, client_id=f"test-{version}")
+    EventConsumer(
+        broker=broker,
+        name=version,
+        topics=(system.settings.topic_for("goals"),),
+        group_id=group_id,
+        apply=GoalsProjection(system.projections.db, version).apply,
+        metrics=ServiceMetrics("projections-catch-up"),
+        retry=FAST_RETRY,
+    )
+    await broker.start()
+    try:
+        await wait_for_positions(
+            system.projections.db,
+            version,
+            "acme",
+            tokens,
+            60.0,
+            audit_tables=[GoalsProjection(system.projections.db, version).audit.entries],
+        )
+    finally:
+        await broker.stop()
+
+
+async def test_rebuild_under_load_switches_in_without_a_failed_query_equal_to_old_and_fresh(
     running_system: RunningSystem,
 ) -> None:
     system = running_system
@@ -125,6 +160,14 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_and_equals_
         projections_pb2.GetContentHashRequest(read_model="goals"), metadata=AUDITOR
     )
     assert rebuilt.version == "goals-v2"
+    # The replaced version, built live as the commands came, holds the same content once it
+    # has applied the same events (its consumer stopped at the switch, the commands did not).
+    await catch_up_retired(system, "goals-v1", tokens)
+    replaced = await stub.GetContentHash(
+        projections_pb2.GetContentHashRequest(read_model="goals", version="goals-v1"),
+        metadata=AUDITOR,
+    )
+    assert (replaced.sha256, replaced.row_count) == (rebuilt.sha256, rebuilt.row_count)
     await stub.StartRebuild(
         projections_pb2.StartRebuildRequest(read_model="goals"), metadata=OPERATIONS
     )
