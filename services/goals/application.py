@@ -7,6 +7,7 @@ ConcurrentUpdate (ABORTED) so no update is silently lost.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -47,6 +48,11 @@ class GoalsApplication(NorthstarApplication):
         self.directory = directory
         # Called with the number of events each save appended (relay wake-up, index, metrics).
         self.after_save: list[Callable[[int], None]] = []
+        # Commands run in worker threads: the cycle check reads other goals' links, so two
+        # link changes checked side by side could each pass and together close a loop. Held
+        # from the check until the save, it keeps the graph acyclic within this process.
+        # A new goal needs no lock: nothing can link to it before it is saved.
+        self._link_change_lock = threading.Lock()
 
     # ---- commands ----
 
@@ -150,12 +156,13 @@ class GoalsApplication(NorthstarApplication):
         reason: str,
         expected_version: int = 0,
     ) -> CommandResult:
-        goal = self.goal_for_update(context, goal_id, expected_version)
-        parent = self.alignment_target(context, parent_goal_id, "parent_goal_id")
-        goal.align(
-            parent_goal_id, reason, context.actor_id, parent=parent, parent_of=self._links_of
-        )
-        return self.save_goals(context, goal)[0]
+        with self._link_change_lock:
+            goal = self.goal_for_update(context, goal_id, expected_version)
+            parent = self.alignment_target(context, parent_goal_id, "parent_goal_id")
+            goal.align(
+                parent_goal_id, reason, context.actor_id, parent=parent, parent_of=self._links_of
+            )
+            return self.save_goals(context, goal)[0]
 
     def set_contributions(
         self,
@@ -165,15 +172,16 @@ class GoalsApplication(NorthstarApplication):
         reason: str,
         expected_version: int = 0,
     ) -> CommandResult:
-        goal = self.goal_for_update(context, goal_id, expected_version)
-        targets = {
-            target_id: self.alignment_target(context, target_id, "contributions")
-            for target_id in contributions
-        }
-        goal.set_contributions(
-            contributions, reason, context.actor_id, targets=targets, parent_of=self._links_of
-        )
-        return self.save_goals(context, goal)[0]
+        with self._link_change_lock:
+            goal = self.goal_for_update(context, goal_id, expected_version)
+            targets = {
+                target_id: self.alignment_target(context, target_id, "contributions")
+                for target_id in contributions
+            }
+            goal.set_contributions(
+                contributions, reason, context.actor_id, targets=targets, parent_of=self._links_of
+            )
+            return self.save_goals(context, goal)[0]
 
     def update(
         self,

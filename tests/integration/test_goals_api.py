@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from dataclasses import dataclass
 
 import grpc
 import pytest
@@ -55,27 +57,86 @@ def stored_events(system: RunningSystem) -> int:
     return system.goals.app.recorder.max_notification_id() or 0
 
 
+@dataclass(frozen=True)
+class Refusal:
+    code: grpc.StatusCode
+    details: dict[str, str]
+
+
+async def outcome_of(
+    call: Awaitable[goals_pb2.GoalCommandResponse],
+) -> goals_pb2.GoalCommandResponse | Refusal:
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        return Refusal(error.code(), error_details(error))
+
+
+async def race(
+    calls: dict[float, Awaitable[goals_pb2.GoalCommandResponse]],
+) -> tuple[dict[float, goals_pb2.GoalCommandResponse], dict[float, Refusal]]:
+    """Runs the calls at once; the answers by the value each call checked in."""
+    outcomes = await asyncio.gather(*map(outcome_of, calls.values()))
+    won, lost = {}, {}
+    for value, outcome in zip(calls, outcomes, strict=True):
+        if isinstance(outcome, Refusal):
+            lost[value] = outcome
+        else:
+            won[value] = outcome
+    return won, lost
+
+
+async def recorded_values(system: RunningSystem, goal_id: str, last_version: int) -> list[float]:
+    """The goal's current value after each version (its check-in history, read back)."""
+    values = []
+    for version in range(1, last_version + 1):
+        goal = await system.goals_stub.GetGoal(
+            goals_pb2.GetGoalRequest(goal_id=goal_id, version=version), metadata=HR
+        )
+        values.append(goal.current)
+    return values
+
+
 @pytest.mark.parametrize(
-    ("overrides", "code", "field"),
+    ("overrides", "code", "field", "reason"),
     [
-        ({"title": "   "}, grpc.StatusCode.INVALID_ARGUMENT, "title"),
+        ({"title": ""}, grpc.StatusCode.INVALID_ARGUMENT, "title", "must not be blank"),
+        ({"title": "   "}, grpc.StatusCode.INVALID_ARGUMENT, "title", "must not be blank"),
         (
             {"metric": goals_pb2.Metric(kind="number", start=5, target=5, direction="increase")},
             grpc.StatusCode.INVALID_ARGUMENT,
             "metric.target",
+            "target equals start",
         ),
-        ({"due_date": "2025-12-31"}, grpc.StatusCode.INVALID_ARGUMENT, "due_date"),
-        ({"start_date": "31/01/2026"}, grpc.StatusCode.INVALID_ARGUMENT, "start_date"),
+        (
+            {"due_date": "2025-12-31"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "due_date",
+            "due date is before the start date",
+        ),
+        (
+            {"start_date": "31/01/2026"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "start_date",
+            "is not a date (YYYY-MM-DD)",
+        ),
         (
             {"parent_goal_id": "8f0b6f0e-0000-4000-8000-000000000000"},
             grpc.StatusCode.FAILED_PRECONDITION,
             "parent_goal_id",
+            "does not exist",
         ),
-        ({"parent_goal_id": "not-an-id"}, grpc.StatusCode.INVALID_ARGUMENT, "parent_goal_id"),
+        (
+            {"parent_goal_id": "not-an-id"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "parent_goal_id",
+            "is not a valid id",
+        ),
         (
             {"metric": goals_pb2.Metric(kind="number", start=0, target=float("nan"))},
             grpc.StatusCode.INVALID_ARGUMENT,
             "metric.target",
+            "must be a finite number",
         ),
     ],
 )
@@ -84,13 +145,15 @@ async def test_bad_create_requests_name_the_field_and_store_nothing(
     overrides: dict[str, object],
     code: grpc.StatusCode,
     field: str,
+    reason: str,
 ) -> None:
     before = stored_events(running_system)
-    await expect_error(
+    details = await expect_error(
         running_system.goals_stub.CreateGoal(create_request(**overrides), metadata=HR),
         code,
         field,
     )
+    assert reason in details[field], details
     assert stored_events(running_system) == before
 
 
@@ -116,25 +179,78 @@ async def test_aligning_a_goal_under_its_own_descendant_is_refused(
     assert stored_events(running_system) == before
 
 
+async def test_aligning_two_goals_under_each_other_at_once_lets_only_one_link_through(
+    running_system: RunningSystem,
+) -> None:
+    stub = running_system.goals_stub
+    first = await stub.CreateGoal(create_request(level="team"), metadata=HR)
+    second = await stub.CreateGoal(create_request(level="team"), metadata=HR)
+
+    def align(goal: str, parent: str) -> Awaitable[goals_pb2.GoalCommandResponse]:
+        request = goals_pb2.AlignGoalRequest(goal_id=goal, parent_goal_id=parent)
+        return stub.AlignGoal(request, metadata=HR)
+
+    outcomes = await asyncio.gather(
+        outcome_of(align(first.goal.id, second.goal.id)),
+        outcome_of(align(second.goal.id, first.goal.id)),
+    )
+    refusals = [outcome for outcome in outcomes if isinstance(outcome, Refusal)]
+    assert len(refusals) == 1, outcomes
+    assert refusals[0].code == grpc.StatusCode.FAILED_PRECONDITION, refusals
+    assert "cycle" in refusals[0].details["parent_goal_id"], refusals
+    for goal in (first, second):  # both goals still answer, with their progress
+        read = await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=goal.goal.id), metadata=HR)
+        assert 0.0 <= read.progress <= 1.0
+
+
 async def test_two_updates_of_the_same_version_one_wins_the_other_is_aborted(
     running_system: RunningSystem,
 ) -> None:
     stub = running_system.goals_stub
     goal = await stub.CreateGoal(create_request(), metadata=HR)
 
-    def check_in(
-        value: float, version: int
-    ) -> Callable[[], Awaitable[goals_pb2.GoalCommandResponse]]:
+    def check_in(value: float, version: int) -> Awaitable[goals_pb2.GoalCommandResponse]:
         request = goals_pb2.CheckInRequest(
             goal_id=goal.goal.id, value=value, confidence=0.9, expected_version=version
         )
-        return lambda: stub.CheckIn(request, metadata=HR)
+        return stub.CheckIn(request, metadata=HR)
 
-    first = await check_in(8, goal.version)()
-    await expect_error(check_in(7, goal.version)(), grpc.StatusCode.ABORTED, "expected_version")
-    retried = await check_in(7, first.version)()
+    won, lost = await race({8.0: check_in(8, goal.version), 7.0: check_in(7, goal.version)})
+    assert (len(won), len(lost)) == (1, 1), (won, lost)
+    [(winner, first)] = won.items()
+    [(loser, refusal)] = lost.items()
+    assert first.version == goal.version + 1
+    assert refusal.code == grpc.StatusCode.ABORTED, refusal
+    assert "reload and retry" in refusal.details["expected_version"], refusal
+
+    retried = await check_in(loser, first.version)
     assert retried.version == first.version + 1
-    assert retried.goal.current == 7
+    assert retried.goal.current == loser
+    history = await recorded_values(running_system, goal.goal.id, retried.version)
+    assert history[-2:] == [winner, loser]  # no update lost
+
+
+async def test_racing_updates_without_an_expected_version_lose_none_silently(
+    running_system: RunningSystem,
+) -> None:
+    stub = running_system.goals_stub
+    goal = await stub.CreateGoal(create_request(), metadata=HR)
+
+    def check_in(value: float) -> Awaitable[goals_pb2.GoalCommandResponse]:
+        request = goals_pb2.CheckInRequest(goal_id=goal.goal.id, value=value, confidence=0.5)
+        return stub.CheckIn(request, metadata=HR)
+
+    won, lost = await race({value: check_in(value) for value in (9.0, 8.0, 7.0, 6.0)})
+    # Serialised, all succeed; a write of a version another one took first is refused.
+    for refusal in lost.values():
+        assert refusal.code == grpc.StatusCode.ABORTED, refusal
+        assert set(refusal.details) == {"expected_version"}, refusal
+    assert won
+    latest = max(response.version for response in won.values())
+    assert latest == goal.version + len(won)  # nothing recorded that was not answered OK
+    history = await recorded_values(running_system, goal.goal.id, latest)
+    for value, response in won.items():
+        assert history[response.version - 1] == value, (value, response.version, history)
 
 
 async def test_services_serve_prometheus_metrics(running_system: RunningSystem) -> None:
