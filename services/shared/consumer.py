@@ -136,9 +136,8 @@ class EventConsumer:
         records: tuple[Record, ...] = tuple(message.raw_message)
         processed = await self._process_in_order(records)
         if processed < len(records):
-            # Only dead-lettering itself can stop a batch (the broker is unreachable): rewind to
-            # the first unprocessed record of each partition, so none is lost or skipped, and
-            # commit what was done, so nothing already applied is applied again.
+            # Rewind to the first unprocessed record of each partition, so none is lost or
+            # skipped, and commit what was done, so nothing already applied is applied again.
             _rewind(consumer, records[processed:])
         await self._commit(consumer, records[:processed])
         if processed < len(records):
@@ -147,26 +146,25 @@ class EventConsumer:
     async def _process_in_order(self, records: Sequence[Record]) -> int:
         """Applies or dead-letters the records in order; returns how many it got through."""
         position = 0
-        while position < len(records):
-            run = self._decodable_run(records, position) if self.apply_batch else []
-            if run and await self._apply_run(records[position : position + len(run)], run):
-                position += len(run)
-                continue
-            # One by one: a record that does not decode, a run that failed as a whole, or a
-            # consumer without `apply_batch`.
-            end = position + max(len(run), 1)
-            for index in range(position, end):
-                try:
-                    await self._process(records[index])
-                except Exception:
-                    logger.exception(
-                        "%s: could not dead-letter %s; will retry",
-                        self.name,
-                        _where(records[index]),
-                    )
-                    return index
-            position = end
-        return len(records)
+        try:
+            while position < len(records):
+                run = self._decodable_run(records, position) if self.apply_batch else []
+                if run and await self._apply_run(records[position : position + len(run)], run):
+                    position += len(run)
+                    continue
+                # One by one: a record that does not decode, a run that failed as a whole, or
+                # a consumer without `apply_batch`.
+                end = position + max(len(run), 1)
+                while position < end:
+                    await self._process(records[position])
+                    position += 1
+        except Exception:
+            # Failures are retried or dead-lettered inside; what ends up here is dead-lettering
+            # itself failing (the broker is unreachable).
+            logger.exception(
+                "%s: stopped at %s; will retry from there", self.name, _where(records[position])
+            )
+        return position
 
     def _decodable_run(self, records: Sequence[Record], start: int) -> list[Any]:
         """The decoded records from `start` up to (not including) the first that fails to."""
@@ -192,7 +190,6 @@ class EventConsumer:
                 for topic in {record.topic for record in records}:
                     self.metrics.consumer_retries_total.labels(topic=topic).inc()
                 await asyncio.sleep(self.retry.max_backoff_seconds)
-                continue
             except Exception as error:
                 logger.warning(
                     "%s: %d records from %s failed together (%r); applying them one by one",
@@ -202,13 +199,9 @@ class EventConsumer:
                     error,
                 )
                 return False
-            break
-        if len(results) != len(decoded):
-            raise RuntimeError(
-                f"{self.name}: apply_batch answered {len(results)} of {len(decoded)}"
-            )
-        self._count(decoded, results)
-        return True
+            else:
+                self._count(decoded, results)
+                return True
 
     async def _process(self, record: Record) -> None:
         body = _body(record)
