@@ -7,6 +7,7 @@ never from a second copy of the domain rules.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -97,6 +98,9 @@ class GoalIndex:
         self.app = app
         self.db = db
         self.batch_size = batch_size
+        # Every save catches up in its request's thread: two runs side by side would read the
+        # same position, and the slower one would write older goal state over newer.
+        self._catch_up_lock = threading.Lock()
         with db.transaction() as tx:
             for statement in INDEX_DDL:
                 tx.execute(statement)
@@ -106,7 +110,16 @@ class GoalIndex:
         return int(row[0][0]) if row else 0
 
     def catch_up(self) -> int:
-        """Index every notification after the tracked position; returns how many."""
+        """Index every notification after the tracked position; returns how many.
+
+        One run at a time in this process. Replicas sharing the index database may still
+        overlap, so a row never goes back to an older goal version and the position never moves
+        backwards.
+        """
+        with self._catch_up_lock:
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
         total = 0
         while True:
             start = self.position()
@@ -124,7 +137,8 @@ class GoalIndex:
                 tx.execute(
                     "INSERT INTO goal_index_position (singleton, notification_id) VALUES (1, ?) "
                     "ON CONFLICT (singleton) DO UPDATE SET "
-                    "notification_id = excluded.notification_id",
+                    "notification_id = excluded.notification_id "
+                    "WHERE goal_index_position.notification_id < excluded.notification_id",
                     (notifications[-1].id,),
                 )
             total += len(notifications)
@@ -195,14 +209,16 @@ class GoalIndex:
 
 
 def _write_goal(tx: Transaction, goal: Goal) -> None:
-    tx.execute(
+    """Indexes the goal unless a newer (or the same) version of it is indexed already."""
+    written = tx.execute(
         "INSERT INTO goal_index (goal_id, tenant_id, owner_id, team_id, level, lifecycle, "
         "start_date, due_date, parent_goal_id, title, version) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (goal_id) DO UPDATE SET "
         "owner_id = excluded.owner_id, team_id = excluded.team_id, level = excluded.level, "
         "lifecycle = excluded.lifecycle, start_date = excluded.start_date, "
         "due_date = excluded.due_date, parent_goal_id = excluded.parent_goal_id, "
-        "title = excluded.title, version = excluded.version",
+        "title = excluded.title, version = excluded.version "
+        "WHERE goal_index.version < excluded.version RETURNING goal_id",
         (
             str(goal.id),
             goal.tenant_id,
@@ -217,6 +233,8 @@ def _write_goal(tx: Transaction, goal: Goal) -> None:
             goal.version,
         ),
     )
+    if not written:
+        return
     if goal.template_id is not None:
         tx.execute(
             "INSERT INTO goal_template_uses (goal_id, tenant_id, template_id, owner_id, lifecycle) "
