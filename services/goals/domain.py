@@ -885,7 +885,8 @@ class Goal(Aggregate):
         allowed = LEGAL_TRANSITIONS[transition]
         if self.lifecycle not in allowed:
             raise IllegalTransition(
-                f"cannot {transition} a {self.lifecycle} goal (only from {', '.join(allowed)})"
+                f"cannot {transition} a goal that is {self.lifecycle} "
+                f"(only from {', '.join(allowed)})"
             )
 
     def _require_open(self, action: str) -> None:

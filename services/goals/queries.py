@@ -114,7 +114,12 @@ def encode_page_token(after_goal_id: str, goal_filter: GoalFilter) -> str:
 
 
 def decode_page_token(token: str, goal_filter: GoalFilter) -> str:
-    """The goal id a page starts after; a token of other filters or a forged one is refused."""
+    """The goal id a page starts after; a malformed token, or one of other filters, is refused.
+
+    Tokens are not signed: a hand-made token that names the request's own filters is accepted,
+    and it can only move the start of the scan, whose every goal still passes the caller's
+    visibility check, so it shows nothing the caller could not list anyway.
+    """
     if not token:
         return ""
     try:
@@ -122,7 +127,9 @@ def decode_page_token(token: str, goal_filter: GoalFilter) -> str:
         after = str(UUID(data["after"]))
         fingerprint = data["filter"]
     except (ValueError, TypeError, KeyError):
-        raise InvalidArgument("is not a token this API issued", field="page_token") from None
+        raise InvalidArgument(
+            "is not a well-formed page token; pass next_page_token on unchanged", field="page_token"
+        ) from None
     if fingerprint != goal_filter.fingerprint():
         raise InvalidArgument(
             "was issued for other filters; repeat the first request's filters", field="page_token"

@@ -1,4 +1,5 @@
-"""Bad input over gRPC gets a precise error naming the request field, and stores nothing."""
+"""Bad input over gRPC gets a precise error naming the request field and saying what is wrong,
+and stores nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import grpc
 import pytest
 
 from northstar.goals.v1 import goals_pb2 as pb
+from services.goals.queries import GoalFilter, encode_page_token
 from services.shared.grpc_server import error_details
 from tests.integration.conftest import RunningSystem, bearer
 
@@ -90,91 +92,126 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             goal_id=active, title="Docs", metric=numbers(0, 3), weight=weight
         )
 
-    cases: list[tuple[str, Callable[[], Awaitable[Any]], grpc.StatusCode, str]] = [
+    owner_2_token = encode_page_token(active, GoalFilter(owner_id="owner-2"))
+    cases: list[tuple[str, Callable[[], Awaitable[Any]], grpc.StatusCode, str, str]] = [
+        (
+            "empty title",
+            lambda: stub.CreateGoal(goal_request(title="")),
+            INVALID,
+            "title",
+            "must not be blank",
+        ),
+        (
+            "blank title",
+            lambda: stub.CreateGoal(goal_request(title="   ")),
+            INVALID,
+            "title",
+            "must not be blank",
+        ),
         (
             "NaN start",
             lambda: stub.CreateGoal(goal_request(metric=numbers(NAN, 5))),
             INVALID,
             "metric.start",
+            "must be a finite number (not NaN or infinite)",
         ),
         (
             "infinite target",
             lambda: stub.CreateGoal(goal_request(metric=numbers(0, INFINITY))),
             INVALID,
             "metric.target",
+            "must be a finite number (not NaN or infinite)",
         ),
         (
             "start equals target",
             lambda: stub.CreateGoal(goal_request(metric=numbers(5, 5))),
             INVALID,
             "metric.target",
+            "target equals start: progress cannot be measured",
         ),
         (
             "due before start",
             lambda: stub.CreateGoal(goal_request(due_date="2025-12-31")),
             INVALID,
             "due_date",
+            "due date is before the start date",
         ),
         (
             "unknown owner",
             lambda: stub.CreateGoal(goal_request(owner_id="nobody")),
             PRECONDITION,
             "owner_id",
+            "no person 'nobody' in the directory",
         ),
         (
             "another tenant's person",
             lambda: stub.CreateGoal(goal_request(owner_id="globex-hr")),
             PRECONDITION,
             "owner_id",
+            "no person 'globex-hr' in the directory",
         ),
         (
             "unknown team",
             lambda: stub.CreateGoal(goal_request(team_id="team-zzz")),
             PRECONDITION,
             "team_id",
+            "no team 'team-zzz' in the directory",
         ),
         (
             "parent in another tenant",
             lambda: stub.CreateGoal(goal_request(parent_goal_id=elsewhere)),
             PRECONDITION,
             "parent_goal_id",
+            "does not exist",
         ),
         (
             "NaN check-in",
             lambda: stub.CheckIn(pb.CheckInRequest(goal_id=active, value=NAN)),
             INVALID,
             "value",
+            "must be a finite number (not NaN or infinite)",
         ),
         (
             "infinite confidence",
             lambda: stub.CheckIn(pb.CheckInRequest(goal_id=active, value=8, confidence=INFINITY)),
             INVALID,
             "confidence",
+            "must be a finite number (not NaN or infinite)",
         ),
         (
             "negative weight",
             lambda: stub.SetContributions(links(-1.0)),
             INVALID,
             "contributions[0].weight",
+            "must be greater than zero",
         ),
         (
             "weights summing to zero",
             lambda: stub.SetContributions(links(0.0, 0.0)),
             INVALID,
             "contributions[0].weight",
+            "must be greater than zero",
         ),
         (
             "negative key result weight",
             lambda: stub.AddKeyResult(key_result(-2)),
             INVALID,
             "weight",
+            "must be greater than zero",
         ),
-        ("zero key result weight", lambda: stub.AddKeyResult(key_result(0)), INVALID, "weight"),
+        (
+            "zero key result weight",
+            lambda: stub.AddKeyResult(key_result(0)),
+            INVALID,
+            "weight",
+            "must be greater than zero",
+        ),
         (
             "target change without reason",
             lambda: stub.ChangeTarget(pb.ChangeTargetRequest(goal_id=active, new_target=4)),
             INVALID,
             "reason",
+            "must not be blank",
         ),
         (
             "target back at the start",
@@ -183,6 +220,7 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             ),
             INVALID,
             "new_target",
+            "target equals start: progress cannot be measured",
         ),
         (
             "due date before start",
@@ -191,79 +229,99 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             ),
             INVALID,
             "new_due_date",
+            "due date is before the start date",
         ),
         (
             "archive an active goal",
             lambda: stub.ArchiveGoal(pb.ArchiveGoalRequest(goal_id=active)),
             PRECONDITION,
             "status",
+            "cannot archive a goal that is active (only from completed, cancelled)",
         ),
         (
             "reopen an active goal",
             lambda: stub.ReopenGoal(pb.ReopenGoalRequest(goal_id=active, reason="x")),
             PRECONDITION,
             "status",
+            "cannot reopen a goal that is active (only from completed, cancelled)",
         ),
         (
             "complete a draft",
             lambda: stub.CompleteGoal(pb.CompleteGoalRequest(goal_id=draft)),
             PRECONDITION,
             "status",
+            "cannot complete a goal that is draft (only from active)",
         ),
         (
             "check in on a draft",
             lambda: stub.CheckIn(pb.CheckInRequest(goal_id=draft, value=8, confidence=0.5)),
             PRECONDITION,
             "status",
+            "check-ins need an active goal; this one is draft",
         ),
         (
             "align under a cancelled goal",
             lambda: stub.AlignGoal(pb.AlignGoalRequest(goal_id=draft, parent_goal_id=cancelled)),
             PRECONDITION,
             "parent_goal_id",
+            "is cancelled",
         ),
         (
             "reassign to nobody",
             lambda: stub.ReassignGoal(pb.ReassignGoalRequest(goal_id=active, owner_id="nobody")),
             PRECONDITION,
             "owner_id",
+            "no person 'nobody' in the directory",
         ),
         (
             "cascade a personal goal",
             lambda: stub.CascadeGoal(pb.CascadeGoalRequest(goal_id=active)),
             PRECONDITION,
             "goal_id",
+            "only team goals cascade to members; this is a personal goal",
         ),
         (
             "roll over a one-off goal",
             lambda: stub.RollOverGoal(pb.RollOverGoalRequest(goal_id=active)),
             PRECONDITION,
             "recurring",
+            "the goal is not recurring",
         ),
         (
             "a person twice",
             lambda: stub.CreateGoalsFromTemplate(template_request("owner-1", "owner-1")),
             INVALID,
             "owner_ids[1]",
+            "owner-1 is listed twice",
         ),
         (
             "one unknown person among many",
             lambda: stub.CreateGoalsFromTemplate(template_request("owner-1", "nobody")),
             PRECONDITION,
             "owner_ids[1]",
+            "no person 'nobody' in the directory",
         ),
         (
-            "forged page token",
+            "malformed page token",
             lambda: stub.ListGoals(pb.ListGoalsRequest(page_token="abc")),
             INVALID,
             "page_token",
+            "is not a well-formed page token",
+        ),
+        (
+            "page token of other filters",
+            lambda: stub.ListGoals(pb.ListGoalsRequest(page_token=owner_2_token)),
+            INVALID,
+            "page_token",
+            "was issued for other filters",
         ),
     ]
-    for name, call, code, field in cases:
+    for name, call, code, field, reason in cases:
         before = running_system.goals.app.recorder.max_notification_id()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call()
         assert caught.value.code() == code, (name, caught.value.details())
         details = error_details(caught.value)
-        assert details.get(field), (name, details)
+        assert set(details) == {field}, (name, details)
+        assert reason in details[field], (name, details)
         assert running_system.goals.app.recorder.max_notification_id() == before, name
