@@ -253,6 +253,44 @@ async def test_racing_updates_without_an_expected_version_lose_none_silently(
         assert history[response.version - 1] == value, (value, response.version, history)
 
 
+async def test_list_goals_keeps_the_goals_whose_period_overlaps_the_asked_one(
+    running_system: RunningSystem,
+) -> None:
+    stub = running_system.goals_stub
+    periods = {  # title -> (start, due); "" for an open end
+        "Q1": ("2026-01-01", "2026-03-31"),
+        "Ends on April 1st": ("2026-01-01", "2026-04-01"),
+        "Q2": ("2026-04-01", "2026-06-30"),
+        "Q3": ("2026-07-01", "2026-09-30"),
+        "Whole year": ("2026-01-01", "2026-12-31"),
+        "Open from May": ("2026-05-15", ""),
+        "Open from October": ("2026-10-01", ""),
+    }
+    for title, (start, due) in periods.items():
+        await stub.CreateGoal(
+            create_request(title=title, start_date=start, due_date=due), metadata=HR
+        )
+
+    async def listed(period_start: str = "", period_end: str = "") -> set[str]:
+        request = goals_pb2.ListGoalsRequest(period_start=period_start, period_end=period_end)
+        response = await stub.ListGoals(request, metadata=HR)
+        return {goal.title for goal in response.goals}
+
+    assert await listed("2026-04-01", "2026-06-30") == {
+        "Ends on April 1st",
+        "Q2",
+        "Whole year",
+        "Open from May",
+    }
+    assert await listed(period_start="2026-07-01") == {
+        "Q3",
+        "Whole year",
+        "Open from May",
+        "Open from October",
+    }
+    assert await listed(period_end="2026-03-31") == {"Q1", "Ends on April 1st", "Whole year"}
+
+
 async def test_services_serve_prometheus_metrics(running_system: RunningSystem) -> None:
     system = running_system
     created = await system.goals_stub.CreateGoal(create_request(), metadata=HR)
