@@ -50,6 +50,11 @@ _current_command: contextvars.ContextVar[CommandContext | None] = contextvars.Co
 )
 
 
+def current_command_context() -> CommandContext | None:
+    """The command being handled in this task or thread, if any (for logs)."""
+    return _current_command.get()
+
+
 @contextmanager
 def command_context(context: CommandContext) -> Iterator[CommandContext]:
     """Every event saved inside this block is stamped with `context`."""

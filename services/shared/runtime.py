@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from services.shared.auth import Authenticator
 from services.shared.grpc_server import RunningServer, ServicerRegistration, start_grpc_server
 from services.shared.leadership import leadership_for
+from services.shared.logs import configure_logging as configure_logging
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
 from services.shared.settings import ServiceSettings
@@ -42,14 +43,6 @@ def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
     message by default; at our volumes that is noise and cost, so its per-message log is DEBUG
     (our consumer runtime logs retries, dead letters and outages itself)."""
     return KafkaBroker(bootstrap_servers, client_id=client_id, log_level=logging.DEBUG)
-
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s",'
-        '"message":"%(message)s"}',
-    )
 
 
 class ServiceRuntime:
