@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from services.goals.cycles import without_cycle_links
 from services.goals.progress import (
     GUARDRAIL_DIRECTIONS,
     derive_status,
@@ -187,9 +188,12 @@ def link_graph(nodes: dict[UUID, GoalNode], today: date) -> dict[UUID, GoalNode]
         children_of,
         measured_by_own={g for g, n in nodes.items() if n.measured_by_own},
     )
+    # Progress uses the raw links (rollup_progress ignores loop-closing links itself, so the
+    # numbers match the goals service); the tree's shape leaves those same links out.
+    acyclic_children_of, _ignored = without_cycle_links(children_of)
     for goal_id, node in nodes.items():
         node.progress = progress[goal_id]
-        node.child_links = children_of.get(goal_id, [])
+        node.child_links = acyclic_children_of.get(goal_id, [])
         # The same rule rollup_progress applies: own measure wins only when it exists.
         node.uses_children = bool(node.child_links) and not (
             node.measured_by_own and node.own_progress is not None
@@ -207,9 +211,13 @@ def link_graph(nodes: dict[UUID, GoalNode], today: date) -> dict[UUID, GoalNode]
 def display_parent(nodes: Mapping[UUID, GoalNode], node: GoalNode) -> UUID | None:
     """Where a goal sits in the tree: under its primary parent, else under the first goal it
     contributes to; None for a root."""
-    if node.parent_goal_id in nodes:
-        return node.parent_goal_id
-    return next((target for target, _ in node.contributes_to if target in nodes), None)
+    candidates = [node.parent_goal_id] if node.parent_goal_id else []
+    candidates += [target for target, _ in node.contributes_to]
+    for target in candidates:
+        # Only a link that survived loop-breaking places a goal, or a loop would have no root.
+        if target in nodes and any(c == node.goal_id for c, _ in nodes[target].child_links):
+            return target
+    return None
 
 
 def alignment_tree(nodes: Mapping[UUID, GoalNode], root_goal_id: UUID | None) -> list[GoalNode]:

@@ -10,7 +10,6 @@ from uuid import UUID
 
 from services.goals.progress import CANCELLED
 from services.projections.alignment import GoalNode
-from services.shared.errors import FailedPrecondition
 
 STRATEGY = "strategy"
 
@@ -117,9 +116,7 @@ def goal_path(nodes: Mapping[UUID, GoalNode], goal_id: UUID) -> list[GoalNode]:
     current: UUID | None = goal_id
     while current is not None and current in nodes:
         if current in seen:
-            raise FailedPrecondition(
-                f"the primary parents of goal {goal_id} form a cycle", field="goal_id"
-            )
+            break  # a loop recorded by racing writers: the path ends where it would repeat
         seen.add(current)
         path.append(nodes[current])
         current = nodes[current].parent_goal_id

@@ -187,3 +187,22 @@ def test_a_tree_from_an_objective_also_lists_contributors_placed_elsewhere() -> 
     nodes = three_levels()
     listed = [(node.title, node.depth) for node in alignment_tree(nodes, gid("C2"))]
     assert listed == [("C2", 0), ("T2", 1), ("T1", 1), ("P1", 2), ("P2", 2)]
+
+
+def test_a_loop_recorded_by_racing_writers_neither_fails_nor_hides_goals() -> None:
+    looped = {
+        node.goal_id: node
+        for node in (
+            goal("objective", "strategy"),
+            goal("a", parent="b", own=0.4),
+            goal("b", parent="a", own=0.8),
+            goal("c", parent="a", own=1.0),
+        )
+    }
+    nodes = link_graph(looped, TODAY)
+    tree = alignment_tree(nodes, None)
+    assert {node.title for node in tree} == {"objective", "a", "b", "c"}
+    assert all(0.0 <= node.progress <= 1.0 for node in nodes.values())
+    path = goal_path(nodes, gid("c"))
+    assert [node.title for node in path][:2] == ["c", "a"]
+    assert len(path) == len({node.goal_id for node in path})
