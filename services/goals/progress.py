@@ -68,6 +68,9 @@ def require_text(value: str, field: str, *, max_length: int, allow_blank: bool =
         raise InvalidArgument("must not be blank", field=field)
     if len(value) > max_length:
         raise InvalidArgument(f"must be at most {max_length} characters", field=field)
+    if any((ord(c) < 32 and c not in "\t\n\r") or c == "\x7f" for c in value):
+        # NUL and other control characters break stores, logs and exports downstream.
+        raise InvalidArgument("must not contain control characters", field=field)
     return value
 
 

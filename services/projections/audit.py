@@ -200,15 +200,15 @@ def record_event(
     before: State = json.loads(head[0]) if head else {}
     after = fold(dict(before), envelope.type, envelope.data)
     entry = AuditEntry(
-        tenant_id=envelope.tenant_id,
-        aggregate_type=envelope.aggregate_type,
+        tenant_id=storable_text(envelope.tenant_id),
+        aggregate_type=storable_text(envelope.aggregate_type),
         aggregate_id=envelope.aggregate_id,
         version=envelope.aggregate_version,
         event_id=envelope.id,
-        event_type=envelope.type,
-        actor_id=envelope.actor_id,
+        event_type=storable_text(envelope.type),
+        actor_id=storable_text(envelope.actor_id),
         occurred_at=envelope.occurred_at.isoformat(),
-        reason=str(envelope.data.get("reason") or ""),
+        reason=storable_text(str(envelope.data.get("reason") or "")),
         data=dict(envelope.data),
         changes=field_changes(before, after),
         previous_hash=head[1] if head else GENESIS_HASH,
@@ -217,6 +217,12 @@ def record_event(
     insert_entry(tx, sealed, tables)
     write_head(tx, sealed, after, tables)
     return sealed, after
+
+
+def storable_text(text: str) -> str:
+    """PostgreSQL text cannot hold NUL; the entry is sealed with what is stored, so verify holds.
+    (The event's exact data stays intact inside data_json, where JSON escapes it.)"""
+    return text.replace("\x00", "\ufffd")
 
 
 def write_head(tx: Transaction, entry: AuditEntry, state: State, tables: AuditTables) -> None:

@@ -210,3 +210,15 @@ def test_cutting_entries_off_the_end_is_caught_by_the_recorded_head(db: ReadMode
     assert not result.intact
     assert result.first_broken_version == 4
     assert "missing" in result.reason
+
+
+def test_text_the_store_cannot_hold_is_recorded_and_still_verifies(db: ReadModelDatabase) -> None:
+    record_history(
+        db, "g1", [{"target": 1}, {"target": 2, "reason": "late\x00night", "t": "a\x00"}]
+    )
+    with db.transaction() as tx:
+        entries = load_entries(tx, "g1")
+        result = verify_chain(entries)
+    assert result.intact, result.reason
+    assert entries[1].reason == "late\ufffdnight"
+    assert entries[1].data["t"] == "a\x00"
