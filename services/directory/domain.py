@@ -16,6 +16,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.shared.validation import reject_control_characters
 
 DIRECTORY_NAMESPACE = UUID("3d5e0b8a-9c41-5f27-8e6d-1b2a4c7f9e03")
 MAX_ID_LENGTH = 128
@@ -83,7 +84,7 @@ def require_text(value: str, field: str, *, max_length: int, allow_blank: bool =
         raise InvalidArgument("is required", field=field)
     if len(value) > max_length:
         raise InvalidArgument(f"must be at most {max_length} characters", field=field)
-    return value
+    return reject_control_characters(value, field)
 
 
 @dataclass(frozen=True)

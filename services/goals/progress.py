@@ -16,6 +16,7 @@ from uuid import UUID
 
 from services.goals.cycles import without_cycle_links
 from services.shared.errors import InvalidArgument
+from services.shared.validation import reject_control_characters
 
 INCREASE = "increase"
 DECREASE = "decrease"
@@ -68,9 +69,7 @@ def require_text(value: str, field: str, *, max_length: int, allow_blank: bool =
         raise InvalidArgument("must not be blank", field=field)
     if len(value) > max_length:
         raise InvalidArgument(f"must be at most {max_length} characters", field=field)
-    if any((ord(c) < 32 and c not in "\t\n\r") or c == "\x7f" for c in value):
-        # NUL and other control characters break stores, logs and exports downstream.
-        raise InvalidArgument("must not contain control characters", field=field)
+    reject_control_characters(value, field)
     return value
 
 

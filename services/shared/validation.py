@@ -48,6 +48,14 @@ def parse_timestamp(value: str, field: str) -> datetime:
     return moment
 
 
+def reject_control_characters(value: str, field: str) -> str:
+    """Text may hold tabs and line breaks, nothing else below space: NUL and other control
+    characters break stores (PostgreSQL text), logs and exports downstream."""
+    if any((ord(c) < 32 and c not in "\t\n\r") or c == "\x7f" for c in value):
+        raise InvalidArgument("must not contain control characters", field=field)
+    return value
+
+
 def require_finite_number(value: float, field: str) -> float:
     if not math.isfinite(value):
         raise InvalidArgument("must be a finite number (not NaN or infinite)", field=field)

@@ -150,3 +150,10 @@ def test_every_domain_event_has_a_public_contract() -> None:
     assert data["person_id"] == "bob"
     assert data["start_date"] == "2024-03-01"
     assert "_meta" not in data
+
+
+def test_names_with_control_characters_are_refused_and_nothing_is_recorded() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        Person.register("acme", "ann", PersonDetails(**{**vars(ANN), "name": "Ann\x00Lee"}), T0)
+    assert caught.value.field == "name"
+    assert "control characters" in caught.value.reason
