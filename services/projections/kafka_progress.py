@@ -7,6 +7,7 @@ committed offset has reached them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -46,12 +47,15 @@ class OffsetProbe:
             enable_auto_commit=False,
         )
         self._started = False
+        # Progress reports and switch attempts may start the probe at the same moment.
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        if not self._started:
-            await self._admin.start()
-            await self._consumer.start()
-            self._started = True
+        async with self._starting:
+            if not self._started:
+                await self._admin.start()
+                await self._consumer.start()
+                self._started = True
 
     async def stop(self) -> None:
         if self._started:

@@ -47,7 +47,7 @@ from services.shared.envelope import utc_now
 from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.shared.metrics import PREFIX, ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
-from services.shared.runtime import kafka_broker
+from services.shared.runtime import kafka_broker, stop_broker
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,9 @@ class ReadModels:
         self.retry = retry
         self.bare_group_version = bare_group_version
         self._following: asyncio.Task[None] | None = None
+        # Stops of retired versions' consumers: they must finish even if whoever started them
+        # is cancelled (a shutdown mid-switch), or the old consumer stays in its group.
+        self._retiring: set[asyncio.Task[None]] = set()
         self.probe = OffsetProbe(bootstrap_servers)
         self._states: dict[str, _State] = {}
         self.rebuild_progress = Gauge(
@@ -165,8 +168,16 @@ class ReadModels:
                     await state.switching
             for runner in (state.building, state.live):
                 if runner is not None:
-                    await runner.broker.stop()
+                    await stop_broker(runner.broker)
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.probe.stop()
+
+    async def _retire(self, broker: KafkaBroker) -> None:
+        stopping = asyncio.create_task(stop_broker(broker))
+        self._retiring.add(stopping)
+        stopping.add_done_callback(self._retiring.discard)
+        await asyncio.shield(stopping)
 
     # ---- what queries read ----
 
@@ -274,7 +285,7 @@ class ReadModels:
             state.live, state.building, state.switching = building, None, None
         self.rebuild_progress.labels(read_model=state.kind.name).set(1.0)
         logger.info("%s: switched from %s", building.record.name, retired.record.name)
-        await retired.broker.stop()
+        await self._retire(retired.broker)
 
     async def _follow_switches(self) -> None:
         """Processes sharing one store (several pods) follow a switch any of them made."""
@@ -302,7 +313,7 @@ class ReadModels:
                 state.live = await self._run(state.kind, live)
         logger.info("%s: following the switch to %s", state.kind.name, live.name)
         self.rebuild_progress.labels(read_model=state.kind.name).set(1.0)
-        await retired.broker.stop()
+        await self._retire(retired.broker)
 
     async def _run(self, kind: ReadModelKind, record: VersionRecord) -> VersionRunner:
         projection = await asyncio.to_thread(kind.build, record.name)

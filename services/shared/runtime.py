@@ -45,6 +45,25 @@ def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
     return KafkaBroker(bootstrap_servers, client_id=client_id, log_level=logging.DEBUG)
 
 
+async def stop_broker(broker: KafkaBroker) -> None:
+    """Stop a broker's consumers so that each leaves its group, even when FastStream's stop is
+    interrupted: stopping cancels a consume task that may be mid-batch, and awaiting that task
+    can re-raise its cancellation here, before FastStream reaches the Kafka consumer's own stop,
+    which would leave the consumer in the group holding its partitions."""
+    try:
+        await broker.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled ourselves
+        logger.warning("stopping a Kafka consumer was interrupted; leaving its group directly")
+        for subscriber in broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is not None:
+                await consumer.stop()
+                subscriber.consumer = None  # type: ignore[attr-defined]
+
+
 class ServiceRuntime:
     def __init__(self, name: str, settings: ServiceSettings, metrics: ServiceMetrics) -> None:
         self.name = name
@@ -101,7 +120,7 @@ class ServiceRuntime:
         if self.grpc is not None:
             await self.grpc.stop(grace=2.0)
         for broker in self.brokers:
-            await broker.stop()
+            await stop_broker(broker)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
