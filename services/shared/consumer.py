@@ -49,6 +49,22 @@ STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg_pool.PoolTimeout,
 )
+# SQLite raises OperationalError for outages and for bugs alike ("no such table"): only these
+# mean the store is busy or unreachable; a bug must reach the dead-letter topic, not stall.
+SQLITE_OUTAGE_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "unable to open",
+    "disk i/o error",
+    "database or disk is full",
+)
+
+
+def store_unavailable(error: BaseException) -> bool:
+    if isinstance(error, sqlite3.OperationalError):
+        return any(text in str(error).lower() for text in SQLITE_OUTAGE_MESSAGES)
+    return isinstance(error, STORE_UNAVAILABLE)
+
 
 Record: TypeAlias = "ConsumerRecord[Any, Any]"
 
@@ -182,15 +198,16 @@ class EventConsumer:
         while True:
             try:
                 results = await self.apply_batch(decoded)
-            except STORE_UNAVAILABLE as error:
-                # As for a single record: hold and retry until the store answers again.
-                logger.warning(
-                    "%s: store unavailable for %s..: %r", self.name, _where(records[0]), error
-                )
-                for topic in {record.topic for record in records}:
-                    self.metrics.consumer_retries_total.labels(topic=topic).inc()
-                await asyncio.sleep(self.retry.max_backoff_seconds)
             except Exception as error:
+                if store_unavailable(error):
+                    # As for a single record: hold and retry until the store answers again.
+                    logger.warning(
+                        "%s: store unavailable for %s..: %r", self.name, _where(records[0]), error
+                    )
+                    for topic in {record.topic for record in records}:
+                        self.metrics.consumer_retries_total.labels(topic=topic).inc()
+                    await asyncio.sleep(self.retry.max_backoff_seconds)
+                    continue
                 logger.warning(
                     "%s: %d records from %s failed together (%r); applying them one by one",
                     self.name,
@@ -212,19 +229,23 @@ class EventConsumer:
             try:
                 decoded = self.decode(body)
                 applied = await self.apply(decoded)
-            except STORE_UNAVAILABLE as error:
-                # The message is fine, our store is not: never dead-letter a good event for
-                # that. Hold this partition and retry until the store answers again.
-                logger.warning("%s: store unavailable for %s: %r", self.name, _where(record), error)
-                self.metrics.consumer_retries_total.labels(topic=record.topic).inc()
-                await asyncio.sleep(self.retry.max_backoff_seconds)
-                attempt -= 1
-                continue
-            except self.permanent_errors as error:
-                logger.warning("%s: permanent failure for %s: %r", self.name, _where(record), error)
-                await self._dead_letter(body, record, error, attempts=attempt)
-                return
             except Exception as error:
+                if store_unavailable(error):
+                    # The message is fine, our store is not: never dead-letter a good event for
+                    # that. Hold this partition and retry until the store answers again.
+                    logger.warning(
+                        "%s: store unavailable for %s: %r", self.name, _where(record), error
+                    )
+                    self.metrics.consumer_retries_total.labels(topic=record.topic).inc()
+                    await asyncio.sleep(self.retry.max_backoff_seconds)
+                    attempt -= 1
+                    continue
+                if isinstance(error, self.permanent_errors):
+                    logger.warning(
+                        "%s: permanent failure for %s: %r", self.name, _where(record), error
+                    )
+                    await self._dead_letter(body, record, error, attempts=attempt)
+                    return
                 last_error = error
                 logger.warning(
                     "%s: attempt %d/%d failed for %s: %r",

@@ -455,3 +455,27 @@ async def test_a_record_with_undecodable_headers_is_applied_with_the_rest_of_its
     finally:
         await broker.stop()
     assert versions_of(projection, "a") == [1, 2, 3]
+
+
+async def test_a_schema_bug_is_dead_lettered_after_retries_not_held_forever(
+    kafka_bootstrap_servers: str,
+) -> None:
+    topic, group = f"schema-bug-{uuid.uuid4().hex}", uuid.uuid4().hex
+    await publish(kafka_bootstrap_servers, topic, [envelope("a", 1), envelope("b", 1)])
+    applied: list[str] = []
+
+    async def apply(item: EventEnvelope) -> bool:
+        if item.aggregate_id == "a":
+            raise sqlite3.OperationalError("no such table: goals_v9_audit_entries")
+        applied.append(item.aggregate_id)
+        return True
+
+    broker, metrics = await start_consumer(kafka_bootstrap_servers, topic, group, apply)
+    try:
+        await eventually(
+            lambda: count(metrics, "northstar_dead_lettered_total", {"topic": topic}) == 1,
+            what="the record hitting the bug dead-lettered",
+        )
+        await eventually(lambda: applied == ["b"], what="the next record applied")
+    finally:
+        await broker.stop()
