@@ -75,7 +75,7 @@ class ReadContext:
         """The aggregate's entries (any tenant: callers check) from whichever read model has it."""
 
         def load() -> History:
-            with self.db.transaction() as tx:
+            with self.db.snapshot() as tx:
                 for tables in self.audit_tables():
                     entries = load_entries(tx, aggregate_id, tables=tables)
                     if entries:

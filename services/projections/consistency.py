@@ -74,7 +74,7 @@ def _pending(
     positions: Sequence[tuple[str, int]],
 ) -> list[tuple[int, tuple[str, int]]]:
     """The positions (with their token index) the tenant does not see yet, in token order."""
-    with db.transaction() as tx:
+    with db.snapshot() as tx:
         return [
             (index, (aggregate_id, version))
             for index, (aggregate_id, version) in enumerate(positions)

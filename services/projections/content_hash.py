@@ -31,7 +31,7 @@ def content_hash(
     digest = hashlib.sha256()
     rows = 0
     # One transaction: a consistent snapshot even while the version keeps applying events.
-    with db.transaction() as tx:
+    with db.snapshot() as tx:
         sources: list[tuple[str, str, tuple[str, ...]]] = [
             (table.logical, f"SELECT * FROM {table.physical} ORDER BY {table.order_by}", ())
             for table in sorted(tables, key=lambda t: t.logical)

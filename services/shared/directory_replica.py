@@ -171,7 +171,7 @@ class DirectoryReplica:
     def manager_chain(self, tenant_id: str, person_id: str) -> list[str]:
         """Manager, their manager, ... to the top, nearest first; any depth, never loops."""
         chain: list[str] = []
-        with self.db.transaction() as tx:  # one consistent snapshot for the whole walk
+        with self.db.snapshot() as tx:  # one consistent snapshot for the whole walk
             current = _manager_of(tx, tenant_id, person_id)
             while current and current != person_id and current not in chain:
                 chain.append(current)
@@ -210,7 +210,7 @@ class DirectoryReplica:
         """Every team below `team_id` (children, their children, ...), breadth first."""
         found: list[str] = []
         frontier = [team_id]
-        with self.db.transaction() as tx:
+        with self.db.snapshot() as tx:
             while frontier:
                 parent = frontier.pop(0)
                 rows = tx.execute(
@@ -228,7 +228,7 @@ class DirectoryReplica:
         """The top team above `team_id` (itself for a department); '' for an unknown team."""
         seen: list[str] = []
         current = team_id
-        with self.db.transaction() as tx:
+        with self.db.snapshot() as tx:
             while current and current not in seen:
                 row = tx.one(
                     "SELECT parent_team_id FROM replica_teams WHERE tenant_id = ? AND team_id = ?",

@@ -68,6 +68,11 @@ class ReadModelDatabase:
             )
             self._sqlite.execute("PRAGMA journal_mode=WAL")
             self._sqlite.execute("PRAGMA synchronous=NORMAL")
+            self._sqlite_path = path
+            # Readers get a connection per thread: in WAL mode they never wait for the writer.
+            self._readers = threading.local()
+            self._reader_connections: list[sqlite3.Connection] = []
+            self._readers_lock = threading.Lock()  # not the writer's lock: readers never wait
         else:
             from psycopg_pool import ConnectionPool
 
@@ -109,12 +114,44 @@ class ReadModelDatabase:
             with self._pool.connection() as connection, connection.transaction():
                 yield _PostgresTransaction(connection)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        """A consistent, read-only view for queries. On SQLite it neither takes the write lock
+        nor waits for the writer (WAL); on PostgreSQL it is a read-only transaction."""
+        if self.engine == "sqlite":
+            reader = self._reader()
+            reader.execute("BEGIN")
+            try:
+                yield _SqliteTransaction(reader)
+            finally:
+                reader.execute("ROLLBACK")
+        else:
+            with self._pool.connection() as connection, connection.transaction():
+                connection.execute("SET TRANSACTION READ ONLY")
+                yield _PostgresTransaction(connection)
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
+        if reader is None:
+            reader = sqlite3.connect(
+                self._sqlite_path, isolation_level=None, timeout=30, check_same_thread=False
+            )
+            reader.execute("PRAGMA query_only = ON")
+            self._readers.connection = reader
+            with self._readers_lock:
+                self._reader_connections.append(reader)
+        return reader
+
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self.transaction() as tx:
+        with self.snapshot() as tx:
             return tx.execute(sql, params)
 
     def close(self) -> None:
         if self.engine == "sqlite":
+            with self._readers_lock:
+                for reader in self._reader_connections:
+                    reader.close()
+                self._reader_connections.clear()
             self._sqlite.close()
         else:
             self._pool.close()
