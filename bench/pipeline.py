@@ -171,7 +171,8 @@ async def projection_apply_throughput(env: BenchEnvironment) -> list[Measurement
             better="higher",
             meaning=(
                 f"the goals projection applies {events:,} events (audit + alignment + dedup"
-                f" marker, one commit and one offset commit each) at {ours / baseline:.1%} of"
+                f" marker; batches of up to 500 in one transaction and one offset commit) at"
+                f" {ours / baseline:.1%} of"
                 " a consumer that only reads them"
             ),
             details={
