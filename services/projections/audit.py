@@ -8,6 +8,7 @@ entry, which `verify_chain` reports.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -103,8 +104,24 @@ class AuditEntry:
 
     def content_hash(self) -> str:
         """Hash over everything but the hash itself, chained to the previous entry."""
-        content = asdict(self)
-        content.pop("entry_hash")
+        # Built by hand, not with dataclasses.asdict: sealing is the projection's hot path and
+        # asdict deep-copies the event data. Same keys and values, so the same hash.
+        content = {
+            "tenant_id": self.tenant_id,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "version": self.version,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "actor_id": self.actor_id,
+            "occurred_at": self.occurred_at,
+            "reason": self.reason,
+            "data": self.data,
+            "changes": [
+                {"field": c.field, "before": c.before, "after": c.after} for c in self.changes
+            ],
+            "previous_hash": self.previous_hash,
+        }
         return hashlib.sha256((self.previous_hash + canonical_json(content)).encode()).hexdigest()
 
     def to_row(self) -> tuple[Any, ...]:
@@ -236,10 +253,7 @@ def write_head(tx: Transaction, entry: AuditEntry, state: State, tables: AuditTa
 
 
 def _seal(entry: AuditEntry) -> AuditEntry:
-    values = asdict(entry)
-    values["changes"] = entry.changes
-    values["entry_hash"] = entry.content_hash()
-    return AuditEntry(**values)
+    return dataclasses.replace(entry, entry_hash=entry.content_hash())
 
 
 def insert_entry(tx: Transaction, entry: AuditEntry, tables: AuditTables = STANDALONE) -> None:
