@@ -77,26 +77,18 @@ def _provide_kafka(resources: contextlib.ExitStack) -> KafkaEndpoint:
             f"kafka: broker at {given} (from {KAFKA_BOOTSTRAP_ENV}; version not reported "
             "by the broker)",
         )
-    failures: list[str] = []
-    docker_problem = docker_engine_problem()
-    if docker_problem is None:
-        try:
-            return _in_own_stack(resources, _start_kafka_container)
-        except Exception as error:
-            failures.append(f"testcontainers: {error}")
-    else:
-        failures.append(f"testcontainers: {docker_problem}")
-    try:
+
+    def local(resources: contextlib.ExitStack, note: str) -> KafkaEndpoint:
         broker = resources.enter_context(LocalKafka())
-        note = f"; after {failures[-1]}" if docker_problem is None else ""
         return KafkaEndpoint(
             broker.bootstrap_servers,
             f"kafka: local Apache Kafka {kafka_version()} at {broker.bootstrap_servers} "
             f"(jars from Maven Central, log {broker.log_path}){note}",
         )
-    except Exception as error:
-        failures.append(f"local Kafka from its jars: {error}")
-    raise InfrastructureUnavailableError(_nothing_worked("Kafka", failures))
+
+    return _container_else_local(
+        resources, "Kafka", _start_kafka_container, "local Kafka from its jars", local
+    )
 
 
 def _start_kafka_container(resources: contextlib.ExitStack) -> KafkaEndpoint:
@@ -171,24 +163,16 @@ def _provide_postgres(resources: contextlib.ExitStack) -> PostgresEndpoint:
     given = os.environ.get(POSTGRES_DSN_ENV, "").strip()
     if given:
         return PostgresEndpoint(given, _describe_postgres(given, f"from {POSTGRES_DSN_ENV}"))
-    failures: list[str] = []
-    docker_problem = docker_engine_problem()
-    if docker_problem is None:
-        try:
-            return _in_own_stack(resources, _start_postgres_container)
-        except Exception as error:
-            failures.append(f"testcontainers: {error}")
-    else:
-        failures.append(f"testcontainers: {docker_problem}")
-    try:
+
+    def local(resources: contextlib.ExitStack, note: str) -> PostgresEndpoint:
         server = resources.enter_context(LocalPostgres())
-        note = f"; after {failures[-1]}" if docker_problem is None else ""
         return PostgresEndpoint(
             server.dsn, _describe_postgres(server.dsn, f"local initdb, log {server.log_path}{note}")
         )
-    except Exception as error:
-        failures.append(f"local PostgreSQL (initdb): {error}")
-    raise InfrastructureUnavailableError(_nothing_worked("PostgreSQL", failures))
+
+    return _container_else_local(
+        resources, "PostgreSQL", _start_postgres_container, "local PostgreSQL (initdb)", local
+    )
 
 
 def _start_postgres_container(resources: contextlib.ExitStack) -> PostgresEndpoint:
@@ -238,6 +222,31 @@ def docker_engine_problem() -> str | None:
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         return f"no Docker engine answers ({first_line})"
     return None
+
+
+def _container_else_local(
+    resources: contextlib.ExitStack,
+    what: str,
+    container: Callable[[contextlib.ExitStack], EndpointT],
+    local_name: str,
+    local: Callable[[contextlib.ExitStack, str], EndpointT],
+) -> EndpointT:
+    """The selection order after the environment: testcontainers where a Docker engine answers,
+    else (or if the container fails) a local process; every failure is kept for the error."""
+    failures: list[str] = []
+    docker_problem = docker_engine_problem()
+    if docker_problem is None:
+        try:
+            return _in_own_stack(resources, container)
+        except Exception as error:
+            failures.append(f"testcontainers: {error}")
+    else:
+        failures.append(f"testcontainers: {docker_problem}")
+    try:
+        return local(resources, f"; after {failures[-1]}" if docker_problem is None else "")
+    except Exception as error:
+        failures.append(f"{local_name}: {error}")
+    raise InfrastructureUnavailableError(_nothing_worked(what, failures))
 
 
 def _nothing_worked(what: str, failures: list[str]) -> str:
