@@ -8,15 +8,36 @@ VENV_STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 PROTO_STAMP := northstar/.generated
 
-.PHONY: setup run test unit lint typecheck bench proto kafka-jars clean
+# Pinned tools for the deployment checks, installed into .cache/bin when missing.
+KUSTOMIZE_VERSION := v5.8.1
+KUSTOMIZE := .cache/bin/kustomize
+UV_COMPILE := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock"
 
-setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars
+.PHONY: setup run test unit lint typecheck bench proto kafka-jars deploy-tools lock clean
 
-$(VENV_STAMP): pyproject.toml
+setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars deploy-tools
+
+# Every dependency comes from the lockfile, pinned by hash; the project itself is then installed
+# editable without resolving anything.
+$(VENV_STAMP): pyproject.toml setup.py requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet pip==26.3
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Regenerates the lockfiles from pyproject.toml and requirements/build.in (after a version bump).
+lock: $(VENV_STAMP)
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.lock
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev -o requirements/dev.lock
+	$(UV_COMPILE) requirements/build.in -o requirements/build.lock
+
+# kustomize renders deploy/k8s for the manifest tests (a Go module, built with the machine's Go).
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+deploy-tools: $(KUSTOMIZE)
 
 # gRPC stubs (and their .pyi for mypy) are generated, never committed.
 $(PROTO_STAMP): $(PROTOS) $(VENV_STAMP)

@@ -7,6 +7,7 @@ Kafka keeps its data (and its ports) under <data>/kafka and every service its SQ
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
 import signal
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.kafka import LocalKafka, ensure_kafka_jars, kafka_version
+from services.shared.runtime import SERVING_EVENT
 
 REPO = Path(__file__).resolve().parent.parent
 # gRPC port = base + offset, metrics port = base + 100 + offset: stable ports for clients.
@@ -96,8 +98,17 @@ def wait_until_serving(services: list[RunningService], lines: queue.Queue[str]) 
                     f"not serving after {START_TIMEOUT_SECONDS:g}s: {pending}"
                 ) from None
             continue
-        if text.startswith(f"{name}: grpc="):
+        if is_serving_line(text):
             pending.discard(name)
+
+
+def is_serving_line(text: str) -> bool:
+    """The JSON log line a service writes once it serves (services/shared/runtime.py)."""
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(entry, dict) and entry.get("event") == SERVING_EVENT
 
 
 def stop_services(services: list[RunningService]) -> None:

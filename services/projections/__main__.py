@@ -1,8 +1,10 @@
-"""Wiring of the projections service: `python -m services.projections` (NORTHSTAR_* settings)."""
+"""Wiring of the projections service: `northstar-projections` or
+`python -m services.projections` (settings from NORTHSTAR_*, listed by --help)."""
 
 from __future__ import annotations
 
-import asyncio
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from northstar.projections.v1 import projections_pb2_grpc
@@ -23,12 +25,17 @@ from services.projections.rebuild import ReadModelKind, ReadModels
 from services.projections.versions import VersionTable, table_prefix
 from services.shared.consumer import RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
+from services.shared.launcher import run_service
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
-from services.shared.runtime import ServiceRuntime, configure_logging
+from services.shared.runtime import ServiceRuntime
 from services.shared.settings import ServiceSettings
 
 SERVICE = "projections"
+SUMMARY = (
+    "The projections service: read models (alignment view, audit history) built from the event "
+    "topics on Kafka and served over gRPC."
+)
 GRPC_SERVICE_NAME = "northstar.projections.v1.ProjectionService"
 
 
@@ -110,11 +117,16 @@ async def start_projections_service(
     )
 
 
-async def main() -> None:
-    configure_logging()
-    service = await start_projections_service(ServiceSettings())
+async def serve(settings: ServiceSettings) -> None:
+    """Runs the service until SIGTERM or SIGINT, then stops it cleanly."""
+    service = await start_projections_service(settings)
     await service.runtime.run_until_signalled()
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`northstar-projections`: see --help for the settings."""
+    return run_service(SERVICE, SUMMARY, serve, argv)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(cli())
