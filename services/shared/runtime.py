@@ -19,11 +19,14 @@ from services.shared.auth import Authenticator
 from services.shared.grpc_server import RunningServer, ServicerRegistration, start_grpc_server
 from services.shared.leadership import leadership_for
 from services.shared.logs import configure_logging as configure_logging
+from services.shared.logs import library_logger
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
 from services.shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
+# The `event` field of the log line that says a service is up (make run waits for it).
+SERVING_EVENT = "serving"
 
 
 def authenticator_from(settings: ServiceSettings) -> Authenticator:
@@ -41,8 +44,14 @@ def authenticator_from(settings: ServiceSettings) -> Authenticator:
 def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
     """A FastStream broker for a service's consumers. FastStream logs two INFO lines per
     message by default; at our volumes that is noise and cost, so its per-message log is DEBUG
-    (our consumer runtime logs retries, dead letters and outages itself)."""
-    return KafkaBroker(bootstrap_servers, client_id=client_id, log_level=logging.DEBUG)
+    (our consumer runtime logs retries, dead letters and outages itself). Its lines go through
+    our JSON logs, not the coloured text handler it would install."""
+    return KafkaBroker(
+        bootstrap_servers,
+        client_id=client_id,
+        log_level=logging.DEBUG,
+        logger=library_logger(client_id),
+    )
 
 
 async def stop_broker(broker: KafkaBroker) -> None:
@@ -109,10 +118,18 @@ class ServiceRuntime:
             authenticator=authenticator_from(self.settings),
         )
         # One line a supervisor (make run) or a person can read the endpoints from.
-        print(
-            f"{self.name}: grpc={self.settings.grpc_host}:{self.grpc.port} "
-            f"metrics=http://127.0.0.1:{self.metrics_port}/metrics",
-            flush=True,
+        grpc_address = f"{self.settings.grpc_host}:{self.grpc.port}"
+        metrics_url = f"http://{self.settings.grpc_host}:{self.metrics_port}/metrics"
+        logger.info(
+            "%s: serving gRPC on %s, metrics on %s",
+            self.name,
+            grpc_address,
+            metrics_url,
+            extra={
+                "event": SERVING_EVENT,
+                "grpc_address": grpc_address,
+                "metrics_url": metrics_url,
+            },
         )
 
     async def stop(self) -> None:
