@@ -8,9 +8,6 @@ VENV_STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 PROTO_STAMP := northstar/.generated
 
-# Pinned tools for the deployment checks, installed into .cache/bin when missing.
-KUSTOMIZE_VERSION := v5.8.1
-KUSTOMIZE := .cache/bin/kustomize
 UV_COMPILE := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command "make lock"
 
@@ -33,11 +30,10 @@ lock: $(VENV_STAMP)
 	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev -o requirements/dev.lock
 	$(UV_COMPILE) requirements/build.in -o requirements/build.lock
 
-# kustomize renders deploy/k8s for the manifest tests (a Go module, built with the machine's Go).
-$(KUSTOMIZE):
-	GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
-
-deploy-tools: $(KUSTOMIZE)
+# kustomize (into .cache/bin) and the published schemas the deployment tests check against,
+# when missing (devstack/deploytools.py says where each comes from).
+deploy-tools: $(VENV_STAMP)
+	$(PY) -m devstack.deploytools fetch
 
 # gRPC stubs (and their .pyi for mypy) are generated, never committed.
 $(PROTO_STAMP): $(PROTOS) $(VENV_STAMP)
