@@ -12,10 +12,10 @@ PROTO_STAMP := northstar/.generated
 
 setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml contracts/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./contracts -e '.[dev]'
 	touch $@
 
 # gRPC stubs (and their .pyi for mypy) are generated, never committed.

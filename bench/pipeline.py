@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.report import Measurement, median
 from bench.workload import BenchEnvironment, create_topics, new_namespace, service_banners_to_stderr
-from services.goals.__main__ import goal_envelope
+from services.goals.publishing import goal_envelope
 from services.goals.application import GoalsApplication
 from services.projections.__main__ import start_projections_service
 from services.projections.goals_projection import GOALS_PROJECTION

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
-from services.goals.__main__ import goal_envelope
 from services.goals.application import GoalsApplication
 from services.goals.domain import Metric
+from services.goals.publishing import goal_envelope
 from services.projections.__main__ import start_projections_service
 from services.projections.audit import load_entries, verify_chain
 from services.projections.consistency import wait_for_positions

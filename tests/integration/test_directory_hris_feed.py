@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 
+from northstar_contracts.hris import hris_inbound_topic
 from services.directory.__main__ import DirectoryService, start_directory_service
-from services.directory.hris_records import hris_inbound_topic
 from services.directory.sample_feed import SampleFeed, generate_feed, publish_records
 from services.shared.auth import Principal
 from services.shared.consumer import EventConsumer, dead_letter_topic

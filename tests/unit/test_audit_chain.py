@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from northstar_contracts.envelope import EventEnvelope, envelope_id
 from services.projections.audit import (
     GENESIS_HASH,
     State,
@@ -25,7 +26,6 @@ from services.projections.audit import (
     verify_chain,
 )
 from services.projections.audit_export import export_csv, export_jsonl, import_csv, import_jsonl
-from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.readmodel import ReadModelDatabase
 from tests.unit.test_projection_goal_fold import STORES, read_model_databases
 

@@ -9,10 +9,11 @@ from uuid import UUID, uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.goals.cycles import without_cycle_links
+from northstar_contracts.alignment import without_cycle_links
+from northstar_contracts.errors import ContractViolation
+from northstar_contracts.progress import metric_progress, rollup_progress, weighted_progress
 from services.goals.domain import AlignmentCycle, Goal, would_create_cycle
-from services.goals.progress import Metric, metric_progress, rollup_progress, weighted_progress
-from services.shared.errors import InvalidArgument
+from services.goals.metrics import Metric
 
 FAST = settings(max_examples=150, deadline=None)
 
@@ -219,6 +220,6 @@ def test_no_sequence_of_alignment_commands_creates_a_cycle(
                 else:
                     links.pop(target_id, None)
                 goal.set_contributions(links, "rebalance", "ana", parent_of=parent_of)
-        except (AlignmentCycle, InvalidArgument):
+        except (AlignmentCycle, ContractViolation):
             assert goal.version == version  # a refused command records nothing
         assert not has_cycle(by_id)

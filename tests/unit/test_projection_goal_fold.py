@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.goals.contracts import GOAL_EVENT_CONTRACTS
+from northstar_contracts.envelope import EventEnvelope, envelope_id
+from northstar_contracts.registry import EVENTS
 from services.projections.alignment import tenant_graph
 from services.projections.audit import State, fold_entries, load_entries
 from services.projections.goal_state import fold_goal_event, own_progress
 from services.projections.goals_projection import GoalsProjection
-from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.readmodel import ReadModelDatabase
 from tests.integration.conftest import conninfo_to_url
 
@@ -75,8 +75,7 @@ def new_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewDataba
 def goal_event(short_type: str, **fields: Any) -> GoalEvent:
     """A public goal event whose data passed its contract, as the relay would publish it."""
     event_type = f"goals.Goal{short_type}"
-    contract = GOAL_EVENT_CONTRACTS[event_type]
-    return event_type, contract.model_validate(fields).model_dump(mode="json")
+    return event_type, EVENTS.outbound_data(event_type, fields)[1]
 
 
 def metric(target: float, current: float = 0.0) -> dict[str, Any]:
