@@ -9,6 +9,7 @@ event attribute needs an upcast. Either mistake fails here, naming the topic or 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -36,7 +37,11 @@ REGISTER_HINT = (
 
 
 def restored(
-    service: str, folder: Path, keep: Any = lambda row: True, *, snapshots: bool = True
+    service: str,
+    folder: Path,
+    keep: Callable[[dict[str, Any]], bool] = lambda row: True,
+    *,
+    snapshots: bool = True,
 ) -> NorthstarApplication:
     """A fresh store of the service (our mapper and transcodings) holding the golden rows."""
     app = SERVICES[service](env=persistence_env(service, f"sqlite:///{folder}/{service}.db"))
