@@ -9,19 +9,23 @@ PROTOS := $(shell find proto -name '*.proto')
 PROTO_STAMP := northstar/.generated
 
 UV_COMPILE := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
-	--generate-hashes --custom-compile-command "make lock"
+	--generate-hashes --custom-compile-command "make lock" --no-emit-package northstar-contracts
 
-.PHONY: setup run test unit lint typecheck bench proto kafka-jars deploy-tools lock clean
+.PHONY: setup run test unit lint typecheck bench proto kafka-jars contracts mutate deploy-tools \
+	lock clean
 
-setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars deploy-tools
+ASYNCAPI_SPECS := .cache/asyncapi/.unpacked
+ASYNCAPI_SPECS_VERSION := 6.11.1
 
-# Every dependency comes from the lockfile, pinned by hash; the project itself is then installed
-# editable without resolving anything.
-$(VENV_STAMP): pyproject.toml setup.py requirements/dev.lock
+setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars $(ASYNCAPI_SPECS) deploy-tools
+
+# Every dependency comes from the lockfile, pinned by hash; the published language and the
+# project itself are then installed editable without resolving anything.
+$(VENV_STAMP): pyproject.toml setup.py contracts/pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet pip==26.3
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e ./contracts -e .
 	touch $@
 
 # Regenerates the lockfiles from pyproject.toml and requirements/build.in (after a version bump).
@@ -47,6 +51,18 @@ $(PROTO_STAMP): $(PROTOS) $(VENV_STAMP)
 
 proto: $(PROTO_STAMP)
 
+# The AsyncAPI specification's own JSON Schemas (npm package @asyncapi/specs): the test suite
+# validates contracts/asyncapi.json against them.
+$(ASYNCAPI_SPECS):
+	rm -rf .cache/asyncapi && mkdir -p .cache/asyncapi
+	cd .cache/asyncapi && npm pack --silent @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION) >/dev/null \
+		&& tar xzf asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz
+	touch $@
+
+# Regenerates the published-language artefacts (schemas, AsyncAPI, event catalogue).
+contracts: $(VENV_STAMP)
+	$(PY) -m northstar_contracts.artefacts write
+
 kafka-jars: $(VENV_STAMP)
 	$(PY) -m devstack.kafka fetch
 
@@ -56,6 +72,7 @@ run: setup
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV_STAMP) $(PROTO_STAMP)
 	$(VENV)/bin/mypy
@@ -69,5 +86,10 @@ unit: $(VENV_STAMP) $(PROTO_STAMP)
 bench: setup
 	$(PY) -m bench
 
+# Mutation testing of the goal rules, progress maths, goals fold and audit chain (not part of
+# `make test`: it takes minutes); prints the surviving mutants.
+mutate: setup
+	$(PY) -m tools.mutate
+
 clean:
-	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache mutants

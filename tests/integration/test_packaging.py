@@ -77,12 +77,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     checkout = clean_checkout(root / "checkout")
     # Built like the images build it: the pinned build tools (requirements/build.lock, which the
     # development environment installs too), no build isolation, nothing generated beforehand.
-    run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", "dist",
-         "."],
-        cwd=checkout,
-    )  # fmt: skip
+    # The published language is a distribution of its own, which every service depends on.
+    for project in ("./contracts", "."):
+        run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+             "dist", project],
+            cwd=checkout,
+        )  # fmt: skip
     wheel = next((checkout / "dist").glob("northstar-*.whl"))
+    contracts_wheel = next((checkout / "dist").glob("northstar_contracts-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
@@ -91,13 +94,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert f"northstar/{service}/v1/{service}_pb2.py" in names
         assert f"northstar/{service}/v1/{service}_pb2_grpc.py" in names
         assert f"northstar-{service} = services.{service}.__main__:cli" in scripts
-    assert not any(name.startswith(("devstack/", "tests/")) for name in names)
+    elsewhere = ("devstack/", "tests/", "northstar_contracts/")
+    assert not any(name.startswith(elsewhere) for name in names)
 
     venv = root / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=root)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
     run([*pip, "install", "--require-hashes", "-r", "requirements/runtime.lock"], cwd=checkout)
-    run([*pip, "install", "--no-deps", str(wheel)], cwd=checkout)
+    run([*pip, "install", "--no-deps", str(contracts_wheel), str(wheel)], cwd=checkout)
     run([*pip, "check"], cwd=checkout)
     return venv / "bin"
 
