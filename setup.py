@@ -97,16 +97,16 @@ def entry_points() -> dict[str, list[str]]:
 
 
 def package_dirs() -> dict[str, str]:
-    """Where setuptools finds the generated packages: build/generated for a wheel (never a
-    stale copy in the source tree). Their folders exist before build_py fills them, because
-    the metadata steps look for them first."""
-    if "editable_wheel" in sys.argv:
-        return {}
+    """Where setuptools finds the generated packages: the source tree for an editable install,
+    build/generated for a wheel (never a stale copy in the source tree). Their folders exist
+    before build_py fills them, because the metadata steps look for them first."""
+    editable = "editable_wheel" in sys.argv
+    output = ROOT if editable else BUILD_OUTPUT
     for package in generated_packages():
-        folder = BUILD_OUTPUT / package.replace(".", "/")
+        folder = output / package.replace(".", "/")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "__init__.py").touch()
-    return {GENERATED: str((BUILD_OUTPUT / GENERATED).relative_to(ROOT))}
+    return {} if editable else {GENERATED: str((BUILD_OUTPUT / GENERATED).relative_to(ROOT))}
 
 
 packages = find_packages(include=["services", "services.*"]) + generated_packages()
