@@ -151,6 +151,7 @@ def _validated_bands(given: Sequence[Band], rising: bool) -> tuple[Band, ...]:
                 require_finite(bound, f"{where}.{name}")
         if band.lower is not None and band.upper is not None and band.lower >= band.upper:
             raise InvalidArgument("lower must be below upper", field=where)
+
     def lower_bound(index: int) -> float:
         lower = given[index].lower
         return -math.inf if lower is None else lower

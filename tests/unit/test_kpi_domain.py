@@ -252,4 +252,4 @@ def test_period_keys_follow_the_iso_calendar() -> None:
     with pytest.raises(ContractViolation):
         parse_period("2025-W53", "weekly")  # 2025 has 52 ISO weeks
     with pytest.raises(ContractViolation):
-        parse_period("２０２６-01", "monthly")  # full-width digits are not digits here
+        parse_period("\uff12\uff10\uff12\uff16-01", "monthly")  # full-width digits
