@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 PROTO_STAMP := northstar/.generated
 
-.PHONY: setup run test unit lint typecheck bench proto kafka-jars contracts clean
+.PHONY: setup run test unit lint typecheck bench proto kafka-jars contracts mutate clean
 
 ASYNCAPI_SPECS := .cache/asyncapi/.unpacked
 ASYNCAPI_SPECS_VERSION := 6.11.1
@@ -68,5 +68,10 @@ unit: $(VENV_STAMP) $(PROTO_STAMP)
 bench: setup
 	$(PY) -m bench
 
+# Mutation testing of the goal rules, progress maths, goals fold and audit chain (not part of
+# `make test`: it takes minutes); prints the surviving mutants.
+mutate: setup
+	$(PY) -m tools.mutate
+
 clean:
-	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache mutants
