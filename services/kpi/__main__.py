@@ -74,8 +74,8 @@ async def start_kpi_service(
         metrics=metrics,
     )
 
-    def after_save(appended: int) -> None:
-        metrics.events_appended_total.labels(aggregate_type="Kpi").inc(appended)
+    def after_save(aggregate_type: str, appended: int) -> None:
+        metrics.events_appended_total.labels(aggregate_type=aggregate_type).inc(appended)
         index.catch_up()
         relay.wake()  # thread-safe: saves run in worker threads
 

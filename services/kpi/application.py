@@ -82,8 +82,9 @@ class KpiApplication(NorthstarApplication):
         # People and reporting lines: the local directory replica (owners, permissions).
         self.directory = directory
         self.clock = clock
-        # Called with the number of events each save appended (relay wake-up, index, metrics).
-        self.after_save: list[Callable[[int], None]] = []
+        # Called with the aggregate type and the number of events each save appended (relay
+        # wake-up, index, metrics).
+        self.after_save: list[Callable[[str, int], None]] = []
 
     # ---- commands ----
 
@@ -210,7 +211,7 @@ class KpiApplication(NorthstarApplication):
                     "changed concurrently; reload and retry", field="expected_version"
                 ) from None
         for callback in self.after_save:
-            callback(pending)
+            callback(type(aggregate).__name__, pending)
         return Saved(aggregate, True, token)
 
     def _kpi_to_change(self, principal: Principal, kpi_id: UUID, expected_version: int) -> Kpi:
