@@ -13,14 +13,18 @@ GO ?= go
 BUF_VERSION := v1.75.0
 BUF := $(CURDIR)/.cache/buf/$(BUF_VERSION)/buf
 
-.PHONY: setup run test unit lint typecheck bench proto kafka-jars clean buf buf-version buf-breaking
+.PHONY: setup run test unit lint typecheck bench proto kafka-jars contracts mutate clean
+.PHONY: buf buf-version buf-breaking
 
-setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars
+ASYNCAPI_SPECS := .cache/asyncapi/.unpacked
+ASYNCAPI_SPECS_VERSION := 6.11.1
 
-$(VENV_STAMP): pyproject.toml
+setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars $(ASYNCAPI_SPECS)
+
+$(VENV_STAMP): pyproject.toml contracts/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./contracts -e '.[dev]'
 	touch $@
 
 # gRPC stubs (and their .pyi for mypy) are generated, never committed.
@@ -35,6 +39,18 @@ $(PROTO_STAMP): $(PROTOS) $(VENV_STAMP)
 
 proto: $(PROTO_STAMP)
 
+# The AsyncAPI specification's own JSON Schemas (npm package @asyncapi/specs): the test suite
+# validates contracts/asyncapi.json against them.
+$(ASYNCAPI_SPECS):
+	rm -rf .cache/asyncapi && mkdir -p .cache/asyncapi
+	cd .cache/asyncapi && npm pack --silent @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION) >/dev/null \
+		&& tar xzf asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz
+	touch $@
+
+# Regenerates the published-language artefacts (schemas, AsyncAPI, event catalogue).
+contracts: $(VENV_STAMP)
+	$(PY) -m northstar_contracts.artefacts write
+
 kafka-jars: $(VENV_STAMP)
 	$(PY) -m devstack.kafka fetch
 
@@ -44,6 +60,7 @@ run: setup
 lint: $(VENV_STAMP) $(BUF)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(BUF) lint proto
 	@$(MAKE) --no-print-directory buf-breaking
 
@@ -79,5 +96,10 @@ unit: $(VENV_STAMP) $(PROTO_STAMP) $(BUF)
 bench: setup
 	$(PY) -m bench
 
+# Mutation testing of the goal rules, progress maths, goals fold and audit chain (not part of
+# `make test`: it takes minutes); prints the surviving mutants.
+mutate: setup
+	$(PY) -m tools.mutate
+
 clean:
-	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache mutants

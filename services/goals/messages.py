@@ -6,11 +6,12 @@ Each API enum has one table here; the domain and the event contracts keep their 
 from __future__ import annotations
 
 from northstar.goals.v1 import goals_pb2 as pb
-from services.goals import progress, rules
+from northstar_contracts import progress
+from northstar_contracts.progress import metric_progress
+from services.goals import rules
 from services.goals.application import CommandResult
 from services.goals.domain import Metric
 from services.goals.planning import GoalTemplate
-from services.goals.progress import metric_progress
 from services.goals.queries import GoalView
 from services.shared.errors import InvalidArgument
 from services.shared.proto_enums import EnumTable

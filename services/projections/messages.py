@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from northstar.projections.v1 import projections_pb2 as pb
+from northstar_contracts import progress
 from services.projections.alignment import GoalNode
 from services.projections.audit import AuditEntry
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
@@ -29,12 +30,12 @@ GOAL_LEVELS = EnumTable(
 GOAL_STATUSES = EnumTable(
     pb.GoalStatus.DESCRIPTOR,
     {
-        pb.GOAL_STATUS_NOT_STARTED: "not_started",
-        pb.GOAL_STATUS_ON_TRACK: "on_track",
-        pb.GOAL_STATUS_AT_RISK: "at_risk",
-        pb.GOAL_STATUS_OFF_TRACK: "off_track",
-        pb.GOAL_STATUS_COMPLETED: "completed",
-        pb.GOAL_STATUS_CANCELLED: "cancelled",
+        pb.GOAL_STATUS_NOT_STARTED: progress.NOT_STARTED,
+        pb.GOAL_STATUS_ON_TRACK: progress.ON_TRACK,
+        pb.GOAL_STATUS_AT_RISK: progress.AT_RISK,
+        pb.GOAL_STATUS_OFF_TRACK: progress.OFF_TRACK,
+        pb.GOAL_STATUS_COMPLETED: progress.COMPLETED,
+        pb.GOAL_STATUS_CANCELLED: progress.CANCELLED,
     },
 )
 READ_MODELS = EnumTable(

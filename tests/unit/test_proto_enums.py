@@ -9,17 +9,20 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import pytest
 from google.protobuf.descriptor import Descriptor, EnumDescriptor
 
 import northstar
 from northstar.goals.v1 import goals_pb2
+from northstar_contracts import directory as directory_contracts
+from northstar_contracts import goals as goals_contracts
+from northstar_contracts import progress
 from services.directory import domain as directory_domain
 from services.directory import messages as directory_messages
 from services.goals import messages as goals_messages
-from services.goals import progress, rules
+from services.goals import rules
 from services.projections import messages as projections_messages
 from services.projections.__main__ import read_model_kinds
 from services.shared.errors import InvalidArgument
@@ -96,22 +99,28 @@ def test_every_enum_value_but_unspecified_has_one_mapping_in_one_table(
     ("table", "domain_values"),
     [
         (goals_messages.METRIC_KINDS, progress.METRIC_KINDS),
+        (goals_messages.METRIC_KINDS, get_args(goals_contracts.MetricKind)),
         (goals_messages.METRIC_DIRECTIONS, progress.DIRECTIONS),
+        (goals_messages.METRIC_DIRECTIONS, get_args(goals_contracts.Direction)),
         (goals_messages.GOAL_LEVELS, rules.LEVELS),
+        (goals_messages.GOAL_LEVELS, get_args(goals_contracts.Level)),
         (goals_messages.GOAL_VISIBILITIES, rules.VISIBILITIES),
+        (goals_messages.GOAL_VISIBILITIES, get_args(goals_contracts.Visibility)),
         (goals_messages.GOAL_LIFECYCLES, rules.LIFECYCLES),
         (goals_messages.GOAL_STATUSES, progress.STATUSES),
         (goals_messages.SMART_LETTERS, tuple("SMART")),
-        (projections_messages.GOAL_LEVELS, rules.LEVELS),
+        (projections_messages.GOAL_LEVELS, get_args(goals_contracts.Level)),
         (projections_messages.GOAL_STATUSES, progress.STATUSES),
         (directory_messages.EMPLOYMENT_STATUSES, directory_domain.EMPLOYMENT_STATUSES),
+        (directory_messages.EMPLOYMENT_STATUSES, get_args(directory_contracts.Status)),
     ],
     ids=lambda item: item.enum.full_name if isinstance(item, EnumTable) else "",
 )
 def test_each_table_covers_exactly_the_domains_closed_set(
     table: EnumTable[Any, Any], domain_values: tuple[str, ...]
 ) -> None:
-    """A value the domain adds without an API value (or the reverse) fails here."""
+    """A value the domain or the event contracts add without an API value (or the reverse)
+    fails here: the events' strings and the API's enums name the same closed sets."""
     assert table.domain_values == frozenset(domain_values)
 
 
