@@ -13,7 +13,6 @@ from services.projections.api_support import (
     History,
     Page,
     ReadContext,
-    entry_to_proto,
     require_role,
 )
 from services.projections.audit import AuditEntry, entries_as_of, fold_entries, verify_chain
@@ -28,6 +27,7 @@ from services.projections.audit_export import (
 )
 from services.projections.goal_state import fold_goal_event
 from services.projections.kpi_projection import KPI_AGGREGATE_TYPE, kpi_fold
+from services.projections.messages import CSV, EXPORT_FORMATS, JSONL, entry_to_proto
 from services.shared.auth import (
     AUDITOR,
     HR_ADMIN,
@@ -44,9 +44,10 @@ GOAL = "Goal"
 GOAL_HISTORY_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION, MANAGER})
 HISTORY_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
 EXPORTERS = frozenset({AUDITOR, HR_ADMIN})
-_FORMATS: dict[int, tuple[str, Callable[[AuditEntry], str], str]] = {
-    projections_pb2.EXPORT_FORMAT_JSONL: (JSONL_MEDIA_TYPE, jsonl_line, ""),
-    projections_pb2.EXPORT_FORMAT_CSV: (CSV_MEDIA_TYPE, csv_line, csv_header()),
+# Per export format: its media type, how one entry is written, and the file's first line.
+_WRITERS: dict[str, tuple[str, Callable[[AuditEntry], str], str]] = {
+    JSONL: (JSONL_MEDIA_TYPE, jsonl_line, ""),
+    CSV: (CSV_MEDIA_TYPE, csv_line, csv_header()),
 }
 
 
@@ -145,11 +146,7 @@ class AuditQueries:
     ) -> AsyncIterator[projections_pb2.ExportHistoryChunk]:
         principal = current_principal()
         require_role(principal, EXPORTERS, "exporting history")
-        if request.format not in _FORMATS:
-            raise InvalidArgument(
-                "must be EXPORT_FORMAT_JSONL or EXPORT_FORMAT_CSV", field="format"
-            )
-        media_type, line, header = _FORMATS[request.format]
+        media_type, line, header = _WRITERS[EXPORT_FORMATS.from_request(request.format, "format")]
         batches: Iterator[list[AuditEntry]]
         if request.aggregate_id:
             aggregate_id = str(parse_uuid(request.aggregate_id, "aggregate_id"))
