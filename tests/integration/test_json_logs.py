@@ -56,7 +56,7 @@ async def test_every_line_the_services_write_while_serving_parses_as_json(
             title="Lift NPS to 45",
             owner_id="owner-1",
             team_id="team-a",
-            level="team",
+            level=goals_pb2.GOAL_LEVEL_TEAM,
             start_date="2026-01-01",
             due_date="2026-12-31",
             activate=True,

@@ -35,10 +35,15 @@ from tests.unit.test_observability import (
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ["directory", "goals", "projections"]  # writers first, as make run starts them
+# Every service with an entry point; writers first (as make run starts them), projections last.
+SERVICES = sorted(
+    (path.parent.name for path in (REPO / "services").glob("*/__main__.py")),
+    key=lambda name: (name == "projections", name),
+)
 GRPC_NAMES = {
     "directory": "northstar.directory.v1.DirectoryService",
     "goals": "northstar.goals.v1.GoalService",
+    "kpi": "northstar.kpi.v1.KpiService",
     "projections": "northstar.projections.v1.ProjectionService",
 }
 START_TIMEOUT_SECONDS = 120
