@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 from northstar.projections.v1 import projections_pb2
 from services.projections.api_support import (
-    SEE_PRIVATE,
     History,
     Page,
     ReadContext,
@@ -36,6 +35,7 @@ from services.shared.auth import (
     current_principal,
 )
 from services.shared.errors import InvalidArgument, NotFound, PermissionDenied
+from services.shared.goal_visibility import GoalAudience
 from services.shared.validation import parse_timestamp, parse_uuid
 
 GOAL = "Goal"
@@ -184,10 +184,16 @@ class AuditQueries:
         if entries[0].aggregate_type == GOAL:
             goal = fold_entries(entries, fold_goal_event)
             is_owner = goal.get("owner_id") == principal.subject
-            if goal.get("visibility") == "private" and not (
-                is_owner or principal.roles & SEE_PRIVATE
-            ):
-                # A private goal the caller may not see does not exist for them.
+            # Who sees the goal now decides who reads its past, as in the goals service (whose
+            # GetGoal answers versions and past moments to whoever sees the goal today).
+            audience = GoalAudience(
+                tenant_id=entries[0].tenant_id,
+                owner_id=str(goal.get("owner_id") or ""),
+                team_id=str(goal.get("team_id") or ""),
+                visibility=str(goal.get("visibility") or ""),
+            )
+            if not await self.context.may_see(principal, audience):
+                # A goal the caller may not see does not exist for them.
                 raise NotFound(f"no goal {aggregate_id} with a history", field=field)
             if not principal.roles & GOAL_HISTORY_READERS and not is_owner:
                 raise PermissionDenied(
