@@ -19,6 +19,7 @@ from services.projections.goals_projection import (
     audit_version_tables,
     goals_version_tables,
 )
+from services.projections.kpi_projection import KPI_READ_MODEL, KpiProjection, kpi_version_tables
 from services.projections.rebuild import ReadModelKind, ReadModels
 from services.projections.versions import VersionTable, table_prefix
 from services.shared.consumer import RetryPolicy
@@ -71,6 +72,12 @@ def read_model_kinds(
             build=lambda name: DirectoryAuditProjection(db, name, replica),
             tables=directory_tables,
         ),
+        ReadModelKind(
+            name=KPI_READ_MODEL,
+            topics=(settings.topic_for("kpi"),),
+            build=lambda name: KpiProjection(db, name),
+            tables=kpi_version_tables,
+        ),
     ]
 
 
@@ -100,6 +107,7 @@ async def start_projections_service(
         read_models,
         wait_timeout_seconds=settings.read_wait_timeout_seconds,
         department_of=replica.department_of,
+        manages=replica.is_in_management_chain,
         reporting_lines=replica,
     )
     await runtime.start(

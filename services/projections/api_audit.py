@@ -26,6 +26,7 @@ from services.projections.audit_export import (
     tenant_entries,
 )
 from services.projections.goal_state import fold_goal_event
+from services.projections.kpi_projection import KPI_AGGREGATE_TYPE, kpi_fold
 from services.shared.auth import (
     AUDITOR,
     HR_ADMIN,
@@ -36,6 +37,7 @@ from services.shared.auth import (
 )
 from services.shared.errors import InvalidArgument, NotFound, PermissionDenied
 from services.shared.goal_visibility import GoalAudience
+from services.shared.kpi_visibility import KpiAudience, Manages, can_view_kpi
 from services.shared.validation import parse_timestamp, parse_uuid
 
 GOAL = "Goal"
@@ -48,9 +50,14 @@ _FORMATS: dict[int, tuple[str, Callable[[AuditEntry], str], str]] = {
 }
 
 
+def _manages_nobody(tenant_id: str, manager_id: str, person_id: str) -> bool:
+    return False
+
+
 class AuditQueries:
-    def __init__(self, context: ReadContext) -> None:
+    def __init__(self, context: ReadContext, manages: Manages = _manages_nobody) -> None:
         self.context = context
+        self.manages = manages
 
     async def goal_history(
         self, request: projections_pb2.GetGoalHistoryRequest
@@ -186,19 +193,26 @@ class AuditQueries:
             is_owner = goal.get("owner_id") == principal.subject
             # Who sees the goal now decides who reads its past, as in the goals service (whose
             # GetGoal answers versions and past moments to whoever sees the goal today).
-            audience = GoalAudience(
+            goal_audience = GoalAudience(
                 tenant_id=entries[0].tenant_id,
                 owner_id=str(goal.get("owner_id") or ""),
                 team_id=str(goal.get("team_id") or ""),
                 visibility=str(goal.get("visibility") or ""),
             )
-            if not await self.context.may_see(principal, audience):
+            if not await self.context.may_see(principal, goal_audience):
                 # A goal the caller may not see does not exist for them.
                 raise NotFound(f"no goal {aggregate_id} with a history", field=field)
             if not principal.roles & GOAL_HISTORY_READERS and not is_owner:
                 raise PermissionDenied(
                     "a goal's history is for auditors, HR admins, managers and its owner"
                 )
+        elif entries[0].aggregate_type == KPI_AGGREGATE_TYPE:
+            # Whoever may see the KPI in the KPI service may read its history; nobody else
+            # learns that it exists.
+            kpi = fold_entries(entries, kpi_fold)
+            kpi_audience = KpiAudience(entries[0].tenant_id, kpi["owner_id"], kpi["visibility"])
+            if not can_view_kpi(principal, kpi_audience, self.manages):
+                raise NotFound(f"no aggregate {aggregate_id} with a history", field=field)
         else:
             require_role(
                 principal, HISTORY_READERS, f"the history of a {entries[0].aggregate_type}"
