@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,13 +83,17 @@ def _forward_output(
 
 def wait_until_serving(services: list[RunningService], lines: queue.Queue[str]) -> None:
     pending = {service.name for service in services}
+    recent: dict[str, deque[str]] = {service.name: deque(maxlen=5) for service in services}
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while pending:
         for service in services:
             if service.process.poll() is not None:
+                time.sleep(0.2)  # its last lines are still on their way through the queue
+                _drain(lines, recent)
+                last = "\n  ".join(recent[service.name]) or "(nothing)"
                 raise RuntimeError(
-                    f"{service.name} exited with {service.process.returncode}; "
-                    f"see its log under the data folder"
+                    f"{service.name} exited with {service.process.returncode}; its last lines "
+                    f"(the whole log is under the data folder):\n  {last}"
                 )
         try:
             name, _, text = lines.get(timeout=0.5).partition("|")
@@ -98,8 +103,18 @@ def wait_until_serving(services: list[RunningService], lines: queue.Queue[str]) 
                     f"not serving after {START_TIMEOUT_SECONDS:g}s: {pending}"
                 ) from None
             continue
+        recent[name].append(text)
         if is_serving_line(text):
             pending.discard(name)
+
+
+def _drain(lines: queue.Queue[str], recent: dict[str, deque[str]]) -> None:
+    while True:
+        try:
+            name, _, text = lines.get_nowait().partition("|")
+        except queue.Empty:
+            return
+        recent[name].append(text)
 
 
 def is_serving_line(text: str) -> bool:
