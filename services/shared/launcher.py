@@ -2,9 +2,9 @@
 `python -m services.<service>`).
 
 `--help` lists every setting (environment variable, default, meaning) and starts nothing.
-Before starting, the process checks that Kafka and its store answer: an operator who forgot one
-reads a single log line naming which one and where, and the process exits non-zero, without a
-traceback.
+Before starting, the process checks that its ports are free and that Kafka and its store
+answer: an operator who forgot one reads a single log line naming which one and where, and the
+process exits non-zero, without a traceback.
 """
 
 from __future__ import annotations
@@ -34,8 +34,16 @@ EXIT_BAD_SETTINGS = 2
 Serve = Callable[[ServiceSettings], Coroutine[Any, Any, None]]
 
 
-class DependencyUnreachable(Exception):
+class CannotStart(Exception):
+    """A check before starting failed; the message is the one line an operator reads."""
+
+
+class DependencyUnreachable(CannotStart):
     """Kafka or the store does not answer; the message says which one, where, and why."""
+
+
+class PortUnavailable(CannotStart):
+    """A fixed gRPC or metrics port cannot be listened on (another process has it)."""
 
 
 def setting_variable(field: str) -> str:
@@ -142,7 +150,27 @@ def check_store(service: str, settings: ServiceSettings) -> None:
         raise DependencyUnreachable(f"{where} is neither sqlite:// nor postgresql://")
 
 
+def check_ports(settings: ServiceSettings) -> None:
+    """The fixed ports are free (0 picks a free one at start). SO_REUSEADDR, as the servers
+    bind: a port a stopped process left in TIME_WAIT is free, not taken."""
+    for field in ("grpc_port", "metrics_port"):
+        port = int(getattr(settings, field))
+        if port == 0:
+            continue
+        family = socket.AF_INET6 if ":" in settings.grpc_host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((settings.grpc_host, port))
+            except OSError as error:
+                raise PortUnavailable(
+                    f"cannot listen on {settings.grpc_host}:{port} ({setting_variable(field)}): "
+                    f"{error.strerror or error}"
+                ) from None
+
+
 def check_dependencies(service: str, settings: ServiceSettings) -> None:
+    check_ports(settings)
     check_store(service, settings)
     check_kafka(settings)
 
@@ -180,7 +208,7 @@ def run_service(service: str, summary: str, serve: Serve, argv: Sequence[str] | 
         return EXIT_BAD_SETTINGS
     try:
         check_dependencies(service, settings)
-    except DependencyUnreachable as error:
+    except CannotStart as error:
         logger.critical("%s: %s", service, error)
         return EXIT_UNREACHABLE
     if args.check:

@@ -13,7 +13,9 @@ import pytest
 
 from services.shared.launcher import (
     DependencyUnreachable,
+    PortUnavailable,
     check_kafka,
+    check_ports,
     check_store,
     redacted,
     setting_variable,
@@ -120,3 +122,16 @@ def test_kafka_counts_as_reachable_when_any_bootstrap_server_answers() -> None:
 def test_redacted_hides_only_the_password() -> None:
     assert redacted("postgresql://u:pw@db:5432/n") == "postgresql://u:***@db:5432/n"
     assert redacted("sqlite:///tmp/goals.db") == "sqlite:///tmp/goals.db"
+
+
+def test_a_taken_fixed_port_is_named_with_its_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortUnavailable) as unavailable:
+            check_ports(ServiceSettings(grpc_host="127.0.0.1", metrics_port=port))
+    assert str(unavailable.value).startswith(
+        f"cannot listen on 127.0.0.1:{port} (NORTHSTAR_METRICS_PORT): "
+    )
+    check_ports(ServiceSettings(grpc_port=0, metrics_port=0))  # 0: any free port, nothing to check
