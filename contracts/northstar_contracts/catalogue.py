@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from northstar_contracts import directory, goals, hris
+from northstar_contracts import directory, feedback, goals, hris
 from northstar_contracts.registry import EVENTS, ContractRegistry
 
 DEAD_LETTER_SUFFIX = ".dlq"
@@ -47,6 +47,12 @@ OUTBOUND_TOPICS = (
         goals.TOPIC,
         "goals",
         "Every change of every goal, keyed by goal id (one partition order per goal).",
+    ),
+    OutboundTopic(
+        feedback.TOPIC,
+        "feedback",
+        "Feedback, feedback requests, 1:1s and reminders, keyed by aggregate id. Private texts "
+        "and anonymous answers never travel here; only aggregates that met the threshold.",
     ),
 )
 INBOUND_TOPICS = (
