@@ -56,7 +56,9 @@ class SettableClock:
         self.now += timedelta(days=days)
 
 
-def person_registered(tenant: str, person_id: str, manager_id: str, team_id: str, version: int = 1) -> EventEnvelope:
+def person_registered(
+    tenant: str, person_id: str, manager_id: str, team_id: str, version: int = 1
+) -> EventEnvelope:
     aggregate_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{person_id}"))
     _, data = EVENTS.outbound_data(
         "directory.PersonRegistered",
@@ -127,5 +129,8 @@ def feedback_world(folder: Path, today: date = date(2026, 3, 2)) -> FeedbackWorl
     )
     index = FeedbackIndex(app, local_db)
     app.index = index
-    app.after_save.append(lambda _type, _count: index.catch_up())
+    def after_save(_aggregate_type: str, _appended: int) -> None:
+        index.catch_up()
+
+    app.after_save.append(after_save)
     return FeedbackWorld(app, index, replica, goal_ids, clock, [replica_db, local_db, ballots_db])

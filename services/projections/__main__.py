@@ -12,6 +12,11 @@ from services.projections.directory_audit import (
     DIRECTORY_AUDIT_READ_MODEL,
     DirectoryAuditProjection,
 )
+from services.projections.feedback_activity import (
+    FEEDBACK_READ_MODEL,
+    FeedbackActivityProjection,
+    feedback_version_tables,
+)
 from services.projections.goals_projection import (
     GOALS_PROJECTION,
     GOALS_READ_MODEL,
@@ -71,6 +76,12 @@ def read_model_kinds(
             build=lambda name: DirectoryAuditProjection(db, name, replica),
             tables=directory_tables,
         ),
+        ReadModelKind(
+            name=FEEDBACK_READ_MODEL,
+            topics=(settings.topic_for("feedback"),),
+            build=lambda name: FeedbackActivityProjection(db, name),
+            tables=feedback_version_tables,
+        ),
     ]
 
 
@@ -100,6 +111,7 @@ async def start_projections_service(
         read_models,
         wait_timeout_seconds=settings.read_wait_timeout_seconds,
         department_of=replica.department_of,
+        directory=replica,
     )
     await runtime.start(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],

@@ -15,10 +15,13 @@ import grpc
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from services.projections.api_alignment import AlignmentQueries, DepartmentOf
 from services.projections.api_audit import AuditQueries
+from services.projections.api_feedback import FeedbackQueries
 from services.projections.api_support import LiveVersions, ReadContext, require_role
 from services.projections.content_hash import ContentDigest
 from services.projections.rebuild import RebuildStatus
 from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, current_principal
+from services.shared.directory_replica import DirectoryReplica
+from services.shared.errors import FailedPrecondition
 from services.shared.readmodel import ReadModelDatabase
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -47,11 +50,13 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         wait_timeout_seconds: float,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         department_of: DepartmentOf = _no_departments,
+        directory: DirectoryReplica | None = None,
     ) -> None:
         self.read_models = read_models
         self.reads = ReadContext(db, read_models, wait_timeout_seconds, today)
         self.alignment = AlignmentQueries(self.reads, department_of)
         self.audit = AuditQueries(self.reads)
+        self.feedback = FeedbackQueries(self.reads, directory) if directory else None
 
     # ---- alignment ----
 
@@ -102,6 +107,15 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
     ) -> AsyncIterator[projections_pb2.ExportHistoryChunk]:
         async for chunk in self.audit.export(request):
             yield chunk
+
+    # ---- feedback ----
+
+    async def GetFeedbackActivity(  # noqa: N802
+        self, request: projections_pb2.GetFeedbackActivityRequest, context: Context
+    ) -> projections_pb2.FeedbackActivity:
+        if self.feedback is None:
+            raise FailedPrecondition("this projections process has no directory replica")
+        return await self.feedback.activity(request)
 
     # ---- rebuilds ----
 

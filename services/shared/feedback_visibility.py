@@ -10,12 +10,14 @@ the text) or NONE (the feedback does not exist for the caller). The matrix (docs
 | recipient              | full   | full    | full            | none         | none       |
 | recipient's manager    | full   | none    | full            | full         | none       |
 | skip-level, peer       | full   | none    | none            | none         | none       |
-| HR admin               | full   | meta    | meta            | meta         | none       |
+| HR admin, integration  | full   | meta    | meta            | meta         | meta       |
 | auditor                | meta   | meta    | meta            | meta         | meta       |
-| integration            | full   | none    | none            | none         | none       |
 
-"Recipient's manager" is their line manager now (the directory replica), not the one at the time
-of giving. Retracted feedback is METADATA at most for everyone. Other tenants see NONE.
+HR admins, integration accounts and auditors read the audit history, which holds every
+feedback's metadata and never a text: that is why they see metadata of everything, and only
+public text (auditors not even that). "Recipient's manager" is their line manager now (the
+directory replica), not the one at the time of giving. Retracted feedback is METADATA at most
+for everyone. Other tenants see NONE.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ GIVER_ONLY = "giver_only"
 GIVER_CHOICES = (PUBLIC, PRIVATE, PRIVATE_WITH_MANAGER, MANAGER_ONLY)
 """What a giver may choose for praise and constructive feedback (tenants may allow fewer)."""
 VISIBILITIES = (*GIVER_CHOICES, GIVER_ONLY)
+HISTORY_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
 
 _RECIPIENT, _MANAGER, _EVERYONE = "recipient", "manager", "everyone"
 # Who, besides the giver, reads the text under each visibility.
@@ -91,10 +94,8 @@ def _access_to_live_feedback(viewer: Viewer, feedback: FeedbackFacts) -> Access:
         return Access.FULL
     if viewer.manages_recipient and _MANAGER in audience:
         return Access.FULL
-    if AUDITOR in viewer.roles:
-        return Access.METADATA  # auditors read the history, never the words
-    if HR_ADMIN in viewer.roles and feedback.visibility != GIVER_ONLY:
-        return Access.METADATA
+    if viewer.roles & HISTORY_READERS:
+        return Access.METADATA  # what their audit history shows anyway
     return Access.NONE
 
 
