@@ -129,6 +129,7 @@ def feedback_world(folder: Path, today: date = date(2026, 3, 2)) -> FeedbackWorl
     )
     index = FeedbackIndex(app, local_db)
     app.index = index
+
     def after_save(_aggregate_type: str, _appended: int) -> None:
         index.catch_up()
 

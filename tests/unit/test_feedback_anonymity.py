@@ -36,7 +36,9 @@ OBSERVERS = tuple(p for p in ORGANISATION if p not in PEERS + REPORTS)
 QUESTIONS = [QuestionInput("rating", "How well do they listen?"), QuestionInput("text", "Advice?")]
 
 Answer = tuple[int, str]
-answer_sets = st.tuples(st.integers(1, 5), st.text("abcxyz ", min_size=1, max_size=6).filter(str.strip))
+answer_sets = st.tuples(
+    st.integers(1, 5), st.text("abcxyz ", min_size=1, max_size=6).filter(str.strip)
+)
 
 
 def answers_of(answer: Answer) -> list[dict[str, Any]]:
@@ -91,13 +93,21 @@ def observe(answers: Mapping[str, Answer]) -> dict[str, Any]:
         for reviewer, answer in answers.items():
             app.submit_answer(principal(reviewer), request.id, answers_of(answer))
         before_close = {
-            who: _try(lambda who=who: MessageToDict(request_message(app.get_request(principal(who), request.id))))
+            who: _try(
+                lambda who=who: MessageToDict(
+                    request_message(app.get_request(principal(who), request.id))
+                )
+            )
             for who in OBSERVERS
         }
         early_results = _try(lambda: app.request_results(principal("recipient-1"), request.id))
         app.close_request(principal("recipient-1"), request.id)
         after_close = {
-            who: _try(lambda who=who: MessageToDict(results_message(app.request_results(principal(who), request.id))))
+            who: _try(
+                lambda who=who: MessageToDict(
+                    results_message(app.request_results(principal(who), request.id))
+                )
+            )
             for who in OBSERVERS
         }
         topic = [
@@ -143,13 +153,13 @@ def _permuted_within_perspectives(answers: Mapping[str, Answer], shift: int) -> 
         answered = [r for r in group if r in answers]
         values = [answers[r] for r in answered]
         for position, reviewer in enumerate(answered):
-            permuted[reviewer] = values[(position + shift) % len(values)] if values else answers[reviewer]
+            permuted[reviewer] = (
+                values[(position + shift) % len(values)] if values else answers[reviewer]
+            )
     return permuted
 
 
-SETTINGS = settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS

@@ -27,7 +27,7 @@ def world(tmp_path: Path) -> Iterator[FeedbackWorld]:
 
 def overdue_slots(world: FeedbackWorld, one_on_one: OneOnOne) -> list[date]:
     return [
-        event.slot  # type: ignore[attr-defined]
+        event.slot
         for event in world.app.events.get(one_on_one.id)
         if isinstance(event, OneOnOne.Overdue)
     ]
@@ -35,7 +35,11 @@ def overdue_slots(world: FeedbackWorld, one_on_one: OneOnOne) -> list[date]:
 
 def schedule(world: FeedbackWorld, cadence: str = "weekly") -> OneOnOne:
     one_on_one, _ = world.app.schedule_one_on_one(
-        MANAGER, manager_id="", report_id="recipient-1", cadence=cadence, start_date=date(2026, 3, 3)
+        MANAGER,
+        manager_id="",
+        report_id="recipient-1",
+        cadence=cadence,
+        start_date=date(2026, 3, 3),
     )
     return one_on_one
 
@@ -49,7 +53,11 @@ def test_each_missed_slot_gives_exactly_one_overdue_event(world: FeedbackWorld) 
     world.clock.advance(14)  # 25 March: the 10 and 17 March slots are over as well
     scheduler.run_once()
     scheduler.run_once()
-    assert overdue_slots(world, one_on_one) == [date(2026, 3, 3), date(2026, 3, 10), date(2026, 3, 17)]
+    assert overdue_slots(world, one_on_one) == [
+        date(2026, 3, 3),
+        date(2026, 3, 10),
+        date(2026, 3, 17),
+    ]
 
 
 def test_a_slot_that_took_place_is_not_overdue(world: FeedbackWorld) -> None:
@@ -94,8 +102,12 @@ def test_private_notes_are_read_by_their_writer_only(world: FeedbackWorld) -> No
     one_on_one = schedule(world)
     world.app.add_private_note(MANAGER, one_on_one.id, "ask about workload")
     today = world.app.today()
-    as_report = one_on_one_message(world.app.get_one_on_one(REPORT, one_on_one.id), "recipient-1", today)
-    as_manager = one_on_one_message(world.app.get_one_on_one(MANAGER, one_on_one.id), "manager-1", today)
+    as_report = one_on_one_message(
+        world.app.get_one_on_one(REPORT, one_on_one.id), "recipient-1", today
+    )
+    as_manager = one_on_one_message(
+        world.app.get_one_on_one(MANAGER, one_on_one.id), "manager-1", today
+    )
     assert list(as_report.my_notes) == []
     assert [n.text for n in as_manager.my_notes] == ["ask about workload"]
 
@@ -103,7 +115,10 @@ def test_private_notes_are_read_by_their_writer_only(world: FeedbackWorld) -> No
 def test_a_cadence_cannot_start_in_the_past(world: FeedbackWorld) -> None:
     with pytest.raises(InvalidArgument) as refused:
         world.app.schedule_one_on_one(
-            MANAGER, manager_id="", report_id="recipient-1", cadence="weekly",
+            MANAGER,
+            manager_id="",
+            report_id="recipient-1",
+            cadence="weekly",
             start_date=date(2026, 3, 1),
         )
     assert refused.value.field == "start_date"
