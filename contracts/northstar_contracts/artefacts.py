@@ -216,6 +216,10 @@ def _component_schema(schema: dict[str, Any], components: dict[str, Any]) -> dic
     schema = json.loads(json.dumps(schema).replace('"#/$defs/', '"#/components/schemas/'))
     for name, definition in schema.pop("$defs", {}).items():
         components.setdefault(name, definition)
+    # AsyncAPI schemas name the discriminating property only (OpenAPI's mapping is implied by
+    # the alternatives' const values).
+    if isinstance(schema.get("discriminator"), dict):
+        schema["discriminator"] = schema["discriminator"]["propertyName"]
     return schema
 
 

@@ -416,6 +416,11 @@ async def _topic(system: System) -> list[EventEnvelope]:
     return [envelopes[s] for s in sorted(envelopes)]
 
 
+def _read_metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+        return str(response.read().decode())
+
+
 async def test_anonymous_answers_never_reach_the_topic_or_the_metrics(system: System) -> None:
     await system.stub.UpdateFeedbackSettings(
         pb.UpdateFeedbackSettingsRequest(anonymity_threshold=3), metadata=who("hr-1")
@@ -470,7 +475,7 @@ async def test_anonymous_answers_never_reach_the_topic_or_the_metrics(system: Sy
     assert [a["perspective"] for a in closed["aggregates"]] == ["peer"]
     everything_published = "".join(e.model_dump_json() for e in await _topic(system))
     port = system.feedback.runtime.metrics_port
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    metrics = await asyncio.to_thread(_read_metrics, port)
     for secret in secrets.values():
         assert secret not in everything_published
         assert secret not in metrics
