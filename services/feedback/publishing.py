@@ -32,16 +32,24 @@ _RENAMED: dict[type[Any], str] = {FeedbackSettings.Created: "Changed"}
 
 
 def aggregate_type(event: DomainEventProtocol[Any]) -> str:
+    return aggregate_type_of(type(event))
+
+
+def aggregate_type_of(event_class: type[Any]) -> str:
     for event_base, name in _AGGREGATE_TYPES:
-        if isinstance(event, event_base):
+        if issubclass(event_class, event_base):
             return name
-    raise LookupError(f"no public contract for {type(event).__qualname__}")
+    raise LookupError(f"no public contract for {event_class.__qualname__}")
 
 
 def public_type_name(event: DomainEventProtocol[Any]) -> str:
+    return type_name_of(type(event))
+
+
+def type_name_of(event_class: type[Any]) -> str:
     """ "feedback." + aggregate + event, e.g. Feedback.Given -> "feedback.FeedbackGiven"."""
-    name = _RENAMED.get(type(event), type(event).__name__)
-    return f"{contracts.TYPE_PREFIX}{aggregate_type(event)}{name}"
+    name = _RENAMED.get(event_class, event_class.__name__)
+    return f"{contracts.TYPE_PREFIX}{aggregate_type_of(event_class)}{name}"
 
 
 def public_data(event: DomainEventProtocol[Any], type_name: str) -> dict[str, Any]:
