@@ -13,9 +13,9 @@ from typing import Any
 
 from northstar.directory.v1 import directory_pb2, directory_pb2_grpc
 from services.directory.application import DirectoryApplication, PersonChange, TeamChange
-from services.directory.domain import ACTIVE, Person, PersonDetails, Team, TeamDetails
+from services.directory.domain import PersonDetails, TeamDetails
+from services.directory.messages import person_message, team_message, upsert_employment_status
 from services.shared.auth import current_principal
-from services.shared.directory_replica import ReplicaPerson
 from services.shared.errors import InvalidArgument
 from services.shared.position import encode_position_token
 
@@ -38,7 +38,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
             title=request.title,
             team_id=request.team_id,
             manager_id=request.manager_id,
-            employment_status=request.employment_status or ACTIVE,
+            employment_status=upsert_employment_status(request.employment_status),
             start_date=optional_date(request.start_date, "start_date"),
             leave_date=optional_date(request.leave_date, "leave_date"),
         )
@@ -137,26 +137,3 @@ def optional_date(text: str, field: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError as error:
         raise InvalidArgument("must be a date YYYY-MM-DD", field=field) from error
-
-
-def person_message(person: Person | ReplicaPerson) -> directory_pb2.Person:
-    return directory_pb2.Person(
-        person_id=person.person_id,
-        name=person.name,
-        email=person.email,
-        title=person.title,
-        team_id=person.team_id,
-        manager_id=person.manager_id,
-        employment_status=person.employment_status,
-        start_date=person.start_date.isoformat() if person.start_date else "",
-        leave_date=person.leave_date.isoformat() if person.leave_date else "",
-    )
-
-
-def team_message(team: Team) -> directory_pb2.Team:
-    return directory_pb2.Team(
-        team_id=team.team_id,
-        name=team.name,
-        parent_team_id=team.parent_team_id,
-        lead_id=team.lead_id,
-    )

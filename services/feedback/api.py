@@ -15,16 +15,15 @@ from northstar.feedback.v1 import feedback_pb2_grpc
 from services.feedback.application import FeedbackApplication
 from services.feedback.messages import (
     CADENCES,
+    DIRECTIONS,
     KINDS,
     QUESTION_KINDS,
     REQUEST_KINDS,
     VISIBILITIES,
-    enum_of,
     feedback_message,
     one_on_one_message,
     request_message,
     results_message,
-    word,
 )
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.request_cases import RequestView
@@ -72,8 +71,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         self, request: pb.GiveFeedbackRequest, context: Context
     ) -> pb.GiveFeedbackResponse:
         principal = current_principal()
-        kind = word(KINDS, request.kind, "kind")
-        visibility = word(VISIBILITIES, request.visibility, "visibility", optional=True)
+        kind = KINDS.from_request(request.kind, "kind")
+        # Unset is fine for a note to self (giver only); the domain refuses it for the rest.
+        visibility = (
+            VISIBILITIES.from_request(request.visibility, "visibility")
+            if request.visibility
+            else ""
+        )
         goal_id = parse_optional_uuid(request.goal_id, "goal_id")
 
         def give() -> pb.GiveFeedbackResponse:
@@ -105,15 +109,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         self, request: pb.ListFeedbackRequest, context: Context
     ) -> pb.ListFeedbackResponse:
         principal = current_principal()
-        direction = request.direction or pb.FEEDBACK_DIRECTION_RECEIVED
-        if direction not in (pb.FEEDBACK_DIRECTION_GIVEN, pb.FEEDBACK_DIRECTION_RECEIVED):
-            raise InvalidArgument(f"{direction} is not a known value", field="direction")
+        direction = DIRECTIONS.from_request(request.direction, "direction")
         limit, offset = page_size(request.page_size), _offset(request.page_token)
         seen, more = await _in_thread(
             lambda: self.app.list_feedback(
                 principal,
                 request.person_id,
-                received=direction == pb.FEEDBACK_DIRECTION_RECEIVED,
+                received=direction == "received",
                 offset=offset,
                 limit=limit,
             )
@@ -129,7 +131,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.NarrowFeedbackVisibilityResponse:
         principal = current_principal()
         feedback_id = parse_uuid(request.feedback_id, "feedback_id")
-        visibility = word(VISIBILITIES, request.visibility, "visibility")
+        visibility = VISIBILITIES.from_request(request.visibility, "visibility")
         version = _version(request.expected_version)
 
         def narrow() -> pb.NarrowFeedbackVisibilityResponse:
@@ -167,11 +169,11 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         self, request: pb.CreateFeedbackRequestRequest, context: Context
     ) -> pb.CreateFeedbackRequestResponse:
         principal = current_principal()
-        kind = word(REQUEST_KINDS, request.kind, "kind")
+        kind = REQUEST_KINDS.from_request(request.kind, "kind")
         due_date = parse_date(request.due_date, "due_date")
         questions = [
             QuestionInput(
-                word(QUESTION_KINDS, q.kind, f"questions[{i}].kind"),
+                QUESTION_KINDS.from_request(q.kind, f"questions[{i}].kind"),
                 q.prompt,
                 q.scale_min,
                 q.scale_max,
@@ -244,7 +246,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         self, request: pb.ScheduleOneOnOneRequest, context: Context
     ) -> pb.ScheduleOneOnOneResponse:
         principal = current_principal()
-        cadence = word(CADENCES, request.cadence, "cadence")
+        cadence = CADENCES.from_request(request.cadence, "cadence")
         start = parse_date(request.start_date, "start_date")
         result = await _in_thread(
             lambda: self.app.schedule_one_on_one(
@@ -353,7 +355,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         if request.anonymity_threshold < 0:
             raise InvalidArgument("must not be negative", field="anonymity_threshold")
         visibilities = [
-            word(VISIBILITIES, v, f"allowed_visibilities[{i}]")
+            VISIBILITIES.from_request(v, f"allowed_visibilities[{i}]")
             for i, v in enumerate(request.allowed_visibilities)
         ]
         settings = await _in_thread(
@@ -366,6 +368,6 @@ def _settings_message(settings: tuple[int, list[str], int]) -> pb.FeedbackSettin
     threshold, visibilities, version = settings
     return pb.FeedbackSettings(
         anonymity_threshold=threshold,
-        allowed_visibilities=[enum_of(VISIBILITIES, v) for v in visibilities],
+        allowed_visibilities=[VISIBILITIES.to_proto(v) for v in visibilities],
         version=version,
     )

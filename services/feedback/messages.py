@@ -5,66 +5,78 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 from northstar.feedback.v1 import feedback_pb2 as pb
 from services.feedback import rules
 from services.feedback.application import SeenFeedback
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.request_cases import RequestView, Results
-from services.feedback.requests import OPEN
+from services.feedback.requests import CLOSED, OPEN
 from services.shared import feedback_visibility as visibility
-from services.shared.errors import InvalidArgument
 from services.shared.feedback_visibility import Access
+from services.shared.proto_enums import EnumTable
 
-KINDS = {
-    pb.FEEDBACK_KIND_PRAISE: rules.PRAISE,
-    pb.FEEDBACK_KIND_CONSTRUCTIVE: rules.CONSTRUCTIVE,
-    pb.FEEDBACK_KIND_NOTE_TO_SELF: rules.NOTE_TO_SELF,
-}
-VISIBILITIES = {
-    pb.FEEDBACK_VISIBILITY_PUBLIC: visibility.PUBLIC,
-    pb.FEEDBACK_VISIBILITY_PRIVATE: visibility.PRIVATE,
-    pb.FEEDBACK_VISIBILITY_PRIVATE_WITH_MANAGER: visibility.PRIVATE_WITH_MANAGER,
-    pb.FEEDBACK_VISIBILITY_MANAGER_ONLY: visibility.MANAGER_ONLY,
-    pb.FEEDBACK_VISIBILITY_GIVER_ONLY: visibility.GIVER_ONLY,
-}
-REQUEST_KINDS = {
-    pb.FEEDBACK_REQUEST_KIND_GENERAL: rules.GENERAL,
-    pb.FEEDBACK_REQUEST_KIND_THREE_SIXTY: rules.THREE_SIXTY,
-    pb.FEEDBACK_REQUEST_KIND_UPWARD: rules.UPWARD,
-}
-PERSPECTIVES = {
-    pb.PERSPECTIVE_SELF: rules.SELF,
-    pb.PERSPECTIVE_MANAGER: rules.MANAGER,
-    pb.PERSPECTIVE_PEER: rules.PEER,
-    pb.PERSPECTIVE_DIRECT_REPORT: rules.DIRECT_REPORT,
-}
-QUESTION_KINDS = {pb.QUESTION_KIND_RATING: rules.RATING, pb.QUESTION_KIND_TEXT: rules.TEXT}
-CADENCES = {
-    pb.CADENCE_WEEKLY: rules.WEEKLY,
-    pb.CADENCE_EVERY_TWO_WEEKS: rules.EVERY_TWO_WEEKS,
-    pb.CADENCE_MONTHLY: rules.MONTHLY,
-}
-E = TypeVar("E", bound=int)
-
-
-def word(mapping: Mapping[Any, str], value: int, field: str, *, optional: bool = False) -> str:
-    """The domain word of an enum value; UNSPECIFIED (0) is refused unless `optional`."""
-    if value == 0 and optional:
-        return ""
-    if value not in mapping:
-        raise InvalidArgument(
-            "is required" if value == 0 else f"{value} is not a known value", field=field
-        )
-    return mapping[value]
-
-
-def enum_of(mapping: Mapping[Any, str], domain_word: str) -> Any:
-    for value, name in mapping.items():
-        if name == domain_word:
-            return value
-    return 0
+KINDS = EnumTable(
+    pb.FeedbackKind.DESCRIPTOR,
+    {
+        pb.FEEDBACK_KIND_PRAISE: rules.PRAISE,
+        pb.FEEDBACK_KIND_CONSTRUCTIVE: rules.CONSTRUCTIVE,
+        pb.FEEDBACK_KIND_NOTE_TO_SELF: rules.NOTE_TO_SELF,
+    },
+)
+VISIBILITIES = EnumTable(
+    pb.FeedbackVisibility.DESCRIPTOR,
+    {
+        pb.FEEDBACK_VISIBILITY_PUBLIC: visibility.PUBLIC,
+        pb.FEEDBACK_VISIBILITY_PRIVATE: visibility.PRIVATE,
+        pb.FEEDBACK_VISIBILITY_PRIVATE_WITH_MANAGER: visibility.PRIVATE_WITH_MANAGER,
+        pb.FEEDBACK_VISIBILITY_MANAGER_ONLY: visibility.MANAGER_ONLY,
+        pb.FEEDBACK_VISIBILITY_GIVER_ONLY: visibility.GIVER_ONLY,
+    },
+)
+ACCESS = EnumTable(
+    pb.FeedbackAccess.DESCRIPTOR,
+    {pb.FEEDBACK_ACCESS_FULL: Access.FULL, pb.FEEDBACK_ACCESS_METADATA: Access.METADATA},
+)
+DIRECTIONS = EnumTable(
+    pb.FeedbackDirection.DESCRIPTOR,
+    {pb.FEEDBACK_DIRECTION_GIVEN: "given", pb.FEEDBACK_DIRECTION_RECEIVED: "received"},
+    default="received",
+)
+REQUEST_KINDS = EnumTable(
+    pb.FeedbackRequestKind.DESCRIPTOR,
+    {
+        pb.FEEDBACK_REQUEST_KIND_GENERAL: rules.GENERAL,
+        pb.FEEDBACK_REQUEST_KIND_THREE_SIXTY: rules.THREE_SIXTY,
+        pb.FEEDBACK_REQUEST_KIND_UPWARD: rules.UPWARD,
+    },
+)
+PERSPECTIVES = EnumTable(
+    pb.Perspective.DESCRIPTOR,
+    {
+        pb.PERSPECTIVE_SELF: rules.SELF,
+        pb.PERSPECTIVE_MANAGER: rules.MANAGER,
+        pb.PERSPECTIVE_PEER: rules.PEER,
+        pb.PERSPECTIVE_DIRECT_REPORT: rules.DIRECT_REPORT,
+    },
+)
+QUESTION_KINDS = EnumTable(
+    pb.QuestionKind.DESCRIPTOR,
+    {pb.QUESTION_KIND_RATING: rules.RATING, pb.QUESTION_KIND_TEXT: rules.TEXT},
+)
+REQUEST_STATES = EnumTable(
+    pb.FeedbackRequestState.DESCRIPTOR,
+    {pb.FEEDBACK_REQUEST_STATE_OPEN: OPEN, pb.FEEDBACK_REQUEST_STATE_CLOSED: CLOSED},
+)
+CADENCES = EnumTable(
+    pb.Cadence.DESCRIPTOR,
+    {
+        pb.CADENCE_WEEKLY: rules.WEEKLY,
+        pb.CADENCE_EVERY_TWO_WEEKS: rules.EVERY_TWO_WEEKS,
+        pb.CADENCE_MONTHLY: rules.MONTHLY,
+    },
+)
 
 
 def feedback_message(seen: SeenFeedback) -> pb.Feedback:
@@ -74,14 +86,14 @@ def feedback_message(seen: SeenFeedback) -> pb.Feedback:
         feedback_id=str(feedback.id),
         giver_id=feedback.giver_id,
         recipient_id=feedback.recipient_id,
-        kind=enum_of(KINDS, feedback.kind),
-        visibility=enum_of(VISIBILITIES, feedback.visibility),
+        kind=KINDS.to_proto(feedback.kind),
+        visibility=VISIBILITIES.to_proto(feedback.visibility),
         text=feedback.text if full else "",
         goal_id=str(feedback.goal_id) if feedback.goal_id else "",
         values=feedback.values,
         given_at=feedback.created_on.isoformat(),
         retracted=feedback.retracted,
-        access=pb.FEEDBACK_ACCESS_FULL if full else pb.FEEDBACK_ACCESS_METADATA,
+        access=ACCESS.to_proto(seen.access),
         version=feedback.version,
     )
 
@@ -92,17 +104,17 @@ def request_message(view: RequestView) -> pb.FeedbackRequest:
         request_id=str(request.id),
         requester_id=request.requester_id,
         subject_id=request.subject_id,
-        kind=enum_of(REQUEST_KINDS, request.kind),
+        kind=REQUEST_KINDS.to_proto(request.kind),
         reviewers=[
             pb.Reviewer(
-                reviewer_id=r["reviewer_id"], perspective=enum_of(PERSPECTIVES, r["perspective"])
+                reviewer_id=r["reviewer_id"], perspective=PERSPECTIVES.to_proto(r["perspective"])
             )
             for r in request.reviewers
         ],
         questions=[
             pb.Question(
                 question_id=q["question_id"],
-                kind=enum_of(QUESTION_KINDS, q["kind"]),
+                kind=QUESTION_KINDS.to_proto(q["kind"]),
                 prompt=q["prompt"],
                 scale_min=q["scale_min"],
                 scale_max=q["scale_max"],
@@ -112,9 +124,7 @@ def request_message(view: RequestView) -> pb.FeedbackRequest:
         due_date=request.due_date.isoformat(),
         anonymous=request.anonymous,
         anonymity_threshold=request.anonymity_threshold,
-        state=pb.FEEDBACK_REQUEST_STATE_OPEN
-        if request.state == OPEN
-        else pb.FEEDBACK_REQUEST_STATE_CLOSED,
+        state=REQUEST_STATES.to_proto(request.state),
         answered_by_caller=view.answered_by_caller,
         version=request.version,
     )
@@ -132,14 +142,14 @@ def results_message(results: Results) -> pb.FeedbackRequestResults:
         named=[
             pb.NamedAnswers(
                 reviewer_id=reviewer_id,
-                perspective=enum_of(PERSPECTIVES, perspective),
+                perspective=PERSPECTIVES.to_proto(perspective),
                 answers=[answer_message(a) for a in answers],
             )
             for reviewer_id, perspective, answers in results.named
         ],
         aggregates=[
             pb.PerspectiveAggregate(
-                perspective=enum_of(PERSPECTIVES, aggregate["perspective"]),
+                perspective=PERSPECTIVES.to_proto(aggregate["perspective"]),
                 answer_count=aggregate["answer_count"],
                 questions=[
                     pb.QuestionAggregate(
@@ -161,7 +171,7 @@ def one_on_one_message(one_on_one: OneOnOne, caller: str, today: date) -> pb.One
         one_on_one_id=str(one_on_one.id),
         manager_id=one_on_one.manager_id,
         report_id=one_on_one.report_id,
-        cadence=enum_of(CADENCES, one_on_one.cadence),
+        cadence=CADENCES.to_proto(one_on_one.cadence),
         start_date=one_on_one.start_date.isoformat(),
         next_meeting=one_on_one.next_meeting(today).isoformat(),
         agenda=[

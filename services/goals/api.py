@@ -20,6 +20,8 @@ from services.goals.application import CommandResult, GoalsApplication
 from services.goals.domain import Goal
 from services.goals.index import GoalIndex
 from services.goals.messages import (
+    GOAL_LEVELS,
+    GOAL_VISIBILITIES,
     command_response,
     existing_goals,
     goal_to_proto,
@@ -78,7 +80,8 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
     ) -> goals_pb2.GoalCommandResponse:
         principal = current_principal()
         owner_id = request.owner_id or principal.subject
-        level = request.level or "personal"
+        level = GOAL_LEVELS.from_request(request.level, "level")
+        visibility = GOAL_VISIBILITIES.from_request(request.visibility, "visibility")
         metric = optional_metric(request)
         start_date = parse_date(request.start_date, "start_date")
         due_date = parse_optional_date(request.due_date, "due_date")
@@ -97,7 +100,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 due_date=due_date,
                 metric=metric,
                 parent_goal_id=parent_goal_id,
-                visibility=request.visibility or "public",
+                visibility=visibility,
                 activate=request.activate,
                 recurring=request.recurring,
             )

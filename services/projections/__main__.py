@@ -24,6 +24,7 @@ from services.projections.goals_projection import (
     audit_version_tables,
     goals_version_tables,
 )
+from services.projections.kpi_projection import KPI_READ_MODEL, KpiProjection, kpi_version_tables
 from services.projections.rebuild import ReadModelKind, ReadModels
 from services.projections.versions import VersionTable, table_prefix
 from services.shared.consumer import RetryPolicy
@@ -82,6 +83,12 @@ def read_model_kinds(
             build=lambda name: FeedbackActivityProjection(db, name),
             tables=feedback_version_tables,
         ),
+        ReadModelKind(
+            name=KPI_READ_MODEL,
+            topics=(settings.topic_for("kpi"),),
+            build=lambda name: KpiProjection(db, name),
+            tables=kpi_version_tables,
+        ),
     ]
 
 
@@ -112,6 +119,7 @@ async def start_projections_service(
         wait_timeout_seconds=settings.read_wait_timeout_seconds,
         department_of=replica.department_of,
         directory=replica,
+        manages=replica.is_in_management_chain,
     )
     await runtime.start(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],

@@ -16,12 +16,15 @@ from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from services.projections.api_alignment import AlignmentQueries, DepartmentOf
 from services.projections.api_audit import AuditQueries
 from services.projections.api_feedback import FeedbackQueries
+from services.projections.api_kpi import KpiQueries
 from services.projections.api_support import LiveVersions, ReadContext, require_role
 from services.projections.content_hash import ContentDigest
+from services.projections.messages import READ_MODELS
 from services.projections.rebuild import RebuildStatus
 from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, current_principal
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.errors import FailedPrecondition
+from services.shared.kpi_visibility import Manages
 from services.shared.readmodel import ReadModelDatabase
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -42,6 +45,10 @@ def _no_departments(tenant_id: str, team_id: str) -> str:
     return ""
 
 
+def _manages_nobody(tenant_id: str, manager_id: str, person_id: str) -> bool:
+    return False
+
+
 class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
     def __init__(
         self,
@@ -51,11 +58,13 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         department_of: DepartmentOf = _no_departments,
         directory: DirectoryReplica | None = None,
+        manages: Manages = _manages_nobody,
     ) -> None:
         self.read_models = read_models
         self.reads = ReadContext(db, read_models, wait_timeout_seconds, today)
         self.alignment = AlignmentQueries(self.reads, department_of)
-        self.audit = AuditQueries(self.reads)
+        self.audit = AuditQueries(self.reads, manages)
+        self.kpis = KpiQueries(self.reads, manages)
         self.feedback = FeedbackQueries(self.reads, directory) if directory else None
 
     # ---- alignment ----
@@ -117,25 +126,35 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
             raise FailedPrecondition("this projections process has no directory replica")
         return await self.feedback.activity(request)
 
+    # ---- KPIs ----
+
+    async def ListKpiScoreboard(  # noqa: N802
+        self, request: projections_pb2.ListKpiScoreboardRequest, context: Context
+    ) -> projections_pb2.ListKpiScoreboardResponse:
+        return await self.kpis.scoreboard(request)
+
     # ---- rebuilds ----
 
     async def StartRebuild(  # noqa: N802
         self, request: projections_pb2.StartRebuildRequest, context: Context
     ) -> projections_pb2.RebuildStatus:
         require_role(current_principal(), REBUILDERS, "starting a rebuild")
-        return _status_to_proto(await self.read_models.start_rebuild(request.read_model))
+        read_model = READ_MODELS.from_request(request.read_model, "read_model")
+        return _status_to_proto(await self.read_models.start_rebuild(read_model))
 
     async def GetRebuildStatus(  # noqa: N802
         self, request: projections_pb2.GetRebuildStatusRequest, context: Context
     ) -> projections_pb2.RebuildStatus:
         require_role(current_principal(), OPERATIONS_READERS, "rebuild status")
-        return _status_to_proto(await self.read_models.status(request.read_model))
+        read_model = READ_MODELS.from_request(request.read_model, "read_model")
+        return _status_to_proto(await self.read_models.status(read_model))
 
     async def GetContentHash(  # noqa: N802
         self, request: projections_pb2.GetContentHashRequest, context: Context
     ) -> projections_pb2.ContentHash:
         require_role(current_principal(), OPERATIONS_READERS, "content hashes")
-        digest = await self.read_models.content_hash(request.read_model, request.version)
+        read_model = READ_MODELS.from_request(request.read_model, "read_model")
+        digest = await self.read_models.content_hash(read_model, request.version)
         return projections_pb2.ContentHash(
             version=digest.version, sha256=digest.sha256, row_count=digest.row_count
         )
@@ -143,7 +162,7 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
 
 def _status_to_proto(status: RebuildStatus) -> projections_pb2.RebuildStatus:
     return projections_pb2.RebuildStatus(
-        read_model=status.read_model,
+        read_model=READ_MODELS.to_proto(status.read_model),
         live_version=status.live_version,
         building_version=status.building_version,
         partitions=[

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date
 from uuid import UUID
@@ -16,7 +15,8 @@ from services.projections.alignment_views import (
     contributors,
     goal_path,
 )
-from services.projections.api_support import Page, ReadContext, node_to_proto, visible
+from services.projections.api_support import Page, ReadContext, visible
+from services.projections.messages import node_to_proto, status_counts
 from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument, NotFound
 from services.shared.validation import parse_optional_date, parse_optional_uuid, parse_uuid
@@ -55,7 +55,7 @@ class AlignmentQueries:
         return projections_pb2.AlignmentTree(
             nodes=[node_to_proto(node) for node in items],
             next_page_token=next_token,
-            status_counts=Counter(node.status for node in kept),
+            status_counts=status_counts(kept),
             total_size=len(kept),
         )
 

@@ -9,10 +9,11 @@ from northstar.projections.v1 import projections_pb2 as pb
 from services.projections.api_support import ReadContext
 from services.projections.feedback_activity import FEEDBACK_READ_MODEL, FeedbackTables
 from services.projections.feedback_views import ActivityItem, activity, sees_one_on_ones
+from services.projections.messages import FEEDBACK_ITEM_ACCESS
 from services.projections.versions import table_prefix
 from services.shared.auth import current_principal
 from services.shared.directory_replica import DirectoryReplica
-from services.shared.feedback_visibility import Access, Viewer
+from services.shared.feedback_visibility import Viewer
 from services.shared.validation import parse_optional_date
 
 
@@ -84,7 +85,5 @@ def _item(item: ActivityItem) -> pb.FeedbackItem:
         text=item.text,
         given_at=item.given_at,
         retracted=item.retracted,
-        access=pb.FEEDBACK_ITEM_ACCESS_FULL
-        if item.access is Access.FULL
-        else pb.FEEDBACK_ITEM_ACCESS_METADATA,
+        access=FEEDBACK_ITEM_ACCESS.to_proto(item.access),
     )

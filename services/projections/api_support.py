@@ -1,23 +1,22 @@
 """What every projections query shares: the live versions it reads, read-your-writes waits,
-page tokens, visibility, and the protobuf shapes of goals and audit entries."""
+page tokens and visibility (the protobuf shapes are in services.projections.messages)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from uuid import UUID
 
-from northstar.projections.v1 import projections_pb2
 from services.projections.alignment import GoalNode, alignment_table, tenant_graph
 from services.projections.audit import AuditEntry, AuditTables, load_entries, load_head
 from services.projections.consistency import wait_for_positions
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
 from services.projections.feedback_activity import FEEDBACK_READ_MODEL
 from services.projections.goals_projection import GOALS_READ_MODEL
+from services.projections.kpi_projection import KPI_READ_MODEL
 from services.projections.versions import table_prefix
 from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, Principal
 from services.shared.errors import InvalidArgument, PermissionDenied
@@ -25,7 +24,12 @@ from services.shared.readmodel import ReadModelDatabase
 from services.shared.validation import page_size
 
 SEE_PRIVATE = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
-AUDIT_READ_MODELS = (GOALS_READ_MODEL, DIRECTORY_AUDIT_READ_MODEL, FEEDBACK_READ_MODEL)
+AUDIT_READ_MODELS = (
+    GOALS_READ_MODEL,
+    DIRECTORY_AUDIT_READ_MODEL,
+    FEEDBACK_READ_MODEL,
+    KPI_READ_MODEL,
+)
 """Where an aggregate's audit history may be, searched in this order."""
 
 T = TypeVar("T")
@@ -122,50 +126,3 @@ def offset_from_token(token: str, field: str = "page_token") -> int:
     if prefix != "offset" or not number.isdigit():
         raise InvalidArgument(f"malformed page token {token!r}", field=field)
     return int(number)
-
-
-def node_to_proto(node: GoalNode, depth: int | None = None) -> projections_pb2.AlignmentNode:
-    return projections_pb2.AlignmentNode(
-        goal_id=str(node.goal_id),
-        title=node.title,
-        level=node.level,
-        owner_id=node.owner_id,
-        team_id=node.team_id,
-        status=node.status,
-        progress=node.progress,
-        own_progress=node.own_progress or 0.0,
-        parent_goal_id=str(node.parent_goal_id) if node.parent_goal_id else "",
-        contributes_to=[
-            projections_pb2.Contribution(goal_id=str(target), weight=weight)
-            for target, weight in node.contributes_to
-        ],
-        child_goal_ids=[str(child) for child in node.child_goal_ids],
-        depth=node.depth if depth is None else depth,
-    )
-
-
-def entry_to_proto(entry: AuditEntry) -> projections_pb2.AuditEntry:
-    return projections_pb2.AuditEntry(
-        aggregate_id=entry.aggregate_id,
-        aggregate_type=entry.aggregate_type,
-        version=entry.version,
-        event_id=entry.event_id,
-        event_type=entry.event_type,
-        actor_id=entry.actor_id,
-        occurred_at=entry.occurred_at,
-        reason=entry.reason,
-        changes=[
-            projections_pb2.FieldChange(
-                field=change.field,
-                before_json=_json(change.before),
-                after_json=_json(change.after),
-            )
-            for change in entry.changes
-        ],
-        entry_hash=entry.entry_hash,
-        previous_hash=entry.previous_hash,
-    )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

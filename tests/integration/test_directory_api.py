@@ -245,4 +245,4 @@ async def test_bad_input_and_loops_are_refused_with_the_field_at_fault(
         pb.RecordDepartureRequest(person_id="ann", leave_date="2026-03-31"), metadata=HR
     )
     assert (again.changed, repeated.changed) == (True, False)
-    assert repeated.person.employment_status == "departed"
+    assert repeated.person.employment_status == pb.EMPLOYMENT_STATUS_DEPARTED
