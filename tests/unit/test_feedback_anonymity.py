@@ -36,8 +36,9 @@ OBSERVERS = tuple(p for p in ORGANISATION if p not in PEERS + REPORTS)
 QUESTIONS = [QuestionInput("rating", "How well do they listen?"), QuestionInput("text", "Advice?")]
 
 Answer = tuple[int, str]
+# Each text is marked, so finding it anywhere means it leaked, never a chance substring.
 answer_sets = st.tuples(
-    st.integers(1, 5), st.text("abcxyz ", min_size=1, max_size=6).filter(str.strip)
+    st.integers(1, 5), st.text("abcxyz ", max_size=6).map(lambda core: f"zq{core}qz")
 )
 
 
@@ -213,4 +214,4 @@ def test_aggregates_appear_exactly_when_a_perspective_reaches_the_threshold(
     assert observed["early_results"] == "RequestStillOpen:request_id"
     texts = {text for _, text in (peers | reports).values()}
     for channel in ("before_close", "topic", "metrics", "logs"):
-        assert not any(text in repr(observed[channel]) for text in texts if len(text) > 2)
+        assert not any(text in repr(observed[channel]) for text in texts)
