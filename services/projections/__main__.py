@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from northstar.projections.v1 import projections_pb2_grpc
-from services.projections.api import ProjectionServicer
+from services.projections.api import PLATFORM_METHODS, ProjectionServicer
 from services.projections.audit import AuditTables
 from services.projections.directory_audit import (
     DIRECTORY_AUDIT_READ_MODEL,
@@ -120,10 +120,12 @@ async def start_projections_service(
         department_of=replica.department_of,
         directory=replica,
         manages=replica.is_in_management_chain,
+        reporting_lines=replica,
     )
     await runtime.start(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],
         [GRPC_SERVICE_NAME],
+        platform_methods=PLATFORM_METHODS,
     )
     return ProjectionsService(
         runtime=runtime, db=db, read_models=read_models, replica=replica, servicer=servicer

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+from uuid import UUID
 
 from northstar.projections.v1 import projections_pb2 as pb
 from northstar_contracts import progress
@@ -70,7 +71,10 @@ def status_counts(nodes: Iterable[GoalNode]) -> list[pb.StatusCount]:
     return [pb.StatusCount(status=status, count=counts[status]) for status in sorted(counts)]
 
 
-def node_to_proto(node: GoalNode, depth: int | None = None) -> pb.AlignmentNode:
+def node_to_proto(
+    node: GoalNode, readable: Callable[[UUID], bool], depth: int | None = None
+) -> pb.AlignmentNode:
+    """A node as the caller sees it: children they may not read are not listed."""
     return pb.AlignmentNode(
         goal_id=str(node.goal_id),
         title=node.title,
@@ -85,7 +89,7 @@ def node_to_proto(node: GoalNode, depth: int | None = None) -> pb.AlignmentNode:
             pb.Contribution(goal_id=str(target), weight=weight)
             for target, weight in node.contributes_to
         ],
-        child_goal_ids=[str(child) for child in node.child_goal_ids],
+        child_goal_ids=[str(child) for child in node.child_goal_ids if readable(child)],
         depth=node.depth if depth is None else depth,
     )
 
