@@ -14,6 +14,11 @@ from services.projections.directory_audit import (
     DIRECTORY_AUDIT_READ_MODEL,
     DirectoryAuditProjection,
 )
+from services.projections.feedback_activity import (
+    FEEDBACK_READ_MODEL,
+    FeedbackActivityProjection,
+    feedback_version_tables,
+)
 from services.projections.goals_projection import (
     GOALS_PROJECTION,
     GOALS_READ_MODEL,
@@ -80,6 +85,12 @@ def read_model_kinds(
             tables=directory_tables,
         ),
         ReadModelKind(
+            name=FEEDBACK_READ_MODEL,
+            topics=(settings.topic_for("feedback"),),
+            build=lambda name: FeedbackActivityProjection(db, name),
+            tables=feedback_version_tables,
+        ),
+        ReadModelKind(
             name=KPI_READ_MODEL,
             topics=(settings.topic_for("kpi"),),
             build=lambda name: KpiProjection(db, name),
@@ -114,6 +125,7 @@ async def start_projections_service(
         read_models,
         wait_timeout_seconds=settings.read_wait_timeout_seconds,
         department_of=replica.department_of,
+        directory=replica,
         manages=replica.is_in_management_chain,
         reporting_lines=replica,
     )

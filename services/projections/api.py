@@ -15,6 +15,7 @@ import grpc
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from services.projections.api_alignment import AlignmentQueries, DepartmentOf
 from services.projections.api_audit import AuditQueries
+from services.projections.api_feedback import FeedbackQueries
 from services.projections.api_kpi import KpiQueries
 from services.projections.api_support import (
     LiveVersions,
@@ -26,6 +27,8 @@ from services.projections.content_hash import ContentDigest
 from services.projections.messages import READ_MODELS
 from services.projections.rebuild import RebuildStatus
 from services.shared.auth import PLATFORM_OPERATOR, current_principal
+from services.shared.directory_replica import DirectoryReplica
+from services.shared.errors import FailedPrecondition
 from services.shared.goal_visibility import ReportingLines
 from services.shared.kpi_visibility import Manages
 from services.shared.readmodel import ReadModelDatabase
@@ -66,6 +69,7 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         wait_timeout_seconds: float,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         department_of: DepartmentOf = _no_departments,
+        directory: DirectoryReplica | None = None,
         manages: Manages = _manages_nobody,
         reporting_lines: ReportingLines | None = None,
     ) -> None:
@@ -76,6 +80,7 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         self.alignment = AlignmentQueries(self.reads, department_of)
         self.audit = AuditQueries(self.reads, manages)
         self.kpis = KpiQueries(self.reads, manages)
+        self.feedback = FeedbackQueries(self.reads, directory) if directory else None
 
     # ---- alignment ----
 
@@ -126,6 +131,15 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
     ) -> AsyncIterator[projections_pb2.ExportHistoryChunk]:
         async for chunk in self.audit.export(request):
             yield chunk
+
+    # ---- feedback ----
+
+    async def GetFeedbackActivity(  # noqa: N802
+        self, request: projections_pb2.GetFeedbackActivityRequest, context: Context
+    ) -> projections_pb2.FeedbackActivity:
+        if self.feedback is None:
+            raise FailedPrecondition("this projections process has no directory replica")
+        return await self.feedback.activity(request)
 
     # ---- KPIs ----
 

@@ -15,6 +15,7 @@ from services.projections.alignment import GoalNode, alignment_table, tenant_gra
 from services.projections.audit import AuditEntry, AuditTables, load_entries, load_head
 from services.projections.consistency import wait_for_positions
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
+from services.projections.feedback_activity import FEEDBACK_READ_MODEL
 from services.projections.goals_projection import GOALS_READ_MODEL
 from services.projections.kpi_projection import KPI_READ_MODEL
 from services.projections.versions import table_prefix
@@ -30,7 +31,12 @@ from services.shared.goal_visibility import (
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.validation import page_size
 
-AUDIT_READ_MODELS = (GOALS_READ_MODEL, DIRECTORY_AUDIT_READ_MODEL, KPI_READ_MODEL)
+AUDIT_READ_MODELS = (
+    GOALS_READ_MODEL,
+    DIRECTORY_AUDIT_READ_MODEL,
+    FEEDBACK_READ_MODEL,
+    KPI_READ_MODEL,
+)
 """Where an aggregate's audit history may be, searched in this order."""
 
 T = TypeVar("T")

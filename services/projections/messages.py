@@ -16,8 +16,10 @@ from northstar_contracts import progress
 from services.projections.alignment import GoalNode
 from services.projections.audit import AuditEntry
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
+from services.projections.feedback_activity import FEEDBACK_READ_MODEL
 from services.projections.goals_projection import GOALS_READ_MODEL
 from services.projections.kpi_projection import KPI_READ_MODEL
+from services.shared.feedback_visibility import Access
 from services.shared.proto_enums import EnumTable
 
 GOAL_LEVELS = EnumTable(
@@ -46,6 +48,14 @@ READ_MODELS = EnumTable(
         pb.READ_MODEL_GOALS: GOALS_READ_MODEL,
         pb.READ_MODEL_DIRECTORY_AUDIT: DIRECTORY_AUDIT_READ_MODEL,
         pb.READ_MODEL_KPI: KPI_READ_MODEL,
+        pb.READ_MODEL_FEEDBACK: FEEDBACK_READ_MODEL,
+    },
+)
+FEEDBACK_ITEM_ACCESS = EnumTable(
+    pb.FeedbackItemAccess.DESCRIPTOR,
+    {
+        pb.FEEDBACK_ITEM_ACCESS_FULL: Access.FULL,
+        pb.FEEDBACK_ITEM_ACCESS_METADATA: Access.METADATA,
     },
 )
 JSONL, CSV = "jsonl", "csv"

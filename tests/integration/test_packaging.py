@@ -42,6 +42,7 @@ SERVICES = sorted(
 )
 GRPC_NAMES = {
     "directory": "northstar.directory.v1.DirectoryService",
+    "feedback": "northstar.feedback.v1.FeedbackService",
     "goals": "northstar.goals.v1.GoalService",
     "kpi": "northstar.kpi.v1.KpiService",
     "projections": "northstar.projections.v1.ProjectionService",
