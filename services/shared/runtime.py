@@ -15,27 +15,48 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
-from services.shared.auth import Authenticator
+from services.shared.auth import Authenticator, TokenRules
 from services.shared.grpc_server import RunningServer, ServicerRegistration, start_grpc_server
 from services.shared.leadership import leadership_for
 from services.shared.logs import configure_logging as configure_logging
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
 from services.shared.settings import ServiceSettings
+from services.shared.signing_keys import JwksKeys
 
 logger = logging.getLogger(__name__)
 
 
 def authenticator_from(settings: ServiceSettings) -> Authenticator:
+    rules = TokenRules(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+        require_nbf=settings.jwt_require_nbf,
+        tenant_claim=settings.jwt_tenant_claim,
+        roles_claim=settings.jwt_roles_claim,
+    )
     if settings.auth_mode == "dev":
-        return Authenticator.dev(settings.jwt_dev_secret)
+        return Authenticator.dev(settings.jwt_dev_secret, rules)
+    if settings.jwt_jwks_url:
+        keys = JwksKeys(
+            settings.jwt_jwks_url,
+            cache_seconds=settings.jwt_jwks_cache_seconds,
+            refetch_interval_seconds=settings.jwt_jwks_refetch_interval_seconds,
+            timeout_seconds=settings.jwt_jwks_timeout_seconds,
+        )
+        return Authenticator.jwks(keys, rules)
     keys_dir = settings.jwt_public_keys_dir
     if keys_dir is None or not keys_dir.is_dir():
-        raise RuntimeError("production auth needs NORTHSTAR_JWT_PUBLIC_KEYS_DIR (<kid>.pem files)")
-    keys = {path.stem: path.read_text() for path in sorted(keys_dir.glob("*.pem"))}
-    if not keys:
+        raise RuntimeError(
+            "production auth needs NORTHSTAR_JWT_JWKS_URL or NORTHSTAR_JWT_PUBLIC_KEYS_DIR "
+            "(<kid>.pem files)"
+        )
+    pems = {path.stem: path.read_text() for path in sorted(keys_dir.glob("*.pem"))}
+    if not pems:
         raise RuntimeError(f"no <kid>.pem public keys in {keys_dir}")
-    return Authenticator.production(keys)
+    return Authenticator.production(pems, rules)
 
 
 def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
