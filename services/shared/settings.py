@@ -45,6 +45,12 @@ class ServiceSettings(BaseSettings):
     topic_namespace: str = Field(
         "northstar", description="First part of every topic name (isolates test runs)."
     )
+    relay_stall_threshold_seconds: float = Field(
+        30.0, gt=0, description="Pending and unpublished this long: the relay's health fails."
+    )
+    kafka_log_repeat_interval_seconds: float = Field(
+        30.0, ge=0, description="The Kafka client logs one line of each warning per interval."
+    )
     read_wait_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest a query waits for a consistency token."
     )
