@@ -4,6 +4,7 @@ organisation seeded through the directory's gRPC API."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -158,6 +159,15 @@ def holds_seed_organisation(replica: DirectoryReplica) -> bool:
 async def running_system(
     store_url: str, tmp_path: Path, kafka_bootstrap_servers: str
 ) -> AsyncIterator[RunningSystem]:
+    async with run_system(store_url, tmp_path, kafka_bootstrap_servers) as system:
+        yield system
+
+
+@contextlib.asynccontextmanager
+async def run_system(
+    store_url: str, tmp_path: Path, kafka_bootstrap_servers: str
+) -> AsyncIterator[RunningSystem]:
+    """The three services on `store_url`, the seed organisation in place, stopped on exit."""
     settings = system_settings(store_url, tmp_path, kafka_bootstrap_servers)
     directory = await start_directory_service(settings, retry=FAST_RETRY)
     goals = await start_goals_service(settings, retry=FAST_RETRY)
