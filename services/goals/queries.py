@@ -25,6 +25,7 @@ from services.goals.smart import (
 )
 from services.shared.envelope import canonical_json
 from services.shared.errors import InvalidArgument
+from services.shared.validation import reject_control_characters
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ class GoalFilter:
     period_end: date | None = None
 
     def __post_init__(self) -> None:
+        # The ids reach the index's SQL as parameters: PostgreSQL refuses NUL in text, which
+        # would surface as an internal error instead of the caller's mistake.
+        reject_control_characters(self.owner_id, "owner_id")
+        reject_control_characters(self.team_id, "team_id")
         if self.period_start and self.period_end and self.period_start > self.period_end:
             raise InvalidArgument("must not be after period_end", field="period_start")
 

@@ -180,3 +180,31 @@ def offset_paged_calls(
             metadata=AUDITOR,
         ),
     ]
+
+
+async def test_a_nul_in_a_query_filter_is_invalid_on_either_store(
+    running_system: RunningSystem,
+) -> None:
+    # Found by the fuzzer: PostgreSQL refuses NUL in text parameters, which was INTERNAL.
+    goals = running_system.goals_stub
+    calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        (
+            "owner_id",
+            lambda: goals.ListGoals(goals_pb2.ListGoalsRequest(owner_id="\0"), metadata=HR),
+        ),
+        (
+            "team_id",
+            lambda: goals.ListGoals(goals_pb2.ListGoalsRequest(team_id="a\0"), metadata=HR),
+        ),
+        (
+            "team_id",
+            lambda: goals.SummariseSmart(
+                goals_pb2.SummariseSmartRequest(team_id="\0"), metadata=HR
+            ),
+        ),
+    ]
+    for field, call in calls:
+        error = await failure(call)
+
+        assert error.code() == INVALID, (field, error.details())
+        assert error_details(error) == {field: "must not contain control characters"}
