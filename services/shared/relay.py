@@ -145,7 +145,7 @@ class NotificationRelay:
                     self.name,
                     lag,
                     stuck_for,
-                    self.last_error or "none; is any replica leading?",
+                    self._why_stalled(),
                 )
             else:
                 logger.info(
@@ -154,6 +154,13 @@ class NotificationRelay:
             if self.on_stall_change is not None:
                 await self.on_stall_change(stalled)
         return lag
+
+    def _why_stalled(self) -> str:
+        if self.last_error:
+            return self.last_error
+        if self.leading:
+            return "none yet; a publish is still waiting for the broker"
+        return "none here; this replica stands by: is another one leading?"
 
     async def _watch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
