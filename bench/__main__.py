@@ -37,8 +37,8 @@ from bench.workload import (
     warm_up_broker,
 )
 from devstack.kafka import LocalKafka, ensure_kafka_jars
+from northstar_contracts.hris import hris_inbound_topic
 from services.directory.__main__ import start_directory_service
-from services.directory.hris_records import hris_inbound_topic
 from services.directory.sample_feed import SampleFeed, generate_feed, publish_records
 from services.shared.consumer import EventConsumer
 from services.shared.directory_replica import DirectoryReplica

@@ -21,8 +21,8 @@ from pathlib import Path
 from faststream.kafka import KafkaBroker
 
 from devstack.infra import kafka_endpoint
+from northstar_contracts.hris import hris_inbound_topic
 from services.directory.__main__ import DirectoryService, start_directory_service
-from services.directory.hris_records import hris_inbound_topic
 from services.directory.sample_feed import SampleFeed, generate_feed, publish_records
 from services.shared.consumer import EventConsumer
 from services.shared.directory_replica import DirectoryReplica

@@ -17,19 +17,19 @@ from uuid import UUID
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.directory.contracts import (
-    CONTRACT_SCHEMA_VERSION,
+from northstar_contracts.directory import (
     SOURCE,
     TYPE_PREFIX,
     PersonRegisteredV1,
     TeamRegisteredV1,
 )
+from northstar_contracts.envelope import EventEnvelope, envelope_id
 from services.goals.application import GoalsApplication
 from services.goals.domain import Goal
-from services.goals.progress import Metric
+from services.goals.metrics import Metric
 from services.shared.auth import DEFAULT_DEV_SECRET, EMPLOYEE, mint_dev_token
+from services.shared.canonical import utc_now
 from services.shared.directory_replica import DirectoryReplica
-from services.shared.envelope import EventEnvelope, envelope_id, utc_now
 from services.shared.eventstore import CommandContext, command_context, persistence_env
 from services.shared.settings import ServiceSettings
 
@@ -291,7 +291,7 @@ def register_owner(replica: DirectoryReplica) -> None:
             EventEnvelope(
                 id=envelope_id(aggregate_id, 1),
                 type=f"{TYPE_PREFIX}{type(contract).__name__.removesuffix('V1')}",
-                schema_version=CONTRACT_SCHEMA_VERSION,
+                schema_version=1,
                 source=SOURCE,
                 tenant_id=TENANT,
                 aggregate_type=aggregate_type,

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from northstar.directory.v1 import directory_pb2_grpc
+from northstar_contracts.hris import hris_inbound_topic
 from services.directory.api import SERVICE_FULL_NAME, DirectoryServicer
 from services.directory.application import DirectoryApplication
 from services.directory.hris import HrisFeed
-from services.directory.hris_records import hris_inbound_topic
 from services.directory.publishing import directory_envelope
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica

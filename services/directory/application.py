@@ -35,8 +35,8 @@ from services.directory.domain import (
     team_uuid,
 )
 from services.shared.auth import Principal
+from services.shared.canonical import utc_now
 from services.shared.directory_replica import DirectoryReplica, ReplicaPerson
-from services.shared.envelope import utc_now
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
 from services.shared.metrics import ServiceMetrics

@@ -15,16 +15,17 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from northstar_contracts.hris import (
+    MAX_EMAIL_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TITLE_LENGTH,
+)
 from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.shared.validation import reject_control_characters
 
 DIRECTORY_NAMESPACE = UUID("3d5e0b8a-9c41-5f27-8e6d-1b2a4c7f9e03")
-MAX_ID_LENGTH = 128
-MAX_TENANT_LENGTH = 64
-MAX_NAME_LENGTH = 200
-MAX_EMAIL_LENGTH = 254
-MAX_TITLE_LENGTH = 200
-MAX_REASON_LENGTH = 500
 ACTIVE, ON_LEAVE, DEPARTED = "active", "on_leave", "departed"
 UPSERTABLE_STATUSES = (ACTIVE, ON_LEAVE)
 EMPLOYMENT_STATUSES = (ACTIVE, ON_LEAVE, DEPARTED)

@@ -12,9 +12,8 @@ from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
 
-from services.directory.application import DirectoryApplication
-from services.directory.domain import PersonDetails, TeamDetails
-from services.directory.hris_records import (
+from northstar_contracts.errors import ContractViolation
+from northstar_contracts.hris import (
     HRIS_INBOUND_TOPIC,
     DepartureRecord,
     HrisRecord,
@@ -22,11 +21,12 @@ from services.directory.hris_records import (
     TeamUpsertRecord,
     parse_hris_record,
 )
+from services.directory.application import DirectoryApplication
+from services.directory.domain import PersonDetails, TeamDetails
 from services.shared.auth import INTEGRATION, Principal
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.errors import (
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     PermissionDenied,
 )
@@ -37,7 +37,7 @@ HRIS_CONSUMER_GROUP = "northstar-directory-hris"
 # The record itself is at fault: retrying cannot help. Anything else (a store outage, a
 # concurrent write) is retried before the record is given up.
 PERMANENT_RECORD_ERRORS: tuple[type[Exception], ...] = (
-    InvalidArgument,
+    ContractViolation,  # InvalidArgument is one too
     NotFound,
     FailedPrecondition,
     PermissionDenied,

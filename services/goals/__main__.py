@@ -4,45 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
-
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification
 
 from northstar.goals.v1 import goals_pb2_grpc
 from services.goals.api import GoalServicer
 from services.goals.application import GoalsApplication
-from services.goals.contracts import CONTRACT_SCHEMA_VERSION, contract_data
-from services.goals.domain import Goal
 from services.goals.index import GoalIndex, index_url_for, sibling_store_url
 from services.goals.policies import DeparturePolicy
+from services.goals.publishing import goal_envelope
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
-from services.shared.envelope import EventEnvelope
 from services.shared.eventstore import persistence_env
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
-from services.shared.relay import NotificationRelay, envelope_for
+from services.shared.relay import NotificationRelay
 from services.shared.runtime import ServiceRuntime, configure_logging, kafka_broker
 from services.shared.settings import ServiceSettings
 
 SERVICE = "goals"
 GRPC_SERVICE_NAME = "northstar.goals.v1.GoalService"
-
-
-def goal_envelope(event: DomainEventProtocol[Any], notification: Notification) -> EventEnvelope:
-    if not isinstance(event, Goal.Event):
-        raise TypeError(f"unexpected event {type(event).__qualname__} in the goals log")
-    type_name, data = contract_data(event)
-    return envelope_for(
-        event,
-        notification,
-        source="northstar/goals",
-        aggregate_type="Goal",
-        type_name=type_name,
-        schema_version=CONTRACT_SCHEMA_VERSION,
-        data=data,
-    )
 
 
 @dataclass

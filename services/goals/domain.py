@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, CanInitAggregate, event
 
-from services.goals.progress import (
+from northstar_contracts.progress import (
     DEFAULT_THRESHOLDS,
     GUARDRAIL_DIRECTIONS,
     StatusThresholds,
@@ -23,16 +23,13 @@ from services.goals.progress import (
     expected_progress_at,
     goal_progress,
     metric_progress,
-    require_choice,
-    require_finite,
-    require_text,
-    validate_period,
 )
-from services.goals.progress import METRIC_KINDS as METRIC_KINDS
-from services.goals.progress import Metric as Metric
-from services.goals.progress import next_period as next_period
-from services.goals.progress import quarter_period as quarter_period
-from services.goals.progress import validated_metric as validated_metric
+from northstar_contracts.progress import METRIC_KINDS as METRIC_KINDS
+from services.goals.metrics import Metric as Metric
+from services.goals.metrics import next_period as next_period
+from services.goals.metrics import quarter_period as quarter_period
+from services.goals.metrics import require_choice, require_finite, require_text, validate_period
+from services.goals.metrics import validated_metric as validated_metric
 from services.goals.rules import ACTIVE as ACTIVE
 from services.goals.rules import ARCHIVED as ARCHIVED
 from services.goals.rules import CANCELLED as CANCELLED

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from northstar.goals.v1 import goals_pb2
+from northstar_contracts.progress import metric_progress
 from services.goals.application import CommandResult
 from services.goals.domain import Metric
 from services.goals.planning import GoalTemplate
-from services.goals.progress import metric_progress
 from services.goals.queries import GoalView
 from services.shared.errors import InvalidArgument
 from services.shared.validation import (

@@ -11,11 +11,12 @@ import asyncio
 from collections.abc import Iterator
 from uuid import UUID
 
-from services.directory.contracts import PERSON_DEPARTED, PersonDepartedV1, parse_contract
+from northstar_contracts.directory import PERSON_DEPARTED, PersonDepartedV1
+from northstar_contracts.envelope import EventEnvelope
+from northstar_contracts.registry import EVENTS
 from services.goals.application import GoalsApplication
 from services.goals.domain import OPEN_LIFECYCLES
 from services.goals.index import GoalIndex
-from services.shared.envelope import EventEnvelope
 from services.shared.eventstore import CommandContext
 
 POLICY_ACTOR = "northstar/goals"
@@ -26,7 +27,7 @@ def when_person_departed_flag_their_goals(
     app: GoalsApplication, index: GoalIndex, envelope: EventEnvelope
 ) -> int:
     """Flags the departed person's open goals; returns how many were newly flagged."""
-    departure = parse_contract(envelope)
+    departure = EVENTS.read(envelope)
     if not isinstance(departure, PersonDepartedV1):
         raise TypeError(f"not a departure: {envelope.type}")
     context = CommandContext(

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
+from northstar_contracts.progress import rollup_progress
 from services.goals.application import GoalsApplication
 from services.goals.domain import ACTIVE, COMPLETED, DRAFT, Goal
 from services.goals.index import GoalIndex, IndexedGoal
-from services.goals.progress import rollup_progress
 from services.goals.smart import (
     SmartAssessment,
     SmartSummary,
     assess_smart,
     summarise_smart_by_team,
 )
-from services.shared.envelope import canonical_json
+from services.shared.canonical import canonical_json
 from services.shared.errors import InvalidArgument
 from services.shared.validation import reject_control_characters
 

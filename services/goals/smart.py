@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from services.goals.progress import DEFAULT_THRESHOLDS, Metric
+from northstar_contracts.progress import DEFAULT_THRESHOLDS
+from services.goals.metrics import Metric
 
 STRATEGY_LEVEL = "strategy"
 MIN_SPECIFIC_TITLE_WORDS = 3

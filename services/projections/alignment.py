@@ -14,8 +14,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from services.goals.cycles import without_cycle_links
-from services.goals.progress import (
+from northstar_contracts.alignment import without_cycle_links
+from northstar_contracts.progress import (
     GUARDRAIL_DIRECTIONS,
     derive_status,
     expected_progress_at,

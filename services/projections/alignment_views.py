@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.goals.progress import CANCELLED
+from northstar_contracts.progress import CANCELLED
 from services.projections.alignment import GoalNode
 
 STRATEGY = "strategy"

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.shared.envelope import EventEnvelope, canonical_json
+from northstar_contracts.envelope import EventEnvelope
+from services.shared.canonical import canonical_json
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
 GENESIS_HASH = "0" * 64

@@ -18,7 +18,7 @@ from services.projections.audit import (
     AuditTables,
     insert_entry,
 )
-from services.shared.envelope import canonical_json
+from services.shared.canonical import canonical_json
 from services.shared.readmodel import ReadModelDatabase
 
 CSV_HEADER = [

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.projections.versions import VersionTable
-from services.shared.envelope import canonical_json
+from services.shared.canonical import canonical_json
 from services.shared.readmodel import ReadModelDatabase
 
 BATCH = 1000

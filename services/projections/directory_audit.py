@@ -13,11 +13,11 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from northstar_contracts.envelope import EventEnvelope
 from services.projections.audit import AuditTables, State, ensure_audit_tables, record_event
 from services.projections.goals_projection import audit_version_tables
 from services.projections.versions import VersionTable, table_prefix, version_name
 from services.shared.directory_replica import DirectoryReplica
-from services.shared.envelope import EventEnvelope
 from services.shared.readmodel import (
     ReadModelDatabase,
     Transaction,

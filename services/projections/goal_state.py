@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.goals.progress import Metric, goal_progress, metric_progress
+from northstar_contracts.progress import MetricValues, goal_progress, metric_progress
 
 State = dict[str, Any]
 
@@ -101,9 +101,9 @@ def own_progress(state: Mapping[str, Any]) -> float | None:
         return goal_progress(
             own_metric_progress=None,
             key_results=[
-                (metric_progress(Metric.from_data(kr["metric"])), float(kr["weight"]))
+                (metric_progress(MetricValues.from_data(kr["metric"])), float(kr["weight"]))
                 for kr in key_results
             ],
         )
     metric = state.get("metric")
-    return None if metric is None else metric_progress(Metric.from_data(metric))
+    return None if metric is None else metric_progress(MetricValues.from_data(metric))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 
+from northstar_contracts.envelope import EventEnvelope
 from services.projections.alignment import (
     ALIGNMENT_TABLE,
     alignment_table,
@@ -15,7 +16,6 @@ from services.projections.alignment import (
 from services.projections.audit import AuditTables, ensure_audit_tables, record_event
 from services.projections.goal_state import fold_goal_event
 from services.projections.versions import VersionTable, table_prefix
-from services.shared.envelope import EventEnvelope
 from services.shared.readmodel import (
     ReadModelDatabase,
     Transaction,

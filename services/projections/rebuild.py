@@ -42,8 +42,8 @@ from services.projections.versions import (
     switch_live,
     version_name,
 )
+from services.shared.canonical import utc_now
 from services.shared.consumer import EventConsumer, RetryPolicy
-from services.shared.envelope import utc_now
 from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.shared.metrics import PREFIX, ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase

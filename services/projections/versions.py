@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.shared.envelope import EventEnvelope
+from northstar_contracts.envelope import EventEnvelope
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
 BUILDING = "building"

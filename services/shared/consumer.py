@@ -34,7 +34,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import Consumer, KafkaMessage
 
-from services.shared.envelope import EventEnvelope, utc_now
+from northstar_contracts.envelope import EventEnvelope
+from services.shared.canonical import utc_now
 from services.shared.metrics import ServiceMetrics
 
 logger = logging.getLogger(__name__)

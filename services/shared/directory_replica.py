@@ -12,9 +12,8 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 
-from services.directory.contracts import (
+from northstar_contracts.directory import (
     TYPE_PREFIX,
-    DirectoryEventContract,
     PersonDepartedV1,
     PersonEmploymentChangedV1,
     PersonManagerChangedV1,
@@ -26,9 +25,9 @@ from services.directory.contracts import (
     TeamParentChangedV1,
     TeamRegisteredV1,
     TeamRenamedV1,
-    parse_contract,
 )
-from services.shared.envelope import EventEnvelope
+from northstar_contracts.envelope import EventEnvelope
+from northstar_contracts.registry import EVENTS, EventContract
 from services.shared.readmodel import (
     ReadModelDatabase,
     Row,
@@ -136,7 +135,7 @@ class DirectoryReplica:
     def apply_envelope(self, envelope: EventEnvelope) -> bool:
         if not envelope.type.startswith(TYPE_PREFIX):
             raise LookupError(f"not a directory event: {envelope.type}")
-        contract = parse_contract(envelope)
+        contract = EVENTS.read(envelope)
         tenant = envelope.tenant_id
 
         def write(tx: Transaction) -> None:
@@ -265,7 +264,7 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _write(tx: Transaction, tenant: str, event: DirectoryEventContract) -> None:
+def _write(tx: Transaction, tenant: str, event: EventContract) -> None:
     """One statement per event type; partial updates rely on per-aggregate order (same key)."""
     person_update = "UPDATE replica_people SET {} WHERE tenant_id = ? AND person_id = ?"
     team_update = "UPDATE replica_teams SET {} WHERE tenant_id = ? AND team_id = ?"

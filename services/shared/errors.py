@@ -6,6 +6,8 @@ Services raise these; the gRPC layer maps each class to one status code
 
 from __future__ import annotations
 
+from northstar_contracts.errors import ContractViolation
+
 MAX_REASON_CHARACTERS = 300
 """Longest reason an error carries. Reasons often quote the caller's value; a status is sent
 three times in the trailers (message, BadRequest, ErrorInfo), and gRPC refuses trailers over
@@ -41,8 +43,9 @@ class NorthstarError(Exception):
         self.reason = reason
 
 
-class InvalidArgument(NorthstarError):
-    """The request itself is malformed: maps to INVALID_ARGUMENT."""
+class InvalidArgument(NorthstarError, ContractViolation):
+    """The request itself is malformed: maps to INVALID_ARGUMENT. A ContractViolation too, so
+    code that refuses bad event data refuses bad request data the same way."""
 
 
 class NotFound(NorthstarError):

@@ -23,6 +23,7 @@ from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status as standard_rpc_status
 
+from northstar_contracts.errors import ContractViolation
 from services.shared import errors
 from services.shared.auth import Authenticator, set_current_principal
 from services.shared.metrics import ServiceMetrics
@@ -240,6 +241,8 @@ def _code_for(error: BaseException, context: grpc.aio.ServicerContext[Any, Any])
         return grpc.StatusCode.CANCELLED
     if isinstance(error, errors.NorthstarError):
         return status_code_for(error)
+    if isinstance(error, ContractViolation):  # the progress rules refuse a number
+        return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(error, RecordConflictError):
         return grpc.StatusCode.ABORTED
     return grpc.StatusCode.INTERNAL
@@ -257,6 +260,8 @@ async def _abort(
         raise error
     if isinstance(error, errors.NorthstarError):
         status = status_for(error)
+    elif isinstance(error, ContractViolation):
+        status = status_for(errors.InvalidArgument(error.reason, field=error.field))
     elif isinstance(error, RecordConflictError):
         status = status_for(errors.ConcurrentUpdate("changed concurrently; reload and retry"))
     else:

@@ -28,7 +28,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, Tracking, TrackingRecorder
 
-from services.shared.envelope import EventEnvelope, envelope_id
+from northstar_contracts.envelope import EventEnvelope, envelope_id
+from northstar_contracts.registry import EVENTS, ContractRegistry
 from services.shared.eventstore import event_metadata
 from services.shared.leadership import RelayLeadership, relay_leader_gauge
 from services.shared.metrics import ServiceMetrics
@@ -314,13 +315,14 @@ def envelope_for(
     source: str,
     aggregate_type: str,
     type_name: str,
-    schema_version: int,
-    data: dict[str, Any],
+    contracts: ContractRegistry = EVENTS,
 ) -> EventEnvelope:
-    """The envelope of one stored event, its metadata taken from the command that caused it."""
+    """The envelope of one stored event: its data validated strictly against the current
+    version of its public contract, its metadata taken from the command that caused it."""
+    schema_version, data = contracts.outbound_data_of(type_name, event)
     metadata = event_metadata(event)
     aggregate_id = str(notification.originator_id)
-    return EventEnvelope(
+    return EventEnvelope.produce(
         id=envelope_id(aggregate_id, notification.originator_version),
         type=type_name,
         schema_version=schema_version,

@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 
+from northstar_contracts.envelope import EventEnvelope, envelope_id
 from services.shared.consumer import EventConsumer, RetryPolicy, dead_letter_topic
-from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.metrics import ServiceMetrics
 from tests.waiting import eventually
 

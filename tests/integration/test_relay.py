@@ -11,7 +11,8 @@ from aiokafka import AIOKafkaConsumer
 from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 from eventsourcing.persistence import Notification
 
-from services.shared.envelope import EventEnvelope
+from northstar_contracts.envelope import EventEnvelope
+from northstar_contracts.registry import ContractRegistry, EventContract
 from services.shared.eventstore import (
     CommandContext,
     NorthstarApplication,
@@ -21,6 +22,17 @@ from services.shared.eventstore import (
 from services.shared.relay import NotificationRelay, envelope_for
 
 pytestmark = [pytest.mark.kafka]
+
+
+TALLY_CONTRACTS = ContractRegistry()
+
+
+@TALLY_CONTRACTS.register("tests.TallyStarted", version=1, topic="tests", aggregate_type="Tally")
+@TALLY_CONTRACTS.register(
+    "tests.TallyIncremented", version=1, topic="tests", aggregate_type="Tally"
+)
+class TallyEventV1(EventContract):
+    """Tally events publish no data: these tests prove delivery, not contracts."""
 
 
 class Tally(Aggregate):
@@ -47,8 +59,7 @@ def tally_envelope(event: DomainEventProtocol[Any], notification: Notification) 
         source="northstar/tests",
         aggregate_type="Tally",
         type_name=f"tests.Tally{type(event).__name__}",
-        schema_version=1,
-        data={},
+        contracts=TALLY_CONTRACTS,
     )
 
 

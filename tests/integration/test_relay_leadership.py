@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from services.shared.envelope import EventEnvelope
+from northstar_contracts.envelope import EventEnvelope
 from services.shared.eventstore import CommandContext, command_context
 from services.shared.leadership import (
     PostgresLeadership,

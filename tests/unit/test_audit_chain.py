@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from northstar_contracts.envelope import EventEnvelope, envelope_id
 from services.projections.audit import (
     GENESIS_HASH,
     State,
@@ -25,7 +26,6 @@ from services.projections.audit import (
     verify_chain,
 )
 from services.projections.audit_export import export_csv, export_jsonl, import_csv, import_jsonl
-from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.readmodel import ReadModelDatabase
 from tests.unit.test_projection_goal_fold import STORES, read_model_databases
 
@@ -163,7 +163,7 @@ def test_removing_an_entry_is_reported_as_a_missing_version(db: ReadModelDatabas
     assert "missing" in result.reason
 
 
-def test_rehashing_an_altered_entry_still_breaks_the_next_link(db: ReadModelDatabase) -> None:
+def test_altering_an_entry_and_its_hash_is_reported_at_that_entry(db: ReadModelDatabase) -> None:
     record_history(db, "g1", [{"target": v} for v in range(4)])
     with db.transaction() as tx:
         forged = load_entries(tx, "g1")[1]

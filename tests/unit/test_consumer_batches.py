@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from northstar_contracts.envelope import EventEnvelope, envelope_id
 from services.projections.content_hash import content_hash
 from services.projections.directory_audit import DirectoryAuditProjection
 from services.projections.goals_projection import GoalsProjection
 from services.shared.directory_replica import DirectoryReplica, ReplicaTeam
-from services.shared.envelope import EventEnvelope, envelope_id
 from services.shared.readmodel import (
     ReadModelDatabase,
     Transaction,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.directory.hris_records import hris_inbound_topic
+from northstar_contracts.hris import hris_inbound_topic
 from services.projections.__main__ import start_projections_service
 from services.shared.consumer import dead_letter_topic
 from services.shared.metrics import ServiceMetrics

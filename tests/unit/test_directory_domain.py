@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.directory.contracts import DIRECTORY_EVENT_CONTRACTS
+from northstar_contracts import directory as directory_contracts
+from northstar_contracts.registry import EVENTS
 from services.directory.domain import (
     DEPARTED,
     ManagerCycle,
@@ -18,7 +19,7 @@ from services.directory.domain import (
     person_uuid,
     team_uuid,
 )
-from services.directory.publishing import contract_data
+from services.directory.publishing import public_type_name
 from services.shared.errors import InvalidArgument
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -144,9 +145,11 @@ def test_every_domain_event_has_a_public_contract() -> None:
     team = Team.register("acme", "data", TeamDetails(name="Data"), T0)
     team.update(TeamDetails(name="D", parent_team_id="eng", lead_id="ann"), T0)
     events = [*person.collect_events(), *team.collect_events()]
-    names = [contract_data(event)[0] for event in events]
-    assert sorted(set(names)) == sorted(DIRECTORY_EVENT_CONTRACTS)
-    _, data = contract_data(Person.register("acme", "bob", ANN, T0).collect_events()[0])
+    names = [public_type_name(type(event)) for event in events]
+    published = [c.type_name for c in EVENTS.on_topic(directory_contracts.TOPIC)]
+    assert sorted(set(names)) == sorted(published)
+    registered = Person.register("acme", "bob", ANN, T0).collect_events()[0]
+    _, data = EVENTS.outbound_data_of(public_type_name(type(registered)), registered)
     assert data["person_id"] == "bob"
     assert data["start_date"] == "2024-03-01"
     assert "_meta" not in data

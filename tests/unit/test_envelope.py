@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.shared.envelope import EventEnvelope, envelope_id
-from services.shared.errors import InvalidArgument
+from northstar_contracts.envelope import EventEnvelope, envelope_id
+from northstar_contracts.errors import ContractViolation
 
 
 def make_envelope(**overrides: object) -> EventEnvelope:
@@ -64,7 +64,7 @@ def test_key_is_the_aggregate_id_so_one_aggregate_stays_on_one_partition() -> No
     ],
 )
 def test_undecodable_bodies_name_the_field_at_fault(body: bytes | None, field: str) -> None:
-    with pytest.raises(InvalidArgument) as caught:
+    with pytest.raises(ContractViolation) as caught:
         EventEnvelope.from_json_bytes(body)
     assert caught.value.field == field
 

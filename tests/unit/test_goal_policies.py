@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from services.directory.contracts import (
-    DirectoryEventContract,
+from northstar_contracts.directory import (
     PersonDepartedV1,
     PersonRegisteredV1,
     TeamRegisteredV1,
 )
+from northstar_contracts.envelope import EventEnvelope
+from northstar_contracts.registry import EventContract
 from services.goals.application import CommandResult, GoalsApplication
 from services.goals.domain import Metric
 from services.goals.index import GoalIndex
@@ -22,7 +23,6 @@ from services.goals.people import UnknownPerson
 from services.goals.planning import GoalPlanning
 from services.goals.policies import DeparturePolicy
 from services.shared.directory_replica import DirectoryReplica
-from services.shared.envelope import EventEnvelope
 from services.shared.eventstore import CommandContext
 from services.shared.readmodel import ReadModelDatabase
 
@@ -30,9 +30,7 @@ NOW = datetime(2026, 2, 1, tzinfo=UTC)
 HR = CommandContext.new("acme", "hr-1")
 
 
-def directory_event(
-    contract: DirectoryEventContract, aggregate_id: str, version: int
-) -> EventEnvelope:
+def directory_event(contract: EventContract, aggregate_id: str, version: int) -> EventEnvelope:
     return EventEnvelope(
         id=f"{aggregate_id}-{version}",
         type=f"directory.{type(contract).__name__.removesuffix('V1')}",

@@ -9,21 +9,18 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.goals.progress import (
+from northstar_contracts.errors import ContractViolation
+from northstar_contracts.progress import (
     DEFAULT_THRESHOLDS,
-    Metric,
     StatusThresholds,
     derive_status,
     expected_progress_at,
     goal_progress,
     metric_progress,
-    next_period,
-    quarter_period,
     rollup_progress,
-    validated_metric,
     weighted_progress,
 )
-from services.shared.errors import InvalidArgument
+from services.goals.metrics import Metric, next_period, quarter_period, validated_metric
 
 
 @pytest.mark.parametrize(
@@ -54,7 +51,7 @@ def test_metric_progress_defaults_to_the_metrics_current_value() -> None:
 
 
 def test_metric_progress_refuses_target_equal_to_start() -> None:
-    with pytest.raises(InvalidArgument) as raised:
+    with pytest.raises(ContractViolation) as raised:
         metric_progress(Metric("number", "increase", 3, 3), 3)
     assert raised.value.field == "metric.target"
     assert raised.value.reason == "target equals start: progress cannot be measured"
@@ -62,7 +59,7 @@ def test_metric_progress_refuses_target_equal_to_start() -> None:
 
 @pytest.mark.parametrize("current", [math.nan, math.inf, -math.inf])
 def test_metric_progress_refuses_non_finite_values(current: float) -> None:
-    with pytest.raises(InvalidArgument) as raised:
+    with pytest.raises(ContractViolation) as raised:
         metric_progress(Metric("number", "increase", 0, 1), current)
     assert raised.value.field == "current"
 
@@ -96,7 +93,7 @@ def test_metric_progress_refuses_non_finite_values(current: float) -> None:
     ],
 )
 def test_invalid_metrics_name_the_field(metric: Metric, field: str, reason: str | None) -> None:
-    with pytest.raises(InvalidArgument) as raised:
+    with pytest.raises(ContractViolation) as raised:
         validated_metric(metric)
     assert raised.value.field == field
     if reason is not None:
@@ -128,7 +125,7 @@ def test_weighted_progress_weighs_each_part() -> None:
 def test_weighted_progress_refuses_bad_weights(
     parts: list[tuple[float, float]], field: str
 ) -> None:
-    with pytest.raises(InvalidArgument) as raised:
+    with pytest.raises(ContractViolation) as raised:
         weighted_progress(parts)
     assert raised.value.field == field
 
@@ -253,7 +250,7 @@ def test_expected_progress_is_the_elapsed_share_of_the_period(today: date, expec
 
 def test_expected_progress_without_due_date_is_zero_and_due_before_start_is_refused() -> None:
     assert expected_progress_at(date(2025, 1, 1), None, date(2026, 1, 1)) == 0.0
-    with pytest.raises(InvalidArgument) as raised:
+    with pytest.raises(ContractViolation) as raised:
         expected_progress_at(date(2025, 2, 1), date(2025, 1, 1), date(2025, 1, 15))
     assert raised.value.field == "due_date"
 
@@ -305,7 +302,7 @@ def test_status_thresholds_are_configurable() -> None:
     ],
 )
 def test_inconsistent_thresholds_are_refused(thresholds: dict[str, float], field: str) -> None:
-    with pytest.raises(InvalidArgument) as raised:
+    with pytest.raises(ContractViolation) as raised:
         StatusThresholds(**thresholds)
     assert raised.value.field == field
 
@@ -323,5 +320,5 @@ def test_quarters_and_the_periods_that_follow_them() -> None:
         date(2025, 1, 15),
         date(2025, 1, 24),
     )
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(ContractViolation):
         quarter_period(2025, 5)

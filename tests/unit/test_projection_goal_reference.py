@@ -12,8 +12,9 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.goals.contracts import contract_data
+from northstar_contracts.registry import EVENTS
 from services.goals.domain import Goal, Metric
+from services.goals.publishing import public_type_name
 from services.projections.audit import State
 from services.projections.goal_state import fold_goal_event, own_progress
 from services.shared.errors import NorthstarError
@@ -246,7 +247,8 @@ def assert_fold_says_what_the_aggregate_says(
         replayed = event.mutate(replayed)
         assert replayed is not None
         assert replayed.version == version
-        event_type, data = contract_data(event)
+        event_type = public_type_name(type(event))
+        _, data = EVENTS.outbound_data_of(event_type, event)
         state = fold_goal_event(state, event_type, data)
         assert fold_says(state) == aggregate_says(replayed), f"at version {version} ({event_type})"
     return len(events)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.goals.progress import require_text
+from services.goals.metrics import require_text
 from services.shared.errors import InvalidArgument
 
 

@@ -1,7 +1,8 @@
-"""Metrics, periods and the progress maths of goals: roll-ups, expected progress and status.
+"""The goal progress rules: roll-ups, expected progress and status, over plain numbers and ids.
 
-Pure functions over plain numbers and ids, so the projections service can reuse the roll-up
-for its alignment view without loading aggregates. The rules are stated in docs/goals.md.
+Part of the published language because every reader of the goals topic needs the same numbers
+as the goals service: the goals service computes with these functions, and so do the
+projections and any consumer outside Northstar. The rules are stated in docs/goals.md.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ import logging
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any, Protocol
 from uuid import UUID
 
-from services.goals.cycles import without_cycle_links
-from services.shared.errors import InvalidArgument
-from services.shared.validation import reject_control_characters
+from northstar_contracts.alignment import without_cycle_links
+from northstar_contracts.errors import ContractViolation
 
 INCREASE = "increase"
 DECREASE = "decrease"
@@ -53,104 +53,27 @@ class MeasuredMetric(Protocol):
     def current(self) -> float | None: ...
 
 
-def require_finite(value: float, field: str) -> float:
-    """A real number that is neither NaN nor infinite (bools are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgument("must be a number", field=field)
-    if not math.isfinite(value):
-        raise InvalidArgument("must be a finite number (not NaN or infinite)", field=field)
-    return float(value)
-
-
-def require_text(value: str, field: str, *, max_length: int, allow_blank: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument("must be text", field=field)
-    if not allow_blank and not value.strip():
-        raise InvalidArgument("must not be blank", field=field)
-    if len(value) > max_length:
-        raise InvalidArgument(f"must be at most {max_length} characters", field=field)
-    reject_control_characters(value, field)
-    return value
-
-
-def require_choice(value: str, choices: Sequence[str], field: str) -> str:
-    if value not in choices:
-        raise InvalidArgument(f"must be one of {', '.join(choices)}", field=field)
-    return value
-
-
 @dataclass(frozen=True)
-class Metric:
-    """How a goal or key result is measured; `current` None means still at `start`."""
+class MetricValues:
+    """The numbers of a metric as the goals topic publishes them (`MetricContract`'s fields)."""
 
-    kind: str
     direction: str
     start: float
     target: float
-    unit: str = ""
-    current: float | None = None
-
-    @property
-    def current_value(self) -> float:
-        return self.start if self.current is None else self.current
-
-    def to_data(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "direction": self.direction,
-            "start": self.start,
-            "target": self.target,
-            "unit": self.unit,
-            "current": self.current_value,
-        }
+    current: float | None
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Metric:
-        return cls(
-            kind=data["kind"],
-            direction=data["direction"],
-            start=data["start"],
-            target=data["target"],
-            unit=data["unit"],
-            current=data["current"],
-        )
+    def from_data(cls, data: Mapping[str, Any]) -> MetricValues:
+        return cls(data["direction"], data["start"], data["target"], data.get("current"))
 
 
-def validated_metric(metric: Metric, field: str = "metric") -> Metric:
-    """`metric` with numbers as floats, or InvalidArgument naming the first bad field."""
-    require_choice(metric.kind, METRIC_KINDS, f"{field}.kind")
-    require_choice(metric.direction, DIRECTIONS, f"{field}.direction")
-    start = require_finite(metric.start, f"{field}.start")
-    target = require_finite(metric.target, f"{field}.target")
-    current = None if metric.current is None else require_finite(metric.current, f"{field}.current")
-    unit = require_text(metric.unit, f"{field}.unit", max_length=32, allow_blank=True)
-    if metric.kind == "currency" and not (len(unit) == 3 and unit.isalpha() and unit.isupper()):
-        raise InvalidArgument(
-            "a currency needs an ISO 4217 code such as EUR", field=f"{field}.unit"
-        )
-    if metric.kind == "binary" and (metric.direction != INCREASE or start != 0 or target != 1):
-        raise InvalidArgument(
-            "a binary milestone goes from start 0 to target 1 (direction increase)",
-            field=f"{field}.target",
-        )
-    if metric.direction not in GUARDRAIL_DIRECTIONS:
-        if target == start:
-            raise InvalidArgument(
-                "target equals start: progress cannot be measured", field=f"{field}.target"
-            )
-        if metric.direction == INCREASE and target < start:
-            raise InvalidArgument("an increase needs a target above start", field=f"{field}.target")
-        if metric.direction != INCREASE and target > start:
-            raise InvalidArgument("a decrease needs a target below start", field=f"{field}.target")
-    return Metric(metric.kind, metric.direction, start, target, unit, current)
-
-
-def validate_period(start_date: date, due_date: date | None) -> None:
-    for value, field in ((start_date, "start_date"), (due_date, "due_date")):
-        if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
-            raise InvalidArgument("must be a calendar date", field=field)
-    if due_date is not None and due_date < start_date:
-        raise InvalidArgument("due date is before the start date", field="due_date")
+def require_finite(value: float, field: str) -> float:
+    """A real number that is neither NaN nor infinite (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ContractViolation("must be a number", field=field)
+    if not math.isfinite(value):
+        raise ContractViolation("must be a finite number (not NaN or infinite)", field=field)
+    return float(value)
 
 
 def clip_unit(value: float) -> float:
@@ -174,9 +97,9 @@ def metric_progress(metric: MeasuredMetric, current: float | None = None) -> flo
     if metric.direction == STAY_BELOW:
         return 1.0 if value <= target else 0.0
     if metric.direction not in (INCREASE, DECREASE):
-        raise InvalidArgument(f"must be one of {', '.join(DIRECTIONS)}", field="metric.direction")
+        raise ContractViolation(f"must be one of {', '.join(DIRECTIONS)}", field="metric.direction")
     if target == start:
-        raise InvalidArgument(
+        raise ContractViolation(
             "target equals start: progress cannot be measured", field="metric.target"
         )
     toward_target = 1.0 if target > start else -1.0
@@ -195,12 +118,12 @@ def weighted_progress(parts: Sequence[tuple[float, float]]) -> float:
     """Weighted mean of (progress, weight) pairs; weights >= 0 and summing to more than 0."""
     for progress, weight in parts:
         if not 0.0 <= require_finite(progress, "progress") <= 1.0:
-            raise InvalidArgument("must lie in [0, 1]", field="progress")
+            raise ContractViolation("must lie in [0, 1]", field="progress")
         if require_finite(weight, "weights") < 0:
-            raise InvalidArgument("a weight must not be negative", field="weights")
+            raise ContractViolation("a weight must not be negative", field="weights")
     largest = max((weight for _, weight in parts), default=0.0)
     if largest <= 0:
-        raise InvalidArgument("weights must sum to more than zero", field="weights")
+        raise ContractViolation("weights must sum to more than zero", field="weights")
     # Scaling by a power of two is exact and keeps sums of huge weights finite; fsum keeps the
     # mean exact enough that scaling all weights together changes nothing visible.
     exponent = math.frexp(largest)[1]
@@ -313,7 +236,7 @@ def expected_progress_at(start: date, due: date | None, today: date) -> float:
     if due is None:
         return 0.0
     if due < start:
-        raise InvalidArgument("due date is before the start date", field="due_date")
+        raise ContractViolation("due date is before the start date", field="due_date")
     if today >= due:
         return 1.0
     if today <= start:
@@ -338,14 +261,14 @@ class StatusThresholds:
         for name in ("at_risk_gap", "off_track_gap", "at_risk_confidence", "off_track_confidence"):
             value = require_finite(getattr(self, name), f"thresholds.{name}")
             if not 0.0 <= value <= 1.0:
-                raise InvalidArgument("must lie in [0, 1]", field=f"thresholds.{name}")
+                raise ContractViolation("must lie in [0, 1]", field=f"thresholds.{name}")
         if self.off_track_gap < self.at_risk_gap:
-            raise InvalidArgument(
+            raise ContractViolation(
                 "off track must need a gap at least as large as at risk",
                 field="thresholds.off_track_gap",
             )
         if self.off_track_confidence > self.at_risk_confidence:
-            raise InvalidArgument(
+            raise ContractViolation(
                 "off track must need a confidence no higher than at risk",
                 field="thresholds.off_track_confidence",
             )
@@ -376,7 +299,7 @@ def derive_status(
     if lifecycle == "draft":
         return NOT_STARTED
     if lifecycle != "active":
-        raise InvalidArgument("must be draft, active, completed or cancelled", field="lifecycle")
+        raise ContractViolation("must be draft, active, completed or cancelled", field="lifecycle")
     actual = require_finite(actual, "actual")
     expected = require_finite(expected, "expected")
     if confidence is not None:
@@ -395,30 +318,3 @@ def derive_status(
     ):
         return AT_RISK
     return ON_TRACK
-
-
-def next_period(start_date: date, due_date: date) -> tuple[date, date]:
-    """The period after [start, due]: the next calendar month, quarter or year when the period
-    is one, otherwise a period of the same length starting the day after `due_date`."""
-    following = date.fromordinal(due_date.toordinal() + 1)
-    if start_date.day == 1 and following.day == 1:
-        months = (following.year - start_date.year) * 12 + following.month - start_date.month
-        if months in (1, 3, 12):
-            return following, _month_start(following, months) - _ONE_DAY
-    return following, following + (due_date - start_date)
-
-
-def quarter_period(year: int, quarter: int) -> tuple[date, date]:
-    """First and last day of calendar quarter `quarter` (1..4) of `year`."""
-    if quarter not in (1, 2, 3, 4):
-        raise InvalidArgument("must be 1, 2, 3 or 4", field="quarter")
-    start = date(year, 3 * quarter - 2, 1)
-    return start, _month_start(start, 3) - _ONE_DAY
-
-
-_ONE_DAY = timedelta(days=1)
-
-
-def _month_start(first_of_month: date, months_later: int) -> date:
-    month_index = first_of_month.month - 1 + months_later
-    return date(first_of_month.year + month_index // 12, month_index % 12 + 1, 1)

@@ -1,29 +1,28 @@
-"""The inbound HRIS feed's record formats (topic northstar.hris.inbound.v1), as pydantic models.
+"""The inbound HRIS feed's record formats (topic northstar.hris.inbound.v1).
 
-These models are the contract with the enterprise: docs/schemas/hris/*.json are generated from
-them (`python -m services.directory.hris_records docs/schemas/hris`). Anything they refuse is
-dead-lettered with the reason.
+These models are the contract with the enterprise's HRIS connector: contracts/schemas/hris/ holds
+their generated JSON Schemas. Unlike our own events, a feed record with a field we do not know
+is refused (dead-lettered with the reason): in a feed it nearly always means a mapping bug in
+the connector, and silently dropping a field the sender thought it set would lose data.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from services.directory.domain import (
-    MAX_EMAIL_LENGTH,
-    MAX_ID_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_REASON_LENGTH,
-    MAX_TENANT_LENGTH,
-    MAX_TITLE_LENGTH,
-)
-from services.shared.errors import InvalidArgument
+from northstar_contracts.errors import ContractViolation
+from northstar_contracts.registry import PersonalData
+
+# Limits of the directory's fields; the directory service enforces the same ones.
+MAX_ID_LENGTH = 128
+MAX_TENANT_LENGTH = 64
+MAX_NAME_LENGTH = 200
+MAX_EMAIL_LENGTH = 254
+MAX_TITLE_LENGTH = 200
+MAX_REASON_LENGTH = 500
 
 HRIS_INBOUND_TOPIC = "northstar.hris.inbound.v1"
 HRIS_DEAD_LETTER_TOPIC = HRIS_INBOUND_TOPIC + ".dlq"
@@ -64,14 +63,14 @@ class PersonUpsertRecord(HrisRecordBase):
     """Creates a person or brings them up to date (every field is the complete new value)."""
 
     record_type: Literal["person_upsert"]
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="Full name.")
-    email: str = Field(
+    name: str = PersonalData("Full name.", min_length=1, max_length=MAX_NAME_LENGTH)
+    email: str = PersonalData(
+        "Work email address.",
         min_length=3,
         max_length=MAX_EMAIL_LENGTH,
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-        description="Work email address.",
     )
-    title: str = Field("", max_length=MAX_TITLE_LENGTH, description="Job title.")
+    title: str = PersonalData("Job title.", default="", max_length=MAX_TITLE_LENGTH)
     team_id: OptionalExternalId = Field(
         "", description="Team (an earlier team_upsert's external_id); '' for none."
     )
@@ -103,7 +102,7 @@ class DepartureRecord(HrisRecordBase):
 
     record_type: Literal["departure"]
     leave_date: date = Field(description="Last day of employment.")
-    reason: str = Field("", max_length=MAX_REASON_LENGTH, description="Free text for HR.")
+    reason: str = PersonalData("Free text for HR.", default="", max_length=MAX_REASON_LENGTH)
 
 
 HrisRecord = Annotated[
@@ -124,18 +123,18 @@ def hris_inbound_topic(namespace: str = "northstar") -> str:
 
 
 def parse_hris_record(body: bytes | None) -> HrisRecord:
-    """The record in a message body, or InvalidArgument naming every fault found."""
+    """The record in a message body, or ContractViolation naming every fault found."""
     if not body:
-        raise InvalidArgument("record has no body", field="value")
+        raise ContractViolation("record has no body", field="value")
     if len(body) > MAX_RECORD_BYTES:
-        raise InvalidArgument(f"record exceeds {MAX_RECORD_BYTES} bytes", field="value")
+        raise ContractViolation(f"record exceeds {MAX_RECORD_BYTES} bytes", field="value")
     try:
         return HRIS_RECORD_ADAPTER.validate_json(body)
     except ValidationError as error:
         problems = [_describe(problem) for problem in error.errors(include_url=False)]
         field = problems[0][0]
         reason = "; ".join(f"{where}: {what}" if where else what for where, what in problems)
-        raise InvalidArgument(reason, field=field) from error
+        raise ContractViolation(reason, field=field) from error
 
 
 def _describe(problem: Any) -> tuple[str, str]:
@@ -153,26 +152,4 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         for record_type, model in RECORD_MODELS.items()
     }
     schemas["hris_record.json"] = HRIS_RECORD_ADAPTER.json_schema()
-    for name, schema in schemas.items():
-        schema["$id"] = f"https://northstar.dev/schemas/hris/{name}"
-        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schemas
-
-
-def render_schema(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
-
-
-def write_json_schemas(folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, schema in json_schemas().items():
-        path = folder / name
-        path.write_text(render_schema(schema))
-        written.append(path)
-    return written
-
-
-if __name__ == "__main__":
-    for written_path in write_json_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else ".")):
-        print(written_path)

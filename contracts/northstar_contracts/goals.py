@@ -1,33 +1,46 @@
-"""Public contracts of the goals topic: one pydantic model per Goal event, keyed by public type.
+"""Public events of the goals topic (northstar.goals.v1): one model per Goal event.
 
-Consumers outside Northstar read these shapes, so a field is never renamed or retyped without a
-new schema version. `contract_data` turns a domain event into the envelope's `data`.
+Consumers outside Northstar read these shapes, so a field is never renamed or retyped in place:
+a breaking change is a new schema version with an upcaster (see registry).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from services.goals.domain import Goal
+from northstar_contracts.registry import EVENTS, Contract, EventContract, PersonalData
 
-CONTRACT_SCHEMA_VERSION = 1
-PUBLIC_TYPE_PREFIX = "goals.Goal"
+TOPIC = "northstar.goals.v1"
+SOURCE = "northstar/goals"
+TYPE_PREFIX = "goals.Goal"
+AGGREGATE_TYPE = "Goal"
+
+MetricKind = Literal["number", "percentage", "currency", "binary"]
+Direction = Literal["increase", "decrease", "stay_above", "stay_below"]
+Level = Literal["strategy", "company", "team", "personal"]
+Visibility = Literal["public", "team", "private"]
+
+
+def goal_event(type_name: str, version: int = 1) -> Callable[[Contract], Contract]:
+    return EVENTS.register(type_name, version=version, topic=TOPIC, aggregate_type=AGGREGATE_TYPE)
+
 
 By = Field(description="Person id of whoever caused the change.")
 Reason = Field(description="Why the change was made, in the actor's words.")
 
 
-class MetricContract(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class MetricContract(EventContract):
+    """How a goal or key result is measured."""
 
-    kind: Literal["number", "percentage", "currency", "binary"] = Field(
+    kind: MetricKind = Field(
         description="number, percentage, currency (unit is an ISO 4217 code) or binary milestone."
     )
-    direction: Literal["increase", "decrease", "stay_above", "stay_below"] = Field(
+    direction: Direction = Field(
         description="increase/decrease to the target, or stay above/below it (a guardrail)."
     )
     start: float = Field(description="Value at the start of the period.")
@@ -36,33 +49,28 @@ class MetricContract(BaseModel):
     current: float = Field(description="Latest value checked in (the start until then).")
 
 
-class ContributionContract(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ContributionContract(EventContract):
+    """One weighted contributes-to link."""
 
     goal_id: UUID = Field(description="Goal this goal contributes to.")
     weight: float = Field(gt=0, description="Weight of this goal among the target's children.")
 
 
-class GoalEventContract(BaseModel):
-    """Fields common to the data of every goals event (the envelope carries id and version)."""
+@goal_event("goals.GoalCreated")
+class GoalCreatedV1(EventContract):
+    """A goal was created (in draft), with its period, owner, team, level and optional metric."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class GoalCreatedV1(GoalEventContract):
     tenant_id: str = Field(description="Tenant that owns the goal.")
     title: str = Field(description="Short statement of the goal (at most 200 characters).")
     description: str = Field(description="What achieving the goal means.")
     owner_id: str = Field(description="Person id of the owner.")
     team_id: str = Field(description="Team id the goal belongs to.")
-    level: Literal["strategy", "company", "team", "personal"] = Field(
-        description="strategy marks a strategic objective, a root of alignment."
-    )
+    level: Level = Field(description="strategy marks a strategic objective, a root of alignment.")
     start_date: date = Field(description="First day of the goal's period.")
     due_date: date | None = Field(description="Last day of the period; null if open-ended.")
     metric: MetricContract | None = Field(description="The goal's own metric, if any.")
     parent_goal_id: UUID | None = Field(description="Primary parent in the alignment tree.")
-    visibility: Literal["public", "team", "private"] = Field(description="Who may see the goal.")
+    visibility: Visibility = Field(description="Who may see the goal.")
     created_by: str = Field(description="Person id of whoever created the goal.")
     measured_by_own_metric: bool = Field(
         description="True: progress comes from the goal's own measure, not its children."
@@ -74,57 +82,90 @@ class GoalCreatedV1(GoalEventContract):
     )
 
 
-class GoalRenamedV1(GoalEventContract):
+@goal_event("goals.GoalRenamed")
+class GoalRenamedV1(EventContract):
+    """The goal's title changed."""
+
     title: str = Field(description="New title.")
     by: str = By
 
 
-class GoalDescribedV1(GoalEventContract):
+@goal_event("goals.GoalDescribed")
+class GoalDescribedV1(EventContract):
+    """The goal's description changed."""
+
     description: str = Field(description="New description.")
     by: str = By
 
 
-class GoalReassignedV1(GoalEventContract):
+@goal_event("goals.GoalReassigned")
+class GoalReassignedV1(EventContract):
+    """The goal has a new owner (and with them, possibly a new team)."""
+
     owner_id: str = Field(description="Person id of the new owner.")
     team_id: str = Field(description="Team id the goal now belongs to.")
     by: str = By
 
 
-class GoalVisibilityChangedV1(GoalEventContract):
-    visibility: Literal["public", "team", "private"] = Field(description="New visibility.")
+@goal_event("goals.GoalVisibilityChanged")
+class GoalVisibilityChangedV1(EventContract):
+    """Who may see the goal changed."""
+
+    visibility: Visibility = Field(description="New visibility.")
     by: str = By
 
 
-class GoalActivatedV1(GoalEventContract):
+@goal_event("goals.GoalActivated")
+class GoalActivatedV1(EventContract):
+    """The goal went from draft to active: work on it has started."""
+
     by: str = By
 
 
-class GoalCompletedV1(GoalEventContract):
+@goal_event("goals.GoalCompleted")
+class GoalCompletedV1(EventContract):
+    """The goal was completed."""
+
     by: str = By
 
 
-class GoalCancelledV1(GoalEventContract):
+@goal_event("goals.GoalCancelled")
+class GoalCancelledV1(EventContract):
+    """The goal was cancelled, with the reason."""
+
     reason: str = Reason
     by: str = By
 
 
-class GoalArchivedV1(GoalEventContract):
+@goal_event("goals.GoalArchived")
+class GoalArchivedV1(EventContract):
+    """A completed or cancelled goal was archived (it keeps its outcome)."""
+
     by: str = By
 
 
-class GoalReopenedV1(GoalEventContract):
+@goal_event("goals.GoalReopened")
+class GoalReopenedV1(EventContract):
+    """A completed or cancelled goal is active again, with the reason."""
+
     reason: str = Reason
     by: str = By
 
 
-class GoalAlignedV1(GoalEventContract):
+@goal_event("goals.GoalAligned")
+class GoalAlignedV1(EventContract):
+    """The goal's primary parent in the alignment tree changed."""
+
     parent_goal_id: UUID = Field(description="New primary parent.")
     previous_parent_goal_id: UUID | None = Field(description="Primary parent before, if any.")
     reason: str = Field(description="Why it was realigned (may be empty for a first alignment).")
     by: str = By
 
 
-class GoalContributionsSetV1(GoalEventContract):
+@goal_event("goals.GoalContributionsSet")
+class GoalContributionsSetV1(EventContract):
+    """The goal's weighted contributes-to links were replaced."""
+
     contributions: list[ContributionContract] = Field(
         description="The complete set of weighted contributes-to links (replaces the old set)."
     )
@@ -132,7 +173,10 @@ class GoalContributionsSetV1(GoalEventContract):
     by: str = By
 
 
-class GoalMetricDefinedV1(GoalEventContract):
+@goal_event("goals.GoalMetricDefined")
+class GoalMetricDefinedV1(EventContract):
+    """The goal is now measured by this metric."""
+
     metric: MetricContract = Field(description="The metric the goal is now measured by.")
     measured_by_own_metric: bool = Field(
         description="True: progress comes from this metric, not the goal's children."
@@ -140,7 +184,10 @@ class GoalMetricDefinedV1(GoalEventContract):
     by: str = By
 
 
-class GoalKeyResultAddedV1(GoalEventContract):
+@goal_event("goals.GoalKeyResultAdded")
+class GoalKeyResultAddedV1(EventContract):
+    """A key result was added to the goal."""
+
     key_result_id: UUID = Field(description="Id of the new key result within the goal.")
     title: str = Field(description="What the key result measures.")
     metric: MetricContract = Field(description="The key result's metric.")
@@ -148,21 +195,30 @@ class GoalKeyResultAddedV1(GoalEventContract):
     by: str = By
 
 
-class GoalKeyResultRemovedV1(GoalEventContract):
+@goal_event("goals.GoalKeyResultRemoved")
+class GoalKeyResultRemovedV1(EventContract):
+    """A key result was removed from the goal, with the reason."""
+
     key_result_id: UUID = Field(description="Id of the removed key result.")
     reason: str = Reason
     by: str = By
 
 
-class GoalCheckedInV1(GoalEventContract):
+@goal_event("goals.GoalCheckedIn")
+class GoalCheckedInV1(EventContract):
+    """A check-in: a new value (or a note only) and the owner's confidence."""
+
     value: float | None = Field(description="New current value; null for a note-only check-in.")
     confidence: float = Field(ge=0, le=1, description="Owner's confidence of reaching the goal.")
-    note: str = Field(description="Free-text note.")
+    note: str = PersonalData("Free-text note in the owner's words.")
     by: str = By
     key_result_id: UUID | None = Field(description="Key result checked in on; null: the goal.")
 
 
-class GoalTargetChangedV1(GoalEventContract):
+@goal_event("goals.GoalTargetChanged")
+class GoalTargetChangedV1(EventContract):
+    """The target of the goal or of one of its key results changed, with the reason."""
+
     key_result_id: UUID | None = Field(description="Key result retargeted; null: the goal.")
     old_target: float = Field(description="Target before the change.")
     new_target: float = Field(description="Target after the change.")
@@ -170,66 +226,31 @@ class GoalTargetChangedV1(GoalEventContract):
     by: str = By
 
 
-class GoalDueDateChangedV1(GoalEventContract):
+@goal_event("goals.GoalDueDateChanged")
+class GoalDueDateChangedV1(EventContract):
+    """The goal's due date changed, with the reason."""
+
     old_due_date: date | None = Field(description="Due date before the change.")
     new_due_date: date = Field(description="Due date after the change.")
     reason: str = Reason
     by: str = By
 
 
-class GoalRolledOverV1(GoalEventContract):
+@goal_event("goals.GoalRolledOver")
+class GoalRolledOverV1(EventContract):
+    """A recurring goal was rolled over into the next period's goal."""
+
     next_goal_id: UUID = Field(description="The same recurring goal for the next period.")
     by: str = By
 
 
-class GoalFlaggedForReassignmentV1(GoalEventContract):
+@goal_event("goals.GoalFlaggedForReassignment")
+class GoalFlaggedForReassignmentV1(EventContract):
+    """The goal's owner left the organisation: someone must reassign it."""
+
     departed_person_id: str = Field(description="Person id of the owner who left.")
     manager_id: str = Field(
         description="Their line manager when they left ('' when none): who should reassign it."
     )
     leave_date: date = Field(description="The departed owner's last day.")
     by: str = By
-
-
-GOAL_EVENT_CONTRACTS: dict[str, type[GoalEventContract]] = {
-    f"{PUBLIC_TYPE_PREFIX}{model.__name__.removeprefix('Goal').removesuffix('V1')}": model
-    for model in (
-        GoalCreatedV1,
-        GoalRenamedV1,
-        GoalDescribedV1,
-        GoalReassignedV1,
-        GoalVisibilityChangedV1,
-        GoalActivatedV1,
-        GoalCompletedV1,
-        GoalCancelledV1,
-        GoalArchivedV1,
-        GoalReopenedV1,
-        GoalAlignedV1,
-        GoalContributionsSetV1,
-        GoalMetricDefinedV1,
-        GoalKeyResultAddedV1,
-        GoalKeyResultRemovedV1,
-        GoalCheckedInV1,
-        GoalTargetChangedV1,
-        GoalDueDateChangedV1,
-        GoalRolledOverV1,
-        GoalFlaggedForReassignmentV1,
-    )
-}
-
-
-def public_type_name(event_class: type[Goal.Event]) -> str:
-    """ "goals.Goal" + the event class name, e.g. Goal.CheckedIn -> "goals.GoalCheckedIn"."""
-    return f"{PUBLIC_TYPE_PREFIX}{event_class.__name__}"
-
-
-def contract_data(event: Goal.Event) -> tuple[str, dict[str, Any]]:
-    """The public type name and the validated, JSON-ready data of a Goal domain event."""
-    type_name = public_type_name(type(event))
-    try:
-        contract = GOAL_EVENT_CONTRACTS[type_name]
-    except KeyError:
-        raise LookupError(f"no public contract for {type(event).__qualname__}") from None
-    # Only the contract's fields: the store may attach metadata to events, which stays private.
-    fields = {name: getattr(event, name) for name in contract.model_fields}
-    return type_name, contract.model_validate(fields).model_dump(mode="json")
