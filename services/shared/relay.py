@@ -138,7 +138,6 @@ class NotificationRelay:
         stuck_for = now - self._progress_at
         stalled = lag > 0 and stuck_for >= self.stall_threshold_seconds
         if stalled != self.stalled:
-            self.stalled = stalled
             if stalled:
                 logger.warning(
                     "relay %s stalled: %d notifications pending, none published for %.0f s "
@@ -154,6 +153,8 @@ class NotificationRelay:
                 )
             if self.on_stall_change is not None:
                 await self.on_stall_change(stalled)
+            # Last, so whoever reads `stalled` finds the health already reporting it.
+            self.stalled = stalled
         return lag
 
     def _why_stalled(self) -> str:

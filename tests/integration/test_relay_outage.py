@@ -48,7 +48,7 @@ async def test_relay_reports_a_broker_outage_and_recovers_when_the_broker_return
     settings = ServiceSettings(
         data_dir=tmp_path,
         kafka_bootstrap_servers=address,
-        relay_stall_threshold_seconds=1.0,
+        relay_stall_threshold_seconds=2.0,
         kafka_log_repeat_interval_seconds=60.0,
     )
     app = TallyApp(env=persistence_env("tallies", settings.store_url_for("tallies")))
@@ -78,7 +78,10 @@ async def test_relay_reports_a_broker_outage_and_recovers_when_the_broker_return
     try:
         save_tallies(app, 3)  # six events
         relay.wake()
-        await eventually(lambda: relay.lag() == 0, what="the first events published")
+        # Creating the topic may take longer than the threshold: wait for the watcher too.
+        await eventually(
+            lambda: relay.lag() == 0 and not relay.stalled, what="the first events published"
+        )
         assert await relay_health() == SERVING
         published_at = gauge(metrics, last_publish)
         assert published_at > 0
