@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from northstar.projections.v1 import projections_pb2_grpc
-from services.projections.api import ProjectionServicer
+from services.projections.api import PLATFORM_METHODS, ProjectionServicer
 from services.projections.audit import AuditTables
 from services.projections.directory_audit import (
     DIRECTORY_AUDIT_READ_MODEL,
@@ -19,6 +19,7 @@ from services.projections.goals_projection import (
     audit_version_tables,
     goals_version_tables,
 )
+from services.projections.kpi_projection import KPI_READ_MODEL, KpiProjection, kpi_version_tables
 from services.projections.rebuild import ReadModelKind, ReadModels
 from services.projections.versions import VersionTable, table_prefix
 from services.shared.consumer import RetryPolicy
@@ -71,6 +72,12 @@ def read_model_kinds(
             build=lambda name: DirectoryAuditProjection(db, name, replica),
             tables=directory_tables,
         ),
+        ReadModelKind(
+            name=KPI_READ_MODEL,
+            topics=(settings.topic_for("kpi"),),
+            build=lambda name: KpiProjection(db, name),
+            tables=kpi_version_tables,
+        ),
     ]
 
 
@@ -100,10 +107,13 @@ async def start_projections_service(
         read_models,
         wait_timeout_seconds=settings.read_wait_timeout_seconds,
         department_of=replica.department_of,
+        manages=replica.is_in_management_chain,
+        reporting_lines=replica,
     )
     await runtime.start(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],
         [GRPC_SERVICE_NAME],
+        platform_methods=PLATFORM_METHODS,
     )
     return ProjectionsService(
         runtime=runtime, db=db, read_models=read_models, replica=replica, servicer=servicer

@@ -39,7 +39,13 @@ from northstar.directory.v1 import directory_pb2
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
 from services.shared.position import encode_position_token
-from tests.integration.conftest import RunningSystem, bearer, conninfo_to_url, run_system
+from tests.integration.conftest import (
+    RunningSystem,
+    bearer,
+    conninfo_to_url,
+    started_system,
+    system_settings,
+)
 
 T = TypeVar("T")
 EXAMPLES = int(os.environ.get("NORTHSTAR_FUZZ_EXAMPLES", "10"))
@@ -284,7 +290,7 @@ def fuzzed(
     tmp_path = tmp_path_factory.mktemp("fuzz")
     with store_for(request, tmp_path) as store_url:
         loop = LoopThread()
-        context = run_system(store_url, tmp_path, kafka_bootstrap_servers)
+        context = started_system(system_settings(store_url, tmp_path, kafka_bootstrap_servers))
         try:
             system = loop.run(context.__aenter__())
             try:

@@ -22,6 +22,8 @@ from services.directory.domain import Person, Team
 from services.directory.publishing import public_type_name as directory_type_name
 from services.goals.domain import Goal
 from services.goals.publishing import public_type_name as goal_type_name
+from services.kpi.domain import Kpi
+from services.kpi.publishing import public_type_name as kpi_type_name
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI_SPEC = ROOT / ".cache/asyncapi/package/schemas/3.0.0-without-$id.json"
@@ -46,6 +48,7 @@ def published_type_names() -> set[str]:
     names = {goal_type_name(event_class) for event_class in event_classes(Goal, "Created")}
     for aggregate in (Person, Team):
         names |= {directory_type_name(c) for c in event_classes(aggregate, "Registered")}
+    names |= {kpi_type_name(c) for c in event_classes(Kpi, "Defined")}
     return names
 
 
@@ -58,7 +61,7 @@ def test_every_published_event_type_has_a_schema_an_asyncapi_entry_and_a_catalog
     asyncapi = json.loads((ROOT / ASYNCAPI_PATH).read_text())
     catalogue = (ROOT / CATALOGUE_PATH).read_text()
     published = published_type_names()
-    assert len(published) == 20 + 11
+    assert len(published) == 20 + 11 + 7
     for type_name in sorted(published):
         version = events.current_version(type_name)
         assert (ROOT / event_schema_file(type_name, version)).is_file(), type_name
