@@ -19,7 +19,7 @@ import os
 import random
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -37,15 +37,21 @@ from psycopg.conninfo import make_conninfo
 
 from northstar.directory.v1 import directory_pb2
 from northstar.goals.v1 import goals_pb2
+from northstar.kpi.v1 import kpi_pb2
 from northstar.projections.v1 import projections_pb2
+from services.kpi.__main__ import start_kpi_service
+from services.shared.auth import PLATFORM_OPERATOR, PLATFORM_TENANT
 from services.shared.position import encode_position_token
+from services.shared.settings import ServiceSettings
 from tests.integration.conftest import (
-    RunningSystem,
+    FAST_RETRY,
     bearer,
     conninfo_to_url,
+    holds_seed_organisation,
     started_system,
     system_settings,
 )
+from tests.waiting import eventually
 
 T = TypeVar("T")
 EXAMPLES = int(os.environ.get("NORTHSTAR_FUZZ_EXAMPLES", "10"))
@@ -59,6 +65,7 @@ CALLERS = [
     bearer("auditor-1", ["auditor"]),
     bearer("sync", ["integration"]),
     bearer("globex-hr", ["hr_admin"], tenant_id="globex"),
+    bearer("ops-1", [PLATFORM_OPERATOR], tenant_id=PLATFORM_TENANT),
     (("authorization", "Bearer not-a-token"),),
 ]
 
@@ -78,7 +85,7 @@ class Rpc:
 
 def every_rpc() -> list[Rpc]:
     rpcs: list[Rpc] = []
-    for module in (goals_pb2, directory_pb2, projections_pb2):
+    for module in (goals_pb2, directory_pb2, projections_pb2, kpi_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             rpcs.extend(Rpc(service.full_name, method) for method in service.methods)
     return rpcs
@@ -229,17 +236,12 @@ def request_for(rpc: Rpc) -> st.SearchStrategy[Message]:
 # ---- the property ---------------------------------------------------------------------------
 
 
-def channel_for(system: RunningSystem, rpc: Rpc) -> grpc.aio.Channel:
-    package = rpc.service.split(".")[1]
-    return {
-        "goals": system.goals_channel,
-        "directory": system.directory_channel,
-        "projections": system.projections_channel,
-    }[package]
+Channels = dict[str, grpc.aio.Channel]
+"""Each service's channel by its proto package's second part ("goals", "kpi", ...)."""
 
 
-async def answer(system: RunningSystem, rpc: Rpc, request: Message, caller: Any) -> Any:
-    channel = channel_for(system, rpc)
+async def answer(channels: Channels, rpc: Rpc, request: Message, caller: Any) -> Any:
+    channel = channels[rpc.service.split(".")[1]]
     output = GetMessageClass(rpc.method.output_type)
     if rpc.method.server_streaming:
         stream = channel.unary_stream(
@@ -276,7 +278,30 @@ class LoopThread:
 @dataclass
 class FuzzedSystem:
     loop: LoopThread
-    system: RunningSystem
+    channels: Channels
+
+
+@contextlib.asynccontextmanager
+async def every_service(settings: ServiceSettings) -> AsyncIterator[Channels]:
+    """Directory, goals and projections (the shared running system) and the KPI service."""
+    async with started_system(settings) as system:
+        kpi = await start_kpi_service(settings, retry=FAST_RETRY)
+        kpi_channel = grpc.aio.insecure_channel(f"127.0.0.1:{kpi.runtime.grpc_port}")
+        try:
+            await eventually(
+                lambda: holds_seed_organisation(kpi.replica),
+                within_seconds=60,
+                what="the KPI service's directory replica holding the seed organisation",
+            )
+            yield {
+                "goals": system.goals_channel,
+                "directory": system.directory_channel,
+                "projections": system.projections_channel,
+                "kpi": kpi_channel,
+            }
+        finally:
+            await kpi_channel.close(None)
+            await kpi.stop()
 
 
 @pytest.fixture(
@@ -290,11 +315,11 @@ def fuzzed(
     tmp_path = tmp_path_factory.mktemp("fuzz")
     with store_for(request, tmp_path) as store_url:
         loop = LoopThread()
-        context = started_system(system_settings(store_url, tmp_path, kafka_bootstrap_servers))
+        context = every_service(system_settings(store_url, tmp_path, kafka_bootstrap_servers))
         try:
-            system = loop.run(context.__aenter__())
+            channels = loop.run(context.__aenter__())
             try:
-                yield FuzzedSystem(loop, system)
+                yield FuzzedSystem(loop, channels)
             finally:
                 loop.run(context.__aexit__(None, None, None))
         finally:
@@ -320,10 +345,10 @@ def store_for(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 async def status_of(
-    system: RunningSystem, rpc: Rpc, request: Message, caller: Any
+    channels: Channels, rpc: Rpc, request: Message, caller: Any
 ) -> tuple[grpc.StatusCode, str]:
     try:
-        await answer(system, rpc, request, caller)
+        await answer(channels, rpc, request, caller)
     except grpc.aio.AioRpcError as error:
         return error.code(), error.details() or ""
     return grpc.StatusCode.OK, ""
@@ -335,6 +360,7 @@ def test_the_fuzzer_covers_every_rpc_of_every_service() -> None:
     assert "/northstar.goals.v1.GoalService/CreateGoal" in paths
     assert "/northstar.directory.v1.DirectoryService/UpsertPerson" in paths
     assert "/northstar.projections.v1.ProjectionService/ExportHistory" in paths
+    assert any(path.startswith("/northstar.kpi.v1.") for path in paths)
     assert len(paths) >= 35
 
 
@@ -350,7 +376,7 @@ def test_no_request_makes_the_rpc_fail_unknown_internal_or_exhausted(
     )
     @given(request=request_for(rpc), caller=st.sampled_from(CALLERS))
     def answers_precisely(request: Message, caller: Any) -> None:
-        code, details = fuzzed.loop.run(status_of(fuzzed.system, rpc, request, caller))
+        code, details = fuzzed.loop.run(status_of(fuzzed.channels, rpc, request, caller))
 
         shown = str(request)[:2000]
         assert code not in FORBIDDEN, (rpc, code, details, shown)
