@@ -5,6 +5,7 @@ the projections' directory replica); the protobuf shapes are in services.project
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -157,10 +158,20 @@ class Page:
         return list(items[self.offset : end]), f"offset:{end}" if end < len(items) else ""
 
 
+MAX_OFFSET_DIGITS = 9
+"""Offsets past a billion items are not pages of any list we hold."""
+_OFFSET_TOKEN = re.compile(rf"offset:(?P<offset>[0-9]{{1,{MAX_OFFSET_DIGITS}}})")
+
+
 def offset_from_token(token: str, field: str = "page_token") -> int:
+    """The offset an `offset:<n>` token names. Only ASCII digits, and only a bounded count of
+    them: `str.isdigit` accepts superscripts that `int` refuses, and `int` refuses more than
+    4,300 digits, both of which would otherwise fail as internal errors."""
     if not token:
         return 0
-    prefix, _, number = token.partition(":")
-    if prefix != "offset" or not number.isdigit():
-        raise InvalidArgument(f"malformed page token {token!r}", field=field)
-    return int(number)
+    match = _OFFSET_TOKEN.fullmatch(token)
+    if match is None:
+        raise InvalidArgument(
+            f"malformed page token {token!r}; pass next_page_token on unchanged", field=field
+        )
+    return int(match.group("offset"))

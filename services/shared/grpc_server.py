@@ -49,6 +49,7 @@ STATUS_CODE_BY_ERROR: dict[type[errors.NorthstarError], grpc.StatusCode] = {
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 ServicerRegistration = tuple[Callable[[Any, grpc.aio.Server], None], Any]
@@ -141,9 +142,12 @@ class ServingInterceptor(_ServerInterceptor):
             behavior = getattr(handler, kind)
             if behavior is not None:
                 make_handler = getattr(grpc, f"{kind}_rpc_method_handler")
+                deserializer = handler.request_deserializer
+                if kind.startswith("unary_") and deserializer is not None:
+                    deserializer = _tolerant(deserializer)
                 return make_handler(
                     self._wrap(method, behavior),
-                    request_deserializer=handler.request_deserializer,
+                    request_deserializer=deserializer,
                     response_serializer=handler.response_serializer,
                 )
         return handler
@@ -154,7 +158,8 @@ class ServingInterceptor(_ServerInterceptor):
             async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 started, code = time.perf_counter(), grpc.StatusCode.OK
                 try:
-                    self._authenticate(method, context)
+                    await self._authenticate(method, context)
+                    _require_decoded(request)
                     async for response in behavior(request, context):
                         yield response
                     code = _code_set_by_servicer(context)
@@ -169,7 +174,8 @@ class ServingInterceptor(_ServerInterceptor):
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started, code = time.perf_counter(), grpc.StatusCode.OK
             try:
-                self._authenticate(method, context)
+                await self._authenticate(method, context)
+                _require_decoded(request)
                 result = behavior(request, context)
                 if inspect.isawaitable(result):
                     result = await result
@@ -183,11 +189,16 @@ class ServingInterceptor(_ServerInterceptor):
 
         return call
 
-    def _authenticate(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    async def _authenticate(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         if self._authenticator is None or method.startswith(_OPEN_METHOD_PREFIXES):
             return
         metadata = cast(Iterable[tuple[str, str | bytes]], context.invocation_metadata() or ())
-        principal = self._authenticator.authenticate_metadata(metadata)
+        authenticate = self._authenticator.authenticate_metadata
+        if self._authenticator.fetches_keys_remotely:
+            # A key-set fetch blocks on the network: never on the loop serving every RPC.
+            principal = await asyncio.to_thread(authenticate, metadata)
+        else:
+            principal = authenticate(metadata)
         if principal.is_platform_operator and method not in self._platform_methods:
             raise errors.PermissionDenied(
                 f"{method} serves tenant data, which a platform operator may not read"
@@ -199,6 +210,37 @@ class ServingInterceptor(_ServerInterceptor):
         self._metrics.grpc_requests_total.labels(method=method, code=code.name).inc()
         self._metrics.grpc_request_duration_seconds.labels(method=method).observe(
             time.perf_counter() - started
+        )
+
+
+@dataclass(frozen=True)
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not decode, so the RPC can answer
+    INVALID_ARGUMENT through the one error path (grpcio itself answers UNKNOWN, naming the
+    Python exception class)."""
+
+    message_name: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    # Generated stubs pass the message class's bound `FromString`.
+    message_class = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message_class, "DESCRIPTOR", None)
+    message_name = str(getattr(descriptor, "full_name", "the request message"))
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # DecodeError, and anything else a parser may raise on bad bytes
+            return UndecodableRequest(message_name)
+
+    return deserialize
+
+
+def _require_decoded(request: Any) -> None:
+    if isinstance(request, UndecodableRequest):
+        raise errors.InvalidArgument(
+            f"the request bytes are not a valid {request.message_name} message"
         )
 
 

@@ -34,10 +34,33 @@ class ServiceSettings(BaseSettings):
         "northstar-dev-secret", description="Dev mode only: the HS256 signing secret."
     )
     jwt_public_keys_dir: Path | None = Field(
-        None, description="Production: folder of <kid>.pem RS256 public keys."
+        None, description="Production: folder of <kid>.pem RSA (RS256) or P-256 (ES256) keys."
     )
+    jwt_jwks_url: str = Field(
+        "", description="Production: the identity provider's JWKS URL (instead of local keys)."
+    )
+    jwt_jwks_cache_seconds: float = Field(300.0, gt=0, description="Key set refresh period.")
+    jwt_jwks_refetch_interval_seconds: float = Field(
+        30.0, ge=0, description="Fewest seconds between two fetches (unknown kid, failures)."
+    )
+    jwt_jwks_timeout_seconds: float = Field(5.0, gt=0)
+    jwt_issuer: str = Field("northstar", min_length=1, description="Required `iss`.")
+    jwt_audience: str = Field("northstar", min_length=1, description="Required in `aud`.")
+    jwt_leeway_seconds: float = Field(10.0, ge=0, le=300, description="Clock skew tolerated.")
+    jwt_max_lifetime_seconds: float = Field(
+        86_400.0, gt=0, description="Longest `exp - iat` a token may have."
+    )
+    jwt_require_nbf: bool = Field(True, description="Off for IdPs that send no `nbf`.")
+    jwt_tenant_claim: str = Field("tenant", min_length=1, description="Name or dotted path.")
+    jwt_roles_claim: str = Field("roles", min_length=1, description="Name or dotted path.")
     topic_namespace: str = Field(
         "northstar", description="First part of every topic name (isolates test runs)."
+    )
+    relay_stall_threshold_seconds: float = Field(
+        30.0, gt=0, description="Pending and unpublished this long: the relay's health fails."
+    )
+    kafka_log_repeat_interval_seconds: float = Field(
+        30.0, ge=0, description="The Kafka client logs one line of each warning per interval."
     )
     read_wait_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest a query waits for a consistency token."

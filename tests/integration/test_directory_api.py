@@ -139,7 +139,7 @@ def tampered(metadata: Metadata) -> Metadata:
     ("case", "metadata"),
     [
         ("missing", ()),
-        ("expired", token_for("hr-1", ["hr_admin"], ttl_seconds=-60)),
+        ("expired", token_for("hr-1", ["hr_admin"], ttl_seconds=-300)),
         ("tampered", tampered(token_for("emp-1", ["employee"]))),
         ("wrongly signed", token_for("hr-1", ["hr_admin"], secret="not-the-dev-secret" * 2)),
         ("not a bearer", (("authorization", "Basic aHI6aHI="),)),

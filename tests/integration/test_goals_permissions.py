@@ -173,7 +173,11 @@ async def test_missing_expired_tampered_or_foreign_tokens_are_unauthenticated(
     )
     tokens = {
         "expired": mint_dev_token(
-            DEFAULT_DEV_SECRET, subject="hr-1", tenant_id="acme", roles=["hr_admin"], ttl_seconds=-5
+            DEFAULT_DEV_SECRET,
+            subject="hr-1",
+            tenant_id="acme",
+            roles=["hr_admin"],
+            ttl_seconds=-300,
         ),
         "tampered": tampered(good),
         "wrongly signed": mint_dev_token(
