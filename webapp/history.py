@@ -83,6 +83,24 @@ def check_ins(entries: Sequence[projections_pb2.AuditEntry]) -> list[CheckInPoin
     return points
 
 
+CREATION_FIELDS = ("title", "level", "owner_id", "team_id", "start_date", "due_date", "visibility")
+
+
+def entry_words(entry: projections_pb2.AuditEntry) -> list[str]:
+    """What an audit entry changed, one line per field (a creation: the goal's main fields)."""
+    if entry.event_type == "goals.GoalCreated":
+        after = {c.field: json.loads(c.after_json) for c in entry.changes}
+        lines = [f"{name}: {_short(after.get(name))}" for name in CREATION_FIELDS]
+        metric = after.get("metric")
+        if isinstance(metric, dict):
+            lines.append(
+                f"metric: {metric.get('start')} → {metric.get('target')} {metric.get('unit', '')}"
+                f" ({metric.get('direction')})"
+            )
+        return lines
+    return [change_words(c) for c in entry.changes if c.field != "check_ins"]
+
+
 def change_words(change: projections_pb2.FieldChange) -> str:
     """One field change in words, e.g. "metric.target: 3000000 → 3200000"."""
     before, after = json.loads(change.before_json), json.loads(change.after_json)

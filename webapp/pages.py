@@ -211,7 +211,7 @@ async def goal_page(request: web.Request) -> web.StreamResponse:
         as_of_error=as_of.error if as_of else None,
         as_of_state=as_of_state,
         as_of_progress=history.own_progress(as_of_state) if as_of_state else None,
-        change_words=history.change_words,
+        entry_words=history.entry_words,
         csrf=csrf_token(request),
     )
 
