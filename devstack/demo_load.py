@@ -177,7 +177,7 @@ class _Loader:
                 metadata=owner,
             )
         progress, confidence = PACE[goal.pace]
-        metrics = [(kr_id, result.metric) for kr_id, result in zip(
+        metrics: list[tuple[str, Metric | None]] = [(kr_id, result.metric) for kr_id, result in zip(
             key_result_ids, goal.key_results, strict=True)] or [("", goal.metric)]  # fmt: skip
         weeks = 10 if goal.level in ("team", "company") else 5
         for step, (week, note, share, trust) in enumerate(

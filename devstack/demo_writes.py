@@ -111,7 +111,7 @@ class Writer:
         traceback: TracebackType | None,
     ) -> None:
         for channel in self._channels.values():
-            await channel.close()
+            await channel.close(None)
 
     def token(self, subject: str, role: str) -> Metadata:
         if (subject, role) not in self._tokens:

@@ -121,15 +121,16 @@ def whoami(json_output: JsonFlag = False) -> None:
     config = load_config()
     if config.identity is None:
         raise fail("not logged in: run `northstar login --dev --as <person> ...`", json_output)
+    addresses = {name: config.address_of(name) for name in SERVICE_OFFSETS}
     answer = {
         "config_file": str(config_path()),
         "identity": _public_identity(config),
-        "addresses": {name: config.address_of(name) for name in SERVICE_OFFSETS},
+        "addresses": addresses,
     }
 
     def show() -> None:
         console().print(Text(f"{_who(config)} (config {config_path()})"))
-        for name, address in answer["addresses"].items():  # type: ignore[union-attr]
+        for name, address in addresses.items():
             console().print(Text(f"  {name:<12} {address}"))
 
     emit(answer, json_output, show)

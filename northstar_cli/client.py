@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -76,7 +76,7 @@ class Session:
         except grpc.RpcError as error:
             raise CallFailed(error, service, self.config.address_of(service)) from error
 
-    def stream(self, service: str, method: Callable[..., Iterator[T]], request: Any) -> Iterator[T]:
+    def stream(self, service: str, method: Callable[..., Iterable[T]], request: Any) -> Iterator[T]:
         try:
             yield from method(request, metadata=self.metadata(), timeout=CALL_TIMEOUT_SECONDS)
         except grpc.RpcError as error:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,9 +51,9 @@ class Direction(StrEnum):
     stay_below = "stay-below"
 
 
-def _enum(enum_name: str, word: str) -> int:
-    value: int = getattr(goals_pb2, f"{enum_name}_{word.upper().replace('-', '_')}")
-    return value
+def _enum(enum_name: str, word: str) -> Any:
+    # The generated enum value (a typed int) named by the enum's prefix and the option's word.
+    return getattr(goals_pb2, f"{enum_name}_{word.upper().replace('-', '_')}")
 
 
 def _answer(response: goals_pb2.GoalCommandResponse, json_output: bool, done: str) -> None:
@@ -225,9 +226,11 @@ def change_due(
     _answer(answer, json_output, "Due date changed")
 
 
-def _lifecycle(session: Session, action: str, goal_id: str, reason: str) -> object:
+def _lifecycle(
+    session: Session, action: str, goal_id: str, reason: str
+) -> goals_pb2.GoalCommandResponse:
     stub = session.goals()
-    calls = {
+    calls: dict[str, tuple[Callable[..., goals_pb2.GoalCommandResponse], Any]] = {
         "activate": (stub.ActivateGoal, goals_pb2.ActivateGoalRequest(goal_id=goal_id)),
         "complete": (stub.CompleteGoal, goals_pb2.CompleteGoalRequest(goal_id=goal_id)),
         "archive": (stub.ArchiveGoal, goals_pb2.ArchiveGoalRequest(goal_id=goal_id)),
@@ -244,16 +247,14 @@ def _lifecycle_command(action: str, done: str, needs_reason: bool, summary: str)
         def with_reason(goal: GoalRef, reason: Reason, json_output: JsonFlag = False) -> None:
             with connected(json_output) as session:
                 answer = _lifecycle(session, action, resolve_goal(session, goal), reason)
-            assert isinstance(answer, goals_pb2.GoalCommandResponse)
             _answer(answer, json_output, done)
 
-        command = with_reason
+        command: Callable[..., None] = with_reason
     else:
 
         def without_reason(goal: GoalRef, json_output: JsonFlag = False) -> None:
             with connected(json_output) as session:
                 answer = _lifecycle(session, action, resolve_goal(session, goal), "")
-            assert isinstance(answer, goals_pb2.GoalCommandResponse)
             _answer(answer, json_output, done)
 
         command = without_reason

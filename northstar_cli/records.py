@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -35,9 +36,8 @@ class Format(StrEnum):
     csv = "csv"
 
 
-def _read_model(model: ReadModel) -> int:
-    value: int = getattr(projections_pb2, "READ_MODEL_" + model.value.upper().replace("-", "_"))
-    return value
+def _read_model(model: ReadModel) -> Any:
+    return getattr(projections_pb2, "READ_MODEL_" + model.value.upper().replace("-", "_"))
 
 
 def alignment(
@@ -144,7 +144,9 @@ def export(
     )
     written, content_type = 0, ""
     with connected(json_output) as session:
-        chunks = session.stream("projections", session.projections().ExportHistory, request)
+        chunks: Iterator[projections_pb2.ExportHistoryChunk] = session.stream(
+            "projections", session.projections().ExportHistory, request
+        )
         with output.open("wb") as file:
             for chunk in chunks:
                 content_type = content_type or chunk.content_type
@@ -193,7 +195,7 @@ def rebuild_status(
 
 
 def _follow(
-    session: Session, model: int, status: projections_pb2.RebuildStatus, show_bar: bool
+    session: Session, model: Any, status: projections_pb2.RebuildStatus, show_bar: bool
 ) -> projections_pb2.RebuildStatus:
     target = status.building_version
     columns = (

@@ -13,7 +13,7 @@ from northstar.projections.v1 import projections_pb2
 
 # The words and colours people see for each status (rich colour names; the web pages use the
 # same keys as CSS classes).
-STATUS_WORDS = {
+STATUS_WORDS: dict[int, tuple[str, str]] = {
     projections_pb2.GOAL_STATUS_NOT_STARTED: ("not started", "grey62"),
     projections_pb2.GOAL_STATUS_ON_TRACK: ("on track", "green"),
     projections_pb2.GOAL_STATUS_AT_RISK: ("at risk", "dark_orange"),
@@ -21,7 +21,7 @@ STATUS_WORDS = {
     projections_pb2.GOAL_STATUS_COMPLETED: ("completed", "blue"),
     projections_pb2.GOAL_STATUS_CANCELLED: ("cancelled", "grey42"),
 }
-LEVEL_WORDS = {
+LEVEL_WORDS: dict[int, str] = {
     projections_pb2.GOAL_LEVEL_STRATEGY: "strategy",
     projections_pb2.GOAL_LEVEL_COMPANY: "company",
     projections_pb2.GOAL_LEVEL_TEAM: "team",

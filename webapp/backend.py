@@ -50,7 +50,7 @@ class Backend:
 
     async def close(self) -> None:
         for channel in self._channels.values():
-            await channel.close()
+            await channel.close(None)
 
     def metadata(self, visitor: Visitor) -> tuple[tuple[str, str], ...]:
         token = mint_dev_token(

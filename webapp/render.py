@@ -22,7 +22,7 @@ ENVIRONMENT = jinja2.Environment(
 )
 
 
-def direction_word(direction: int) -> str:
+def direction_word(direction: goals_pb2.MetricDirection.ValueType) -> str:
     name = goals_pb2.MetricDirection.Name(direction).removeprefix("METRIC_DIRECTION_")
     return name.lower().replace("_", " ")
 
