@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 from northstar.projections.v1 import projections_pb2
 from services.projections.api_support import (
-    SEE_PRIVATE,
     History,
     Page,
     ReadContext,
@@ -37,6 +36,7 @@ from services.shared.auth import (
     current_principal,
 )
 from services.shared.errors import InvalidArgument, NotFound, PermissionDenied
+from services.shared.goal_visibility import GoalAudience
 from services.shared.kpi_visibility import KpiAudience, Manages, can_view_kpi
 from services.shared.validation import parse_timestamp, parse_uuid
 
@@ -188,10 +188,16 @@ class AuditQueries:
         if entries[0].aggregate_type == GOAL:
             goal = fold_entries(entries, fold_goal_event)
             is_owner = goal.get("owner_id") == principal.subject
-            if goal.get("visibility") == "private" and not (
-                is_owner or principal.roles & SEE_PRIVATE
-            ):
-                # A private goal the caller may not see does not exist for them.
+            # Who sees the goal now decides who reads its past, as in the goals service (whose
+            # GetGoal answers versions and past moments to whoever sees the goal today).
+            goal_audience = GoalAudience(
+                tenant_id=entries[0].tenant_id,
+                owner_id=str(goal.get("owner_id") or ""),
+                team_id=str(goal.get("team_id") or ""),
+                visibility=str(goal.get("visibility") or ""),
+            )
+            if not await self.context.may_see(principal, goal_audience):
+                # A goal the caller may not see does not exist for them.
                 raise NotFound(f"no goal {aggregate_id} with a history", field=field)
             if not principal.roles & GOAL_HISTORY_READERS and not is_owner:
                 raise PermissionDenied(
@@ -201,8 +207,8 @@ class AuditQueries:
             # Whoever may see the KPI in the KPI service may read its history; nobody else
             # learns that it exists.
             kpi = fold_entries(entries, kpi_fold)
-            audience = KpiAudience(entries[0].tenant_id, kpi["owner_id"], kpi["visibility"])
-            if not can_view_kpi(principal, audience, self.manages):
+            kpi_audience = KpiAudience(entries[0].tenant_id, kpi["owner_id"], kpi["visibility"])
+            if not can_view_kpi(principal, kpi_audience, self.manages):
                 raise NotFound(f"no aggregate {aggregate_id} with a history", field=field)
         else:
             require_role(

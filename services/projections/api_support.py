@@ -1,11 +1,12 @@
 """What every projections query shares: the live versions it reads, read-your-writes waits,
-page tokens and visibility (the protobuf shapes are in services.projections.messages)."""
+page tokens and visibility (services.shared.goal_visibility, the goals service's own rule, over
+the projections' directory replica); the protobuf shapes are in services.projections.messages."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol, TypeVar
 from uuid import UUID
@@ -14,16 +15,28 @@ from services.projections.alignment import GoalNode, alignment_table, tenant_gra
 from services.projections.audit import AuditEntry, AuditTables, load_entries, load_head
 from services.projections.consistency import wait_for_positions
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
+from services.projections.feedback_activity import FEEDBACK_READ_MODEL
 from services.projections.goals_projection import GOALS_READ_MODEL
 from services.projections.kpi_projection import KPI_READ_MODEL
 from services.projections.versions import table_prefix
-from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, Principal
+from services.shared.auth import Principal
+from services.shared.directory_replica import ReplicaPerson
 from services.shared.errors import InvalidArgument, PermissionDenied
+from services.shared.goal_visibility import (
+    GoalAudience,
+    MemoisedLines,
+    ReportingLines,
+    can_see_goal,
+)
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.validation import page_size
 
-SEE_PRIVATE = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
-AUDIT_READ_MODELS = (GOALS_READ_MODEL, DIRECTORY_AUDIT_READ_MODEL, KPI_READ_MODEL)
+AUDIT_READ_MODELS = (
+    GOALS_READ_MODEL,
+    DIRECTORY_AUDIT_READ_MODEL,
+    FEEDBACK_READ_MODEL,
+    KPI_READ_MODEL,
+)
 """Where an aggregate's audit history may be, searched in this order."""
 
 T = TypeVar("T")
@@ -33,6 +46,32 @@ class LiveVersions(Protocol):
     def live_name(self, read_model: str) -> str: ...
 
     def live_names(self) -> list[str]: ...
+
+
+class NoReportingLines:
+    """Reporting lines when no directory replica is wired: nobody is in a team or manages
+    anyone, so only public goals, one's own and the see-everything roles' remain visible."""
+
+    def person(self, tenant_id: str, person_id: str) -> ReplicaPerson | None:
+        return None
+
+    def is_in_management_chain(self, tenant_id: str, manager_id: str, person_id: str) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class TenantGoals:
+    """The caller's tenant's goal graph (every goal: progress rolls up over all of them, so a
+    number is the same for everyone who sees it) and the ids of the goals the caller may see."""
+
+    nodes: dict[UUID, GoalNode]
+    visible: frozenset[UUID]
+
+    def readable(self, goal_id: UUID) -> bool:
+        return goal_id in self.visible
+
+    def shows(self, node: GoalNode) -> bool:
+        return node.goal_id in self.visible
 
 
 @dataclass(frozen=True)
@@ -47,6 +86,7 @@ class ReadContext:
     live: LiveVersions
     wait_timeout_seconds: float
     today: Callable[[], date]
+    lines: ReportingLines = field(default_factory=NoReportingLines)
 
     def alignment_table(self) -> str:
         return alignment_table(table_prefix(self.live.live_name(GOALS_READ_MODEL)))
@@ -65,10 +105,18 @@ class ReadContext:
                 audit_tables=lambda: [tables.entries for tables in self.audit_tables()],
             )
 
-    async def graph(self, principal: Principal) -> dict[UUID, GoalNode]:
-        return await asyncio.to_thread(
-            tenant_graph, self.db, self.alignment_table(), principal.tenant_id, self.today()
-        )
+    async def graph(self, principal: Principal) -> TenantGoals:
+        def load() -> TenantGoals:
+            table, today = self.alignment_table(), self.today()
+            nodes = tenant_graph(self.db, table, principal.tenant_id, today)
+            lines = MemoisedLines(self.lines)
+            shown = [g for g, n in nodes.items() if can_see_goal(principal, audience(n), lines)]
+            return TenantGoals(nodes, frozenset(shown))
+
+        return await asyncio.to_thread(load)
+
+    async def may_see(self, principal: Principal, goal: GoalAudience) -> bool:
+        return await asyncio.to_thread(can_see_goal, principal, goal, self.lines)
 
     async def history(self, aggregate_id: str) -> History:
         """The aggregate's entries (any tenant: callers check) from whichever read model has it."""
@@ -90,12 +138,8 @@ def require_role(principal: Principal, roles: frozenset[str], what: str) -> None
         raise PermissionDenied(f"{what} is for {names} only")
 
 
-def visible(principal: Principal, node: GoalNode) -> bool:
-    return (
-        node.visibility != "private"
-        or node.owner_id == principal.subject
-        or bool(principal.roles & SEE_PRIVATE)
-    )
+def audience(node: GoalNode) -> GoalAudience:
+    return GoalAudience(node.tenant_id, node.owner_id, node.team_id, node.visibility)
 
 
 @dataclass(frozen=True)

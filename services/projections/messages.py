@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+from uuid import UUID
 
 from northstar.projections.v1 import projections_pb2 as pb
 from northstar_contracts import progress
 from services.projections.alignment import GoalNode
 from services.projections.audit import AuditEntry
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
+from services.projections.feedback_activity import FEEDBACK_READ_MODEL
 from services.projections.goals_projection import GOALS_READ_MODEL
 from services.projections.kpi_projection import KPI_READ_MODEL
+from services.shared.feedback_visibility import Access
 from services.shared.proto_enums import EnumTable
 
 GOAL_LEVELS = EnumTable(
@@ -45,6 +48,14 @@ READ_MODELS = EnumTable(
         pb.READ_MODEL_GOALS: GOALS_READ_MODEL,
         pb.READ_MODEL_DIRECTORY_AUDIT: DIRECTORY_AUDIT_READ_MODEL,
         pb.READ_MODEL_KPI: KPI_READ_MODEL,
+        pb.READ_MODEL_FEEDBACK: FEEDBACK_READ_MODEL,
+    },
+)
+FEEDBACK_ITEM_ACCESS = EnumTable(
+    pb.FeedbackItemAccess.DESCRIPTOR,
+    {
+        pb.FEEDBACK_ITEM_ACCESS_FULL: Access.FULL,
+        pb.FEEDBACK_ITEM_ACCESS_METADATA: Access.METADATA,
     },
 )
 JSONL, CSV = "jsonl", "csv"
@@ -60,7 +71,10 @@ def status_counts(nodes: Iterable[GoalNode]) -> list[pb.StatusCount]:
     return [pb.StatusCount(status=status, count=counts[status]) for status in sorted(counts)]
 
 
-def node_to_proto(node: GoalNode, depth: int | None = None) -> pb.AlignmentNode:
+def node_to_proto(
+    node: GoalNode, readable: Callable[[UUID], bool], depth: int | None = None
+) -> pb.AlignmentNode:
+    """A node as the caller sees it: children they may not read are not listed."""
     return pb.AlignmentNode(
         goal_id=str(node.goal_id),
         title=node.title,
@@ -75,7 +89,7 @@ def node_to_proto(node: GoalNode, depth: int | None = None) -> pb.AlignmentNode:
             pb.Contribution(goal_id=str(target), weight=weight)
             for target, weight in node.contributes_to
         ],
-        child_goal_ids=[str(child) for child in node.child_goal_ids],
+        child_goal_ids=[str(child) for child in node.child_goal_ids if readable(child)],
         depth=node.depth if depth is None else depth,
     )
 

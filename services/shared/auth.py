@@ -22,7 +22,12 @@ MANAGER = "manager"
 HR_ADMIN = "hr_admin"
 AUDITOR = "auditor"
 INTEGRATION = "integration"
-ROLES: frozenset[str] = frozenset({EMPLOYEE, MANAGER, HR_ADMIN, AUDITOR, INTEGRATION})
+TENANT_ROLES: frozenset[str] = frozenset({EMPLOYEE, MANAGER, HR_ADMIN, AUDITOR, INTEGRATION})
+PLATFORM_OPERATOR = "platform_operator"
+"""Runs the platform (rebuilds, content hashes, dead letters) across tenants; reads no tenant's
+data. Its tokens hold this role alone and name PLATFORM_TENANT instead of a tenant."""
+PLATFORM_TENANT = "*"
+ROLES: frozenset[str] = TENANT_ROLES | {PLATFORM_OPERATOR}
 
 ISSUER = "northstar"
 AUDIENCE = "northstar"
@@ -44,6 +49,10 @@ class Principal:
     def has_role(self, *roles: str) -> bool:
         """True when the principal holds at least one of `roles`."""
         return not self.roles.isdisjoint(roles)
+
+    @property
+    def is_platform_operator(self) -> bool:
+        return PLATFORM_OPERATOR in self.roles
 
 
 _current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -208,6 +217,20 @@ def _unauthenticated(reason: str) -> Unauthenticated:
     return Unauthenticated(reason, field=AUTHORIZATION_FIELD)
 
 
+def _require_one_kind_of_identity(tenant: str, roles: frozenset[str]) -> None:
+    """A token is a tenant's (tenant roles, a real tenant) or the platform's (the operator role
+    alone, PLATFORM_TENANT): never both, so operating the platform never grants tenant reads."""
+    if PLATFORM_OPERATOR in roles:
+        if roles != {PLATFORM_OPERATOR}:
+            raise _unauthenticated(f"the {PLATFORM_OPERATOR} role is not combined with other roles")
+        if tenant != PLATFORM_TENANT:
+            raise _unauthenticated(
+                f"a {PLATFORM_OPERATOR} token names tenant {PLATFORM_TENANT!r}, not a tenant"
+            )
+    elif tenant == PLATFORM_TENANT:
+        raise _unauthenticated(f"tenant {PLATFORM_TENANT!r} is for {PLATFORM_OPERATOR} tokens")
+
+
 def _principal_from(claims: Mapping[str, Any]) -> Principal:
     subject = claims.get("sub")
     tenant = claims.get("tenant")
@@ -221,4 +244,5 @@ def _principal_from(claims: Mapping[str, Any]) -> Principal:
     unknown = sorted(set(roles) - ROLES)
     if unknown:
         raise _unauthenticated(f"token names unknown roles {unknown}")
+    _require_one_kind_of_identity(tenant, frozenset(roles))
     return Principal(subject=subject, tenant_id=tenant, roles=frozenset(roles))

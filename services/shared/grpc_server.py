@@ -81,14 +81,19 @@ async def start_grpc_server(
     port: int,
     metrics: ServiceMetrics,
     authenticator: Authenticator | None,
+    platform_methods: frozenset[str] = frozenset(),
 ) -> RunningServer:
     """Builds, binds and starts the server; `port` 0 picks a free port (see `.port`).
 
     `servicers` pairs each generated `add_XServicer_to_server` with its servicer instance;
     `service_full_names` (e.g. "northstar.goals.v1.GoalService") are reported SERVING and
     listed by reflection. With `authenticator` None, calls run without a principal.
+    `platform_methods` (full names, "/pkg.Service/Method") are the only ones a platform
+    operator may call: every other method serves tenant data and refuses them.
     """
-    server = grpc.aio.server(interceptors=[ServingInterceptor(metrics, authenticator)])
+    server = grpc.aio.server(
+        interceptors=[ServingInterceptor(metrics, authenticator, platform_methods)]
+    )
     for add_to_server, servicer in servicers:
         add_to_server(servicer, server)
     health_servicer = AsyncHealthServicer()
@@ -113,9 +118,15 @@ class ServingInterceptor(_ServerInterceptor):
     Servicer methods are grpc.aio ones: coroutines, or async generators for streamed responses.
     """
 
-    def __init__(self, metrics: ServiceMetrics, authenticator: Authenticator | None) -> None:
+    def __init__(
+        self,
+        metrics: ServiceMetrics,
+        authenticator: Authenticator | None,
+        platform_methods: frozenset[str] = frozenset(),
+    ) -> None:
         self._metrics = metrics
         self._authenticator = authenticator
+        self._platform_methods = platform_methods
 
     async def intercept_service(
         self,
@@ -176,8 +187,13 @@ class ServingInterceptor(_ServerInterceptor):
         if self._authenticator is None or method.startswith(_OPEN_METHOD_PREFIXES):
             return
         metadata = cast(Iterable[tuple[str, str | bytes]], context.invocation_metadata() or ())
+        principal = self._authenticator.authenticate_metadata(metadata)
+        if principal.is_platform_operator and method not in self._platform_methods:
+            raise errors.PermissionDenied(
+                f"{method} serves tenant data, which a platform operator may not read"
+            )
         # Each RPC runs in its own task, hence its own contextvars copy: nothing to reset.
-        set_current_principal(self._authenticator.authenticate_metadata(metadata))
+        set_current_principal(principal)
 
     def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
         self._metrics.grpc_requests_total.labels(method=method, code=code.name).inc()

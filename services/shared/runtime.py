@@ -81,7 +81,10 @@ class ServiceRuntime:
         return self.grpc.port if self.grpc else 0
 
     async def start(
-        self, servicers: Sequence[ServicerRegistration], service_full_names: Sequence[str]
+        self,
+        servicers: Sequence[ServicerRegistration],
+        service_full_names: Sequence[str],
+        platform_methods: frozenset[str] = frozenset(),
     ) -> None:
         # Same interface as gRPC: loopback locally, all interfaces in a container.
         self.metrics_port = self.metrics.start_http(
@@ -107,6 +110,7 @@ class ServiceRuntime:
             port=self.settings.grpc_port,
             metrics=self.metrics,
             authenticator=authenticator_from(self.settings),
+            platform_methods=platform_methods,
         )
         # One line a supervisor (make run) or a person can read the endpoints from.
         print(

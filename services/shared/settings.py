@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,13 @@ class ServiceSettings(BaseSettings):
     read_wait_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest a query waits for a consistency token."
     )
+    request_retention_hours: float = Field(
+        24.0, gt=0, description="How long a command's request id is remembered for retries."
+    )
+
+    @property
+    def request_retention(self) -> timedelta:
+        return timedelta(hours=self.request_retention_hours)
 
     def store_url_for(self, service: str) -> str:
         if self.store_url:

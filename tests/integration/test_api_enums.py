@@ -14,13 +14,13 @@ from northstar.directory.v1 import directory_pb2
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
 from services.shared.grpc_server import error_details
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem, bearer, platform_operator
 
 pytestmark = [pytest.mark.kafka]
 
 HR = bearer("hr-1", ["hr_admin"])
 AUDITOR = bearer("auditor-1", ["auditor"])
-OPERATIONS = bearer("ops", ["integration"])
+PLATFORM = platform_operator()
 UNDEFINED = 99
 """A number none of the APIs' enums defines."""
 
@@ -181,7 +181,7 @@ async def test_unset_and_undefined_enum_values_are_refused_naming_the_field(
         (
             "rebuild without read model",
             lambda: projections.StartRebuild(
-                projections_pb2.StartRebuildRequest(), metadata=OPERATIONS
+                projections_pb2.StartRebuildRequest(), metadata=PLATFORM
             ),
             "read_model",
             "is required: one of READ_MODEL_GOALS, READ_MODEL_DIRECTORY_AUDIT",
@@ -190,7 +190,7 @@ async def test_unset_and_undefined_enum_values_are_refused_naming_the_field(
             "rebuild of an undefined read model",
             lambda: projections.StartRebuild(
                 projections_pb2.StartRebuildRequest(read_model=read_model(UNDEFINED)),
-                metadata=OPERATIONS,
+                metadata=PLATFORM,
             ),
             "read_model",
             "99 is not a value of ReadModel",
@@ -199,7 +199,7 @@ async def test_unset_and_undefined_enum_values_are_refused_naming_the_field(
             "status of an undefined read model",
             lambda: projections.GetRebuildStatus(
                 projections_pb2.GetRebuildStatusRequest(read_model=read_model(UNDEFINED)),
-                metadata=AUDITOR,
+                metadata=PLATFORM,
             ),
             "read_model",
             "99 is not a value of ReadModel",
@@ -207,7 +207,7 @@ async def test_unset_and_undefined_enum_values_are_refused_naming_the_field(
         (
             "content hash without read model",
             lambda: projections.GetContentHash(
-                projections_pb2.GetContentHashRequest(), metadata=AUDITOR
+                projections_pb2.GetContentHashRequest(), metadata=PLATFORM
             ),
             "read_model",
             "is required",

@@ -14,7 +14,7 @@ import pytest
 from northstar.directory.v1 import directory_pb2 as pb
 from northstar.directory.v1 import directory_pb2_grpc
 from services.directory.__main__ import DirectoryService, start_directory_service
-from services.shared.auth import DEFAULT_DEV_SECRET, ROLES, mint_dev_token
+from services.shared.auth import DEFAULT_DEV_SECRET, TENANT_ROLES, mint_dev_token
 from services.shared.grpc_server import error_details, error_reason
 from tests.integration.conftest import FAST_RETRY, system_settings
 from tests.waiting import eventually
@@ -115,7 +115,7 @@ async def test_every_role_may_call_exactly_the_rpcs_its_role_allows(
     await seed(stub)
     observed: dict[tuple[str, str], grpc.StatusCode] = {}
     expected: dict[tuple[str, str], grpc.StatusCode] = {}
-    for role in sorted(ROLES):
+    for role in sorted(TENANT_ROLES):  # the platform operator: test_platform_operations.py
         metadata = token_for(f"user-{role}", [role])
         for rpc, call in calls(stub, role).items():
             observed[role, rpc] = await status_of(call(metadata))

@@ -16,7 +16,7 @@ from northstar.projections.v1 import projections_pb2 as pb
 from services.directory.domain import person_uuid
 from services.shared.grpc_server import error_details
 from services.shared.position import decode_position_token, encode_position_token
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem, bearer, platform_operator
 from tests.integration.test_walking_skeleton import HR, create, metric
 
 pytestmark = [pytest.mark.kafka]
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.kafka]
 AUDITOR = bearer("auditor-1", ["auditor"])
 MANAGER = bearer("manager-1", ["manager"])
 EMPLOYEE = bearer("owner-1", ["employee"])
-OPERATIONS = bearer("ops-1", ["integration"])
+OPERATOR = platform_operator()
 GLOBEX_HR = bearer("globex-hr", ["hr_admin"], tenant_id="globex")
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -212,14 +212,14 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         ),
         (
             "rebuild: no read model",
-            lambda: stub.StartRebuild(pb.StartRebuildRequest(), metadata=OPERATIONS),
+            lambda: stub.StartRebuild(pb.StartRebuildRequest(), metadata=OPERATOR),
             INVALID,
             "read_model",
         ),
         (
             "rebuild status: a read model number the enum does not define",
             lambda: stub.GetRebuildStatus(
-                pb.GetRebuildStatusRequest(read_model=pb.ReadModel.ValueType(99)), metadata=AUDITOR
+                pb.GetRebuildStatusRequest(read_model=pb.ReadModel.ValueType(99)), metadata=OPERATOR
             ),
             INVALID,
             "read_model",
@@ -236,7 +236,7 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
             "content hash: no such version",
             lambda: stub.GetContentHash(
                 pb.GetContentHashRequest(read_model=pb.READ_MODEL_GOALS, version="goals-v9"),
-                metadata=AUDITOR,
+                metadata=OPERATOR,
             ),
             NOT_FOUND,
             "version",

@@ -18,14 +18,13 @@ from services.projections.goals_projection import GoalsProjection
 from services.shared.consumer import EventConsumer
 from services.shared.metrics import ServiceMetrics
 from services.shared.runtime import kafka_broker
-from tests.integration.conftest import FAST_RETRY, RunningSystem, bearer
+from tests.integration.conftest import FAST_RETRY, RunningSystem, platform_operator
 from tests.integration.test_walking_skeleton import HR, create, metric
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 
-OPERATIONS = bearer("ops-1", ["integration"])
-AUDITOR = bearer("auditor-1", ["auditor"])
+OPERATIONS = platform_operator()
 
 
 def applied(system: RunningSystem, projection: str) -> float:
@@ -37,12 +36,12 @@ def applied(system: RunningSystem, projection: str) -> float:
 
 
 async def live_after_rebuild(system: RunningSystem, version: str) -> projections_pb2.RebuildStatus:
-    """Polls the rebuild status (as an auditor may) until `version` serves queries."""
+    """Polls the rebuild status (as the platform operator) until `version` serves queries."""
     deadline = time.monotonic() + 60
     while True:
         status: projections_pb2.RebuildStatus = await system.projections_stub.GetRebuildStatus(
             projections_pb2.GetRebuildStatusRequest(read_model=projections_pb2.READ_MODEL_GOALS),
-            metadata=AUDITOR,
+            metadata=OPERATIONS,
         )
         assert 0.0 <= status.progress <= 1.0
         if status.live_version == version:
@@ -166,7 +165,7 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_equal_to_ol
     )
     rebuilt = await stub.GetContentHash(
         projections_pb2.GetContentHashRequest(read_model=projections_pb2.READ_MODEL_GOALS),
-        metadata=AUDITOR,
+        metadata=OPERATIONS,
     )
     assert rebuilt.version == "goals-v2"
     # The replaced version, built live as the commands came, holds the same content once it
@@ -176,7 +175,7 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_equal_to_ol
         projections_pb2.GetContentHashRequest(
             read_model=projections_pb2.READ_MODEL_GOALS, version="goals-v1"
         ),
-        metadata=AUDITOR,
+        metadata=OPERATIONS,
     )
     assert (replaced.sha256, replaced.row_count) == (rebuilt.sha256, rebuilt.row_count)
     await stub.StartRebuild(
@@ -188,7 +187,7 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_equal_to_ol
         projections_pb2.GetContentHashRequest(
             read_model=projections_pb2.READ_MODEL_GOALS, version="goals-v3"
         ),
-        metadata=AUDITOR,
+        metadata=OPERATIONS,
     )
     assert (fresh.sha256, fresh.row_count) == (rebuilt.sha256, rebuilt.row_count)
     assert fresh.row_count > len(tokens)
