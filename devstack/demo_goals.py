@@ -173,8 +173,11 @@ def personal_goals() -> list[Goal]:
         members = [p for p in people if p.team_id == team_id and p.person_id != lead_of[team_id]]
         for person, (title, metric, pace) in zip(members, plans, strict=True):
             visibility = "team" if team_id == "team-finance" else "public"
-            # The orphan: set up before the quarter's team goals and never aligned.
-            aligned_under = "" if person.person_id == ORPHAN_OWNER else parent
+            # The orphan: set up before the quarter's team goals and never aligned; public, so
+            # everyone sees what is not aligned.
+            orphan = person.person_id == ORPHAN_OWNER
+            aligned_under = "" if orphan else parent
+            visibility = "public" if orphan else visibility
             goals.append(
                 Goal(f"personal-{person.person_id}", title, "personal", person.person_id,
                      team_id, aligned_under, "quarter", metric, pace=pace, visibility=visibility)
