@@ -72,8 +72,9 @@ contracts: $(VENV_STAMP)
 kafka-jars: $(VENV_STAMP)
 	$(PY) -m devstack.kafka fetch
 
+# `make run DEMO=0` starts without loading the demo organisation.
 run: setup
-	$(PY) -m devstack.run
+	$(PY) -m devstack.run $(if $(filter 0,$(DEMO)),--no-demo)
 
 lint: $(VENV_STAMP) $(BUF)
 	$(VENV)/bin/ruff check .

@@ -90,9 +90,21 @@ class BuildWithGrpcCode(build_py):
         super().run()
 
 
+# The people-facing clients of the gRPC APIs: the `northstar` console command and the web
+# pages. A service image leaves them out (it copies services/ only), so they come with a wheel
+# built from the whole tree.
+CLIENTS = ("northstar_cli", "webapp")
+
+
+def present_clients() -> list[str]:
+    return [name for name in CLIENTS if (ROOT / name / "__init__.py").is_file()]
+
+
 def entry_points() -> dict[str, list[str]]:
     scripts = [f"northstar-{name} = services.{name}.__main__:cli" for name in present_services()]
     scripts.append("northstar-healthcheck = services.shared.healthcheck:main")
+    if "northstar_cli" in present_clients():
+        scripts.append("northstar = northstar_cli.app:main")
     return {"console_scripts": scripts}
 
 
@@ -109,12 +121,15 @@ def package_dirs() -> dict[str, str]:
     return {} if editable else {GENERATED: str((BUILD_OUTPUT / GENERATED).relative_to(ROOT))}
 
 
-packages = find_packages(include=["services", "services.*"]) + generated_packages()
+clients = [f"{client}{suffix}" for client in present_clients() for suffix in ("", ".*")]
+packages = find_packages(include=["services", "services.*", *clients]) + generated_packages()
 package_dir = package_dirs()
 
 setup(
     packages=packages,
     package_dir=package_dir,
     entry_points=entry_points(),
+    # The web pages' templates and static files travel with their package.
+    package_data={"webapp": ["templates/*.html", "static/*"]},
     cmdclass={"build_py": BuildWithGrpcCode},
 )

@@ -50,6 +50,10 @@ def start_system(data_dir: Path, base_port: int) -> subprocess.Popen[str]:
             str(data_dir),
             "--base-port",
             str(base_port),
+            # This test is about the services; the demo and the web pages have their own tests.
+            "--no-demo",
+            "--web-port",
+            "0",
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -100,6 +100,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert f"northstar/{service}/v1/{service}_pb2.py" in names
         assert f"northstar/{service}/v1/{service}_pb2_grpc.py" in names
         assert f"northstar-{service} = services.{service}.__main__:cli" in scripts
+    # The clients come along with their templates: the web pages render from the wheel too.
+    assert "northstar = northstar_cli.app:main" in scripts
+    assert "webapp/templates/base.html" in names
     elsewhere = ("devstack/", "tests/", "northstar_contracts/")
     assert not any(name.startswith(elsewhere) for name in names)
 
