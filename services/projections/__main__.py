@@ -26,6 +26,7 @@ from services.shared.directory_replica import DirectoryReplica
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.runtime import ServiceRuntime, configure_logging
+from services.shared.sequencing import HoldLimits
 from services.shared.settings import ServiceSettings
 
 SERVICE = "projections"
@@ -53,7 +54,10 @@ class ProjectionsService:
 
 
 def read_model_kinds(
-    db: ReadModelDatabase, settings: ServiceSettings, replica: DirectoryReplica
+    db: ReadModelDatabase,
+    settings: ServiceSettings,
+    replica: DirectoryReplica,
+    limits: HoldLimits | None = None,
 ) -> list[ReadModelKind]:
     def directory_tables(name: str) -> list[VersionTable]:
         return audit_version_tables(AuditTables(table_prefix(name)))
@@ -62,13 +66,13 @@ def read_model_kinds(
         ReadModelKind(
             name=GOALS_READ_MODEL,
             topics=(settings.topic_for("goals"),),
-            build=lambda name: GoalsProjection(db, name),
+            build=lambda name: GoalsProjection(db, name, limits),
             tables=goals_version_tables,
         ),
         ReadModelKind(
             name=DIRECTORY_AUDIT_READ_MODEL,
             topics=(settings.topic_for("directory"),),
-            build=lambda name: DirectoryAuditProjection(db, name, replica),
+            build=lambda name: DirectoryAuditProjection(db, name, replica, limits),
             tables=directory_tables,
         ),
     ]
@@ -79,13 +83,16 @@ async def start_projections_service(
     *,
     group_id: str = "northstar-projections",
     retry: RetryPolicy | None = None,
+    hold_limits: HoldLimits | None = None,
 ) -> ProjectionsService:
     metrics = ServiceMetrics(SERVICE)
+    # Served before the read models start: a start that replays a lost store shows its progress.
+    metrics.start_http(settings.metrics_port, host=settings.grpc_host)
     db = ReadModelDatabase(settings.store_url_for(SERVICE), schema="projections")
     replica = DirectoryReplica(db)
     read_models = ReadModels(
         db,
-        read_model_kinds(db, settings, replica),
+        read_model_kinds(db, settings, replica, hold_limits),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=group_id,
         metrics=metrics,
@@ -93,6 +100,8 @@ async def start_projections_service(
         bare_group_version=GOALS_PROJECTION,
     )
     runtime = ProjectionsRuntime(SERVICE, settings, metrics)
+    # Returns once every read model has caught up with what its consumer group had committed:
+    # gRPC (and its health check) starts only then.
     await read_models.start()
     runtime.read_models = read_models
     servicer = ProjectionServicer(

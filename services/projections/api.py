@@ -15,11 +15,13 @@ import grpc
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from services.projections.api_alignment import AlignmentQueries, DepartmentOf
 from services.projections.api_audit import AuditQueries
+from services.projections.api_parking import ParkingOperations
 from services.projections.api_support import LiveVersions, ReadContext, require_role
 from services.projections.content_hash import ContentDigest
 from services.projections.rebuild import RebuildStatus
 from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, current_principal
 from services.shared.readmodel import ReadModelDatabase
+from services.shared.sequencing import SequencedLedger
 
 Context = grpc.aio.ServicerContext[Any, Any]
 REBUILDERS = frozenset({INTEGRATION})
@@ -28,6 +30,8 @@ OPERATIONS_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
 
 
 class Rebuilds(LiveVersions, Protocol):
+    def live_ledger(self, read_model: str) -> SequencedLedger: ...
+
     async def start_rebuild(self, read_model: str) -> RebuildStatus: ...
 
     async def status(self, read_model: str) -> RebuildStatus: ...
@@ -52,6 +56,7 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         self.reads = ReadContext(db, read_models, wait_timeout_seconds, today)
         self.alignment = AlignmentQueries(self.reads, department_of)
         self.audit = AuditQueries(self.reads)
+        self.parking = ParkingOperations(read_models.live_ledger)
 
     # ---- alignment ----
 
@@ -125,6 +130,23 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         return projections_pb2.ContentHash(
             version=digest.version, sha256=digest.sha256, row_count=digest.row_count
         )
+
+    # ---- parked events ----
+
+    async def ListParkedEvents(  # noqa: N802
+        self, request: projections_pb2.ListParkedEventsRequest, context: Context
+    ) -> projections_pb2.ListParkedEventsResponse:
+        return await self.parking.list(request)
+
+    async def RetryParkedEvents(  # noqa: N802
+        self, request: projections_pb2.RetryParkedEventsRequest, context: Context
+    ) -> projections_pb2.ParkedEventsOutcome:
+        return await self.parking.retry(request)
+
+    async def SkipParkedEvent(  # noqa: N802
+        self, request: projections_pb2.SkipParkedEventRequest, context: Context
+    ) -> projections_pb2.ParkedEventsOutcome:
+        return await self.parking.skip(request)
 
 
 def _status_to_proto(status: RebuildStatus) -> projections_pb2.RebuildStatus:
