@@ -12,6 +12,7 @@ import base64
 import concurrent.futures
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -218,12 +219,25 @@ def _stop_running_brokers() -> None:
         broker.stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class KraftQuorum:
+    """A static KRaft controller quorum shared by the nodes of a local cluster."""
+
+    cluster_id: str
+    voters: tuple[tuple[int, int], ...]  # (node id, controller port)
+
+    def voters_config(self) -> str:
+        return ",".join(f"{node}@127.0.0.1:{port}" for node, port in self.voters)
+
+
 class LocalKafka:
     """One Apache Kafka node (broker and KRaft controller) on loopback, run from the jars.
 
     Without `data_dir` the node keeps its data in a temporary folder removed on stop (tests).
     With `data_dir` the storage is formatted once and reused, as are the ports when still free,
-    so topics and offsets survive restarts (`make run`).
+    so topics and offsets survive restarts (`make run`). With `quorum` the node is one of a
+    cluster's nodes (see LocalKafkaCluster). `kill` crashes the node (SIGKILL) and keeps its
+    data and ports, so `start` brings the same node back.
     """
 
     def __init__(
@@ -235,6 +249,9 @@ class LocalKafka:
         heap: str = "512m",
         start_timeout: float = 90.0,
         stop_timeout: float = 30.0,
+        node_id: int = 1,
+        quorum: KraftQuorum | None = None,
+        replication: int = 1,
     ) -> None:
         self._persistent_dir = data_dir
         self._requested_port = port
@@ -242,10 +259,14 @@ class LocalKafka:
         self._heap = heap
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
+        self._node_id = node_id
+        self._quorum = quorum
+        self._replication = replication
         self._data_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._port: int | None = None
+        self._ports: tuple[int, int] | None = None  # kept across a kill, for the restart
 
     @property
     def bootstrap_servers(self) -> str:
@@ -271,25 +292,47 @@ class LocalKafka:
     def start(self) -> Self:
         if self._process is not None:
             return self
+        try:
+            self.launch()
+            assert self._port is not None
+            self._wait_until_ready(self._port)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> None:
+        """Starts the node's process without waiting for it to serve (a cluster's nodes must all
+        be launched before any can form the quorum)."""
         jars_dir = self._jars_dir if self._jars_dir is not None else ensure_kafka_jars()
         java = find_java()
         if self._persistent_dir is not None:
             self._data_dir = self._persistent_dir.resolve()
             self._data_dir.mkdir(parents=True, exist_ok=True)
-        else:
+        elif self._data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix="northstar-kafka-"))
         _running_brokers.add(self)
-        try:
-            port, controller_port = self._choose_ports()
-            properties_path = self._write_server_properties(port, controller_port)
-            self._format_storage_once(java, jars_dir, properties_path)
-            self._launch(java, jars_dir, properties_path)
-            self._port = port
-            self._wait_until_ready(port)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        port, controller_port = self._ports or self._choose_ports()
+        self._ports = (port, controller_port)
+        properties_path = self._write_server_properties(port, controller_port)
+        self._format_storage_once(java, jars_dir, properties_path)
+        self._launch(java, jars_dir, properties_path)
+        self._port = port
+
+    def wait_until_ready(self) -> None:
+        assert self._port is not None
+        self._wait_until_ready(self._port)
+
+    def kill(self) -> None:
+        """SIGKILL: the node dies without a clean shutdown (a crash); data and ports are kept,
+        so `start` restarts the same node."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def stop(self) -> None:
         """SIGTERM (a clean shutdown), then SIGKILL if it takes too long; idempotent."""
@@ -308,6 +351,7 @@ class LocalKafka:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
         self._port = None
+        self._ports = None
         _running_brokers.discard(self)
 
     def wait(self) -> int:
@@ -338,6 +382,8 @@ class LocalKafka:
         port = self._requested_port or saved.get("broker", 0)
         if not port or not port_is_free(port):
             port = free_loopback_port()
+        if self._quorum is not None:
+            return port, dict(self._quorum.voters)[self._node_id]
         controller_port = saved.get("controller", 0)
         if not controller_port or controller_port == port or not port_is_free(controller_port):
             controller_port = free_loopback_port()
@@ -347,10 +393,15 @@ class LocalKafka:
 
     def _write_server_properties(self, port: int, controller_port: int) -> Path:
         assert self._data_dir is not None
+        replicas = str(self._replication)
         settings = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+            "node.id": str(self._node_id),
+            **(
+                {"controller.quorum.voters": self._quorum.voters_config()}
+                if self._quorum is not None
+                else {"controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}"}
+            ),
             "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
             "controller.listener.names": "CONTROLLER",
@@ -360,13 +411,16 @@ class LocalKafka:
             "auto.create.topics.enable": "true",
             # The event log is the record of what happened: never delete it.
             "log.retention.ms": "-1",
-            # One node: every internal topic has one replica, and groups need not wait.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
+            # One node: every internal topic has one replica, and groups need not wait. A
+            # cluster replicates every topic `replication` times, with a write quorum of 2.
+            "offsets.topic.replication.factor": replicas,
+            "transaction.state.log.replication.factor": replicas,
             "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": "2" if self._replication >= 3 else "1",
         }
         properties_path = self._data_dir / "server.properties"
         properties_path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
@@ -383,9 +437,9 @@ class LocalKafka:
             f"{jars_dir}/*",
             "kafka.tools.StorageTool",
             "format",
-            "--standalone",
+            *(["--standalone"] if self._quorum is None else []),
             "-t",
-            _random_cluster_id(),
+            _random_cluster_id() if self._quorum is None else self._quorum.cluster_id,
             "-c",
             str(properties_path),
         ]
@@ -467,6 +521,52 @@ def broker_lists_itself(bootstrap_servers: str) -> bool:
     # Its own thread and event loop: the caller may be inside a running loop already.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
         return executor.submit(asyncio.run, probe()).result()
+
+
+class LocalKafkaCluster:
+    """Several Kafka nodes from the same jars, each broker and voter of one static KRaft quorum,
+    every topic replicated `replication` times with min.insync.replicas 2 (3 nodes: a write
+    survives the loss of one). For fault tests: `nodes[i].kill()` crashes one."""
+
+    def __init__(self, size: int = 3, *, heap: str = "384m", replication: int = 3) -> None:
+        quorum = KraftQuorum(
+            _random_cluster_id(),
+            tuple((node, free_loopback_port()) for node in range(1, size + 1)),
+        )
+        self.nodes = [
+            LocalKafka(heap=heap, node_id=node, quorum=quorum, replication=replication)
+            for node in range(1, size + 1)
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.bootstrap_servers for node in self.nodes if node._process)
+
+    def start(self) -> Self:
+        try:
+            for node in self.nodes:
+                node.launch()
+            for node in self.nodes:
+                node.wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 # --- command line -----------------------------------------------------------------------------

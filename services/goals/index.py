@@ -55,7 +55,7 @@ INDEX_DDL = (
     """,
     "CREATE INDEX IF NOT EXISTS goal_links_seen_target ON goal_links_seen (target_goal_id)",
     "INSERT INTO goal_links_seen (goal_id, target_goal_id) "
-    "SELECT goal_id, target_goal_id FROM goal_links ON CONFLICT DO NOTHING",
+    "SELECT goal_id, target_goal_id FROM goal_links WHERE TRUE ON CONFLICT DO NOTHING",
     "CREATE INDEX IF NOT EXISTS goal_index_owner ON goal_index (tenant_id, owner_id)",
     "CREATE INDEX IF NOT EXISTS goal_index_team ON goal_index (tenant_id, team_id)",
     """

@@ -121,7 +121,12 @@ async def start_projections_service(
 
 async def main() -> None:
     configure_logging()
-    service = await start_projections_service(ServiceSettings())
+    settings = ServiceSettings()
+    # The default namespace keeps the group it always had (northstar-projections); another
+    # namespace (a second installation, a test run) gets a group of its own.
+    service = await start_projections_service(
+        settings, group_id=f"{settings.topic_namespace}-projections"
+    )
     await service.runtime.run_until_signalled()
 
 

@@ -95,6 +95,7 @@ _DDL = (
         operator TEXT NOT NULL,
         decided_at TEXT NOT NULL,
         filled_version INTEGER NOT NULL,
+        parked_reason TEXT NOT NULL,
         PRIMARY KEY (read_model, aggregate_id, version, event_id)
     )""",
 )
@@ -126,7 +127,8 @@ class Delivery:
 
     @property
     def source(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
+        """Where it was read, or "" for an event applied directly (not read from Kafka)."""
+        return f"{self.topic}[{self.partition}]@{self.offset}" if self.topic else ""
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ class _Batch:
     isolate: bool
     parked: set[str]
     held: set[str]
-    skips: dict[tuple[str, int, str], tuple[str, str, str, bool]]
+    skips: dict[tuple[str, int, str], tuple[str, str, str, bool, str]]
     outcome: Outcome = field(default_factory=Outcome)
     heads: dict[str, int] = field(default_factory=dict)
 
@@ -294,7 +296,8 @@ class SequencedLedger:
             (self.projection,),
         )
         skips = tx.execute(
-            "SELECT aggregate_id, version, event_id, reason, operator, decided_at, filled_version "
+            "SELECT aggregate_id, version, event_id, reason, operator, decided_at, filled_version, "
+            "parked_reason "
             "FROM parking_decisions WHERE read_model = ? AND action = ?",
             (self.read_model, SKIPPED),
         )
@@ -304,7 +307,8 @@ class SequencedLedger:
             parked={str(r[0]) for r in rows if r[1] == PARKED},
             held={str(r[0]) for r in rows if r[1] == HELD},
             skips={
-                (str(r[0]), int(r[1]), str(r[2])): (r[3], r[4], r[5], bool(r[6])) for r in skips
+                (str(r[0]), int(r[1]), str(r[2])): (r[3], r[4], r[5], bool(r[6]), r[7])
+                for r in skips
             },
         )
 
@@ -328,7 +332,10 @@ class SequencedLedger:
             elif applied_id in ("", envelope.id):
                 batch.outcome.duplicates += 1
             else:
-                reason = f"version {version} was applied as event {applied_id}, not this one"
+                reason = (
+                    f"event {envelope.id} carries version {version}, which was applied as "
+                    f"event {applied_id}"
+                )
                 self._park(batch, delivery, envelope, CONFLICT, reason, applied_id)
             return
         if aggregate_id in batch.parked:
@@ -346,13 +353,12 @@ class SequencedLedger:
         skip = batch.skips.get((envelope.aggregate_id, envelope.aggregate_version, envelope.id))
         try:
             if skip is not None:  # an operator's skip, replayed (a rebuild, a redelivery)
-                reason, operator, decided_at, filled = skip
+                reason, operator, decided_at, filled, parked_reason = skip
                 batch.outcome.skipped += 1
                 if not filled:
                     return False
-                record = SkipRecord(
-                    envelope, reason, operator, "", datetime.fromisoformat(decided_at)
-                )
+                moment = datetime.fromisoformat(decided_at)
+                record = SkipRecord(envelope, reason, operator, parked_reason, moment)
                 self._in_step(batch, lambda tx: self._fill(tx, record))
             else:
                 write = self.prepare(envelope)
@@ -594,8 +600,8 @@ class SequencedLedger:
             fills = row.version == self._head(batch, aggregate_id) + 1 and not others_at_version
             tx.execute(
                 "INSERT INTO parking_decisions (read_model, aggregate_id, version, event_id, "
-                "tenant_id, event_type, action, reason, operator, decided_at, filled_version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "tenant_id, event_type, action, reason, operator, decided_at, filled_version, "
+                "parked_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.read_model,
                     aggregate_id,
@@ -608,6 +614,7 @@ class SequencedLedger:
                     operator,
                     decided_at.isoformat(),
                     int(fills),
+                    row.reason,
                 ),
             )
             if fills:
