@@ -15,6 +15,7 @@ import logging
 import time
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
 from services.projections.kafka_progress import OffsetProbe
 from services.projections.live_metrics import LiveMetrics
@@ -23,6 +24,7 @@ from services.shared.readmodel import ReadModelDatabase, consumed_offsets
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+PROBE_SECONDS = 60.0
 LOG_EVERY_SECONDS = 5.0
 
 
@@ -33,9 +35,20 @@ def _stored(db: ReadModelDatabase, version: str) -> dict[TopicPartition, int]:
 async def behind_partitions(
     db: ReadModelDatabase, probe: OffsetProbe, version: str, group_id: str, topics: tuple[str, ...]
 ) -> dict[TopicPartition, tuple[int, int]]:
-    """(stored, committed) offsets of each partition where the store is behind the group."""
-    ends = await probe.end_offsets(topics)
-    committed = await probe.committed(group_id, ends)
+    """(stored, committed) offsets of each partition where the store is behind the group.
+    Kafka's transient answers (a group's coordinator not elected yet) are retried for up to
+    PROBE_SECONDS; a start that cannot compare fails rather than serve unchecked."""
+    deadline = time.monotonic() + PROBE_SECONDS
+    while True:
+        try:
+            ends = await probe.end_offsets(topics)
+            committed = await probe.committed(group_id, ends)
+            break
+        except KafkaError as error:
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("%s: reading the group's offsets failed (%r); retrying", version, error)
+            await asyncio.sleep(POLL_SECONDS * 5)
     stored = await asyncio.to_thread(_stored, db, version)
     return {
         tp: (stored.get(tp, 0), offset)

@@ -4,6 +4,9 @@ stays whole and the history shows who skipped which event, when and why."""
 
 from __future__ import annotations
 
+# The catalogue imports every contract module, so each public event type is registered here
+# whatever else the process has imported.
+import northstar_contracts.catalogue  # noqa: F401
 from northstar_contracts.envelope import EventEnvelope
 from northstar_contracts.errors import UnknownContract
 from northstar_contracts.registry import EVENTS
