@@ -10,7 +10,8 @@ from services.projections.api_support import Page
 from services.projections.authorization import ParkingAction, require_parking_operator
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
-from services.shared.sequencing import HELD, PARKED, Outcome, ParkedEvent, SequencedLedger
+from services.shared.parking import HELD, PARKED, ParkedEvent
+from services.shared.sequencing import Outcome, SequencedLedger
 from services.shared.validation import reject_control_characters
 
 MAX_ID_LENGTH = 200

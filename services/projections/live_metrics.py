@@ -11,7 +11,7 @@ from prometheus_client import Gauge
 from prometheus_client.metrics import MetricWrapperBase
 
 from services.shared.metrics import PREFIX, ServiceMetrics
-from services.shared.sequencing import HELD, PARKED
+from services.shared.parking import HELD, PARKED
 
 
 class LiveMetrics:

@@ -43,9 +43,10 @@ from faststream.kafka.annotations import Consumer, KafkaMessage
 from northstar_contracts.envelope import EventEnvelope
 from services.shared.canonical import utc_now
 from services.shared.metrics import ServiceMetrics
+from services.shared.parking import Delivery
 from services.shared.readmodel import consumed_offsets
 from services.shared.readmodel import store_unavailable as store_unavailable
-from services.shared.sequencing import Delivery, Outcome, SequencedLedger
+from services.shared.sequencing import Outcome, SequencedLedger
 
 logger = logging.getLogger(__name__)
 

@@ -31,6 +31,19 @@ from datetime import datetime, timedelta
 from northstar_contracts.envelope import EventEnvelope
 from services.shared.canonical import utc_now
 from services.shared.errors import FailedPrecondition, NotFound
+from services.shared.parking import (
+    BEHIND,
+    CONFLICT,
+    FAILED,
+    GAP,
+    HELD,
+    PARKED,
+    UNKNOWN_TYPE,
+    Delivery,
+    ParkedEvent,
+    ParkingStore,
+    delivery_of,
+)
 from services.shared.readmodel import (
     ReadModelDatabase,
     Transaction,
@@ -45,64 +58,7 @@ from services.shared.readmodel import (
 
 logger = logging.getLogger(__name__)
 
-HELD = "held"
-PARKED = "parked"
-# Why an event is parked (the `kind` column); the `reason` column says it in words.
-FAILED = "failed"
-UNKNOWN_TYPE = "unknown type"
-CONFLICT = "conflict"
-GAP = "gap"
-BEHIND = "behind"
-KINDS = (FAILED, UNKNOWN_TYPE, CONFLICT, GAP, BEHIND)
-
 SKIPPED = "skipped"
-
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS parked_events (
-        projection TEXT NOT NULL,
-        aggregate_id TEXT NOT NULL,
-        version BIGINT NOT NULL,
-        event_id TEXT NOT NULL,
-        state TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        applied_event_id TEXT NOT NULL,
-        event_type TEXT NOT NULL,
-        tenant_id TEXT NOT NULL,
-        body TEXT NOT NULL,
-        source TEXT NOT NULL,
-        arrived_at TEXT NOT NULL,
-        PRIMARY KEY (projection, aggregate_id, version, event_id)
-    )""",
-    """CREATE TABLE IF NOT EXISTS dead_lettered_positions (
-        read_model TEXT NOT NULL,
-        topic TEXT NOT NULL,
-        partition_number BIGINT NOT NULL,
-        record_offset BIGINT NOT NULL,
-        error TEXT NOT NULL,
-        dead_lettered_at TEXT NOT NULL,
-        PRIMARY KEY (read_model, topic, partition_number, record_offset)
-    )""",
-    """CREATE TABLE IF NOT EXISTS parking_decisions (
-        read_model TEXT NOT NULL,
-        aggregate_id TEXT NOT NULL,
-        version BIGINT NOT NULL,
-        event_id TEXT NOT NULL,
-        tenant_id TEXT NOT NULL,
-        event_type TEXT NOT NULL,
-        action TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        operator TEXT NOT NULL,
-        decided_at TEXT NOT NULL,
-        filled_version INTEGER NOT NULL,
-        parked_reason TEXT NOT NULL,
-        PRIMARY KEY (read_model, aggregate_id, version, event_id)
-    )""",
-)
-_PARKED_COLUMNS = (
-    "aggregate_id, version, event_id, state, kind, reason, applied_event_id, event_type, "
-    "tenant_id, body, source, arrived_at"
-)
 
 
 class UnknownEventType(Exception):
@@ -112,42 +68,6 @@ class UnknownEventType(Exception):
 Write = Callable[[Transaction], None]
 Prepare = Callable[[EventEnvelope], Write]
 """The read-model change of one event; raises UnknownEventType for a type it does not know."""
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One consumed record: its position, its body, and the envelope (None: not an envelope)."""
-
-    topic: str
-    partition: int
-    offset: int
-    body: bytes
-    envelope: EventEnvelope | None
-    error: str = ""
-
-    @property
-    def source(self) -> str:
-        """Where it was read, or "" for an event applied directly (not read from Kafka)."""
-        return f"{self.topic}[{self.partition}]@{self.offset}" if self.topic else ""
-
-
-@dataclass(frozen=True)
-class ParkedEvent:
-    aggregate_id: str
-    version: int
-    event_id: str
-    state: str
-    kind: str
-    reason: str
-    applied_event_id: str
-    event_type: str
-    tenant_id: str
-    body: str
-    source: str
-    arrived_at: str
-
-    def envelope(self) -> EventEnvelope:
-        return EventEnvelope.from_json_bytes(self.body.encode())
 
 
 @dataclass(frozen=True)
@@ -219,9 +139,7 @@ class SequencedLedger:
         self.fill_skipped = fill_skipped
         self.limits = limits or HoldLimits()
         ensure_applied_versions(db)
-        with db.transaction() as tx:
-            for statement in _DDL:
-                tx.execute(statement)
+        self.store = ParkingStore(db, projection, read_model)
 
     # ---- consuming ----
 
@@ -256,7 +174,7 @@ class SequencedLedger:
             key = (delivery.topic, delivery.partition)
             next_offsets[key] = max(next_offsets.get(key, 0), delivery.offset + 1)
             if delivery.envelope is None:
-                self._record_dead_letter(tx, delivery)
+                self.store.record_dead_letter(tx, delivery)
                 batch.outcome.dead_lettered += 1
             else:
                 self._take(batch, delivery, delivery.envelope)
@@ -265,30 +183,7 @@ class SequencedLedger:
 
     def already_dead_lettered(self, deliveries: Iterable[Delivery]) -> set[tuple[str, int, int]]:
         """Positions among `deliveries` that this read model (any version) dead-lettered."""
-        wanted = {(d.topic, d.partition, d.offset) for d in deliveries}
-        if not wanted:
-            return set()
-        rows = self.db.read(
-            "SELECT topic, partition_number, record_offset FROM dead_lettered_positions "
-            "WHERE read_model = ?",
-            (self.read_model,),
-        )
-        return wanted & {(str(r[0]), int(r[1]), int(r[2])) for r in rows}
-
-    def _record_dead_letter(self, tx: Transaction, delivery: Delivery) -> None:
-        tx.execute(
-            "INSERT INTO dead_lettered_positions (read_model, topic, partition_number, "
-            "record_offset, error, dead_lettered_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (read_model, topic, partition_number, record_offset) DO NOTHING",
-            (
-                self.read_model,
-                delivery.topic,
-                delivery.partition,
-                delivery.offset,
-                delivery.error[:2000],
-                utc_now().isoformat(),
-            ),
-        )
+        return self.store.already_dead_lettered(deliveries)
 
     def _batch(self, tx: Transaction, isolate: bool) -> _Batch:
         rows = tx.execute(
@@ -319,7 +214,7 @@ class SequencedLedger:
 
     def _take(self, batch: _Batch, delivery: Delivery, envelope: EventEnvelope) -> None:
         aggregate_id, version = envelope.aggregate_id, envelope.aggregate_version
-        if (aggregate_id in batch.parked or aggregate_id in batch.held) and self._waiting(
+        if (aggregate_id in batch.parked or aggregate_id in batch.held) and self.store.waiting(
             batch.tx, aggregate_id, version, envelope.id
         ):
             batch.outcome.duplicates += 1  # the same event again, already waiting
@@ -405,22 +300,22 @@ class SequencedLedger:
 
     def _hold(self, batch: _Batch, delivery: Delivery, envelope: EventEnvelope, head: int) -> None:
         reason = f"waits for version {head + 1} of its aggregate"
-        self._insert(batch.tx, delivery, envelope, HELD, GAP, reason, "")
+        self.store.insert(batch.tx, delivery, envelope, HELD, GAP, reason, "")
         batch.held.add(envelope.aggregate_id)
         batch.outcome.held += 1
-        held = self._rows(batch.tx, envelope.aggregate_id)
+        held = self.store.rows(batch.tx, envelope.aggregate_id)
         if len(held) > self.limits.max_held:
             self._park_gap(batch, envelope.aggregate_id, held, head)
 
     def _release_held(self, batch: _Batch, aggregate_id: str) -> None:
         """Applies held events that now follow the head, in version order."""
         batch.held.discard(aggregate_id)  # no nested release while this one runs
-        for row in self._rows(batch.tx, aggregate_id):
+        for row in self.store.rows(batch.tx, aggregate_id):
             if row.version > self._head(batch, aggregate_id) + 1:
                 batch.held.add(aggregate_id)
                 return
-            self._delete(batch.tx, aggregate_id, row.version, row.event_id)
-            self._take(batch, _delivery_of(row), row.envelope())
+            self.store.delete(batch.tx, aggregate_id, row.version, row.event_id)
+            self._take(batch, delivery_of(row), row.envelope())
             if aggregate_id in batch.parked:
                 self._park_held(batch, aggregate_id)
                 return
@@ -446,7 +341,7 @@ class SequencedLedger:
 
     def _park_held(self, batch: _Batch, aggregate_id: str) -> None:
         """The aggregate is parked: the events it held wait behind the parked one."""
-        for _ in self._rows(batch.tx, aggregate_id):
+        for _ in self.store.rows(batch.tx, aggregate_id):
             batch.outcome.add_parked(BEHIND)
         batch.tx.execute(
             "UPDATE parked_events SET state = ?, kind = ?, "
@@ -465,7 +360,7 @@ class SequencedLedger:
         reason: str,
         applied_id: str = "",
     ) -> None:
-        self._insert(batch.tx, delivery, envelope, PARKED, kind, reason, applied_id)
+        self.store.insert(batch.tx, delivery, envelope, PARKED, kind, reason, applied_id)
         batch.outcome.add_parked(kind)
         batch.parked.add(envelope.aggregate_id)
         if envelope.aggregate_id in batch.held:
@@ -477,60 +372,6 @@ class SequencedLedger:
             envelope.aggregate_version,
             kind,
             reason,
-        )
-
-    def _insert(
-        self,
-        tx: Transaction,
-        delivery: Delivery,
-        envelope: EventEnvelope,
-        state: str,
-        kind: str,
-        reason: str,
-        applied_id: str,
-    ) -> None:
-        tx.execute(
-            f"INSERT INTO parked_events (projection, {_PARKED_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (projection, aggregate_id, version, event_id) DO NOTHING",
-            (
-                self.projection,
-                envelope.aggregate_id,
-                envelope.aggregate_version,
-                envelope.id,
-                state,
-                kind,
-                reason,
-                applied_id,
-                envelope.type,
-                envelope.tenant_id,
-                delivery.body.decode("utf-8", "replace"),
-                delivery.source,
-                utc_now().isoformat(),
-            ),
-        )
-
-    def _waiting(self, tx: Transaction, aggregate_id: str, version: int, event_id: str) -> bool:
-        row = tx.one(
-            "SELECT 1 FROM parked_events WHERE projection = ? AND aggregate_id = ? "
-            "AND version = ? AND event_id = ?",
-            (self.projection, aggregate_id, version, event_id),
-        )
-        return row is not None
-
-    def _rows(self, tx: Transaction, aggregate_id: str, state: str = HELD) -> list[ParkedEvent]:
-        rows = tx.execute(
-            f"SELECT {_PARKED_COLUMNS} FROM parked_events WHERE projection = ? "
-            "AND aggregate_id = ? AND state = ? ORDER BY version, arrived_at, event_id",
-            (self.projection, aggregate_id, state),
-        )
-        return [_parked(row) for row in rows]
-
-    def _delete(self, tx: Transaction, aggregate_id: str, version: int, event_id: str) -> None:
-        tx.execute(
-            "DELETE FROM parked_events WHERE projection = ? AND aggregate_id = ? "
-            "AND version = ? AND event_id = ?",
-            (self.projection, aggregate_id, version, event_id),
         )
 
     # ---- time bound, operators, queries ----
@@ -549,9 +390,9 @@ class SequencedLedger:
             )
             for (aggregate_id,) in expired:
                 head = self._head(batch, aggregate_id)
-                self._park_gap(batch, aggregate_id, self._rows(tx, aggregate_id), head)
+                self._park_gap(batch, aggregate_id, self.store.rows(tx, aggregate_id), head)
             for aggregate_id in sorted(batch.parked):
-                parked = self._rows(tx, aggregate_id, PARKED)
+                parked = self.store.rows(tx, aggregate_id, PARKED)
                 if parked and all(row.kind == BEHIND for row in parked):
                     self._rerun(batch, aggregate_id)
             return batch.outcome
@@ -566,7 +407,9 @@ class SequencedLedger:
             return batch.outcome
 
     def _rerun(self, batch: _Batch, aggregate_id: str) -> None:
-        rows = self._rows(batch.tx, aggregate_id, PARKED) + self._rows(batch.tx, aggregate_id)
+        rows = self.store.rows(batch.tx, aggregate_id, PARKED) + self.store.rows(
+            batch.tx, aggregate_id
+        )
         rows.sort(key=lambda row: (row.version, row.arrived_at, row.event_id))
         batch.tx.execute(
             "DELETE FROM parked_events WHERE projection = ? AND aggregate_id = ?",
@@ -575,7 +418,7 @@ class SequencedLedger:
         batch.parked.discard(aggregate_id)
         batch.held.discard(aggregate_id)
         for row in rows:
-            self._take(batch, _delivery_of(row), row.envelope())
+            self._take(batch, delivery_of(row), row.envelope())
 
     def skip(self, aggregate_id: str, event_id: str, reason: str, operator: str) -> Outcome:
         """Removes one parked event with the operator's reason (recorded), then retries the
@@ -583,7 +426,7 @@ class SequencedLedger:
         other parked event does, `fill_skipped` fills that version (an audit entry)."""
         with self.db.transaction() as tx:
             batch = self._batch(tx, isolate=True)
-            rows = [r for r in self._rows(tx, aggregate_id, PARKED) if r.event_id == event_id]
+            rows = [r for r in self.store.rows(tx, aggregate_id, PARKED) if r.event_id == event_id]
             if not rows:
                 raise NotFound(f"no parked event {event_id} of {aggregate_id}", field="event_id")
             row = rows[0]
@@ -593,9 +436,9 @@ class SequencedLedger:
                     field="event_id",
                 )
             decided_at = utc_now()
-            self._delete(tx, aggregate_id, row.version, row.event_id)
+            self.store.delete(tx, aggregate_id, row.version, row.event_id)
             others_at_version = any(
-                r.version == row.version for r in self._rows(tx, aggregate_id, PARKED)
+                r.version == row.version for r in self.store.rows(tx, aggregate_id, PARKED)
             )
             fills = row.version == self._head(batch, aggregate_id) + 1 and not others_at_version
             tx.execute(
@@ -637,57 +480,12 @@ class SequencedLedger:
     def parked_events(
         self, *, tenant_id: str = "", aggregate_id: str = "", limit: int = 1000
     ) -> list[ParkedEvent]:
-        sql = f"SELECT {_PARKED_COLUMNS} FROM parked_events WHERE projection = ?"
-        params: list[object] = [self.projection]
-        if tenant_id:
-            sql += " AND tenant_id = ?"
-            params.append(tenant_id)
-        if aggregate_id:
-            sql += " AND aggregate_id = ?"
-            params.append(aggregate_id)
-        sql += " ORDER BY aggregate_id, version, arrived_at, event_id LIMIT ?"
-        params.append(limit)
-        return [_parked(row) for row in self.db.read(sql, params)]
+        return self.store.parked_events(tenant_id=tenant_id, aggregate_id=aggregate_id, limit=limit)
 
     def counts(self) -> dict[str, int]:
         """Events waiting, by state (held, parked)."""
-        rows = self.db.read(
-            "SELECT state, COUNT(*) FROM parked_events WHERE projection = ? GROUP BY state",
-            (self.projection,),
-        )
-        found = {str(r[0]): int(r[1]) for r in rows}
-        return {HELD: found.get(HELD, 0), PARKED: found.get(PARKED, 0)}
+        return self.store.counts()
 
 
 def _key(envelope: EventEnvelope) -> tuple[str, int, str]:
     return (envelope.aggregate_id, envelope.aggregate_version, envelope.id)
-
-
-def _parked(row: Sequence[object]) -> ParkedEvent:
-    return ParkedEvent(
-        aggregate_id=str(row[0]),
-        version=int(str(row[1])),
-        event_id=str(row[2]),
-        state=str(row[3]),
-        kind=str(row[4]),
-        reason=str(row[5]),
-        applied_event_id=str(row[6]),
-        event_type=str(row[7]),
-        tenant_id=str(row[8]),
-        body=str(row[9]),
-        source=str(row[10]),
-        arrived_at=str(row[11]),
-    )
-
-
-def _delivery_of(row: ParkedEvent) -> Delivery:
-    """A parked event as a delivery again (its original position kept for the record)."""
-    topic, _, rest = row.source.partition("[")
-    partition, _, offset = rest.partition("]@")
-    return Delivery(
-        topic=topic,
-        partition=int(partition or 0),
-        offset=int(offset or 0),
-        body=row.body.encode(),
-        envelope=row.envelope(),
-    )
