@@ -41,8 +41,10 @@ def authenticator_from(settings: ServiceSettings) -> Authenticator:
 def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
     """A FastStream broker for a service's consumers. FastStream logs two INFO lines per
     message by default; at our volumes that is noise and cost, so its per-message log is DEBUG
-    (our consumer runtime logs retries, dead letters and outages itself)."""
-    return KafkaBroker(bootstrap_servers, client_id=client_id, log_level=logging.DEBUG)
+    (our consumer runtime logs retries, dead letters and outages itself). FastStream takes a
+    string as ONE address, so a `host:port,host:port` list is split here."""
+    servers = [server.strip() for server in bootstrap_servers.split(",") if server.strip()]
+    return KafkaBroker(servers, client_id=client_id, log_level=logging.DEBUG)
 
 
 async def stop_broker(broker: KafkaBroker) -> None:
