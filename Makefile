@@ -8,9 +8,12 @@ VENV_STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 PROTO_STAMP := northstar/.generated
 
-.PHONY: setup run test unit lint typecheck bench proto kafka-jars clean
+.PHONY: setup run test unit lint typecheck bench proto kafka-jars contracts mutate clean
 
-setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars
+ASYNCAPI_SPECS := .cache/asyncapi/.unpacked
+ASYNCAPI_SPECS_VERSION := 6.11.1
+
+setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars $(ASYNCAPI_SPECS)
 
 $(VENV_STAMP): pyproject.toml contracts/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +33,18 @@ $(PROTO_STAMP): $(PROTOS) $(VENV_STAMP)
 
 proto: $(PROTO_STAMP)
 
+# The AsyncAPI specification's own JSON Schemas (npm package @asyncapi/specs): the test suite
+# validates contracts/asyncapi.json against them.
+$(ASYNCAPI_SPECS):
+	rm -rf .cache/asyncapi && mkdir -p .cache/asyncapi
+	cd .cache/asyncapi && npm pack --silent @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION) >/dev/null \
+		&& tar xzf asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz
+	touch $@
+
+# Regenerates the published-language artefacts (schemas, AsyncAPI, event catalogue).
+contracts: $(VENV_STAMP)
+	$(PY) -m northstar_contracts.artefacts write
+
 kafka-jars: $(VENV_STAMP)
 	$(PY) -m devstack.kafka fetch
 
@@ -39,6 +54,7 @@ run: setup
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV_STAMP) $(PROTO_STAMP)
 	$(VENV)/bin/mypy
@@ -52,5 +68,10 @@ unit: $(VENV_STAMP) $(PROTO_STAMP)
 bench: setup
 	$(PY) -m bench
 
+# Mutation testing of the goal rules, progress maths, goals fold and audit chain (not part of
+# `make test`: it takes minutes); prints the surviving mutants.
+mutate: setup
+	$(PY) -m tools.mutate
+
 clean:
-	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) northstar .cache .mypy_cache .ruff_cache .pytest_cache mutants

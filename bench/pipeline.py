@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.report import Measurement, median
 from bench.workload import BenchEnvironment, create_topics, new_namespace, service_banners_to_stderr
-from services.goals.publishing import goal_envelope
 from services.goals.application import GoalsApplication
+from services.goals.publishing import goal_envelope
 from services.projections.__main__ import start_projections_service
 from services.projections.goals_projection import GOALS_PROJECTION
 from services.shared.metrics import ServiceMetrics

@@ -2,7 +2,8 @@
 
 - contracts/schemas/events/<type>.v<N>.json: JSON Schema of each event's data, every version
   ever published (old versions stay: the compatibility gate compares against them);
-- contracts/schemas/envelope.v1.json and contracts/schemas/hris/*.json;
+- contracts/schemas/envelope.v1.json and each inbound feed's record schemas
+  (contracts/schemas/hris/*.json, contracts/schemas/kpi/*.json);
 - contracts/asyncapi.json: an AsyncAPI 3.0 document of every topic (outbound, inbound feeds,
   dead-letter topics) with headers and payloads;
 - docs/events.md: the event catalogue.
@@ -18,12 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from northstar_contracts import hris
 from northstar_contracts.catalogue import (
     DEAD_LETTER_HEADERS,
     DEAD_LETTER_SUFFIX,
     INBOUND_TOPICS,
     OUTBOUND_TOPICS,
+    InboundTopic,
     all_events,
 )
 from northstar_contracts.envelope import CONTENT_TYPE, KAFKA_HEADERS, EventEnvelope
@@ -63,10 +64,11 @@ def envelope_schema() -> dict[str, Any]:
     return schema
 
 
-def hris_schemas() -> dict[str, dict[str, Any]]:
-    schemas = hris.json_schemas()
+def feed_schemas(feed: InboundTopic) -> dict[str, dict[str, Any]]:
+    """An inbound feed's record schemas, each with its $id and dialect."""
+    schemas = feed.schemas()
     for name, schema in schemas.items():
-        schema["$id"] = f"{SCHEMA_BASE_URL}/hris/{name}"
+        schema["$id"] = f"{SCHEMA_BASE_URL}/{feed.schema_folder}/{name}"
         schema["$schema"] = SCHEMA_DIALECT
     return schemas
 
@@ -143,28 +145,33 @@ def asyncapi_document() -> dict[str, Any]:
         _dead_letter_channel(topic.name, channels, operations)
     for inbound in INBOUND_TOPICS:
         channel_id = _channel_id(inbound.name)
-        for name, record_schema in hris.json_schemas().items():
-            schemas[f"hris.{name.removesuffix('.json')}"] = _component_schema(
+        prefix = inbound.schema_folder
+        for name, record_schema in inbound.schemas().items():
+            schemas[f"{prefix}.{name.removesuffix('.json')}"] = _component_schema(
                 record_schema, schemas
             )
-        messages["hris.HrisRecord"] = {
-            "name": "hris.HrisRecord",
-            "title": "HRIS feed record",
-            "summary": "A person_upsert, team_upsert or departure record (docs/hris-feed.md).",
+        message_ref = f"{prefix}.{inbound.message}"
+        messages[message_ref] = {
+            "name": message_ref,
+            "title": inbound.title,
+            "summary": inbound.summary,
             "contentType": CONTENT_TYPE,
-            "payload": {"$ref": "#/components/schemas/hris.hris_record"},
+            "payload": {
+                "$ref": f"#/components/schemas/{prefix}."
+                f"{inbound.message_schema.removesuffix('.json')}"
+            },
         }
         channels[channel_id] = {
             "address": inbound.name,
             "title": inbound.name,
             "description": f"{inbound.description} Consumed by the {inbound.consumer} service.",
-            "messages": {"HrisRecord": {"$ref": "#/components/messages/hris.HrisRecord"}},
+            "messages": {inbound.message: {"$ref": f"#/components/messages/{message_ref}"}},
         }
         operations[f"consume_{channel_id}"] = {
             "action": "receive",
             "title": f"The {inbound.consumer} service consumes {inbound.name}",
             "channel": {"$ref": f"#/channels/{channel_id}"},
-            "messages": [{"$ref": f"#/channels/{channel_id}/messages/HrisRecord"}],
+            "messages": [{"$ref": f"#/channels/{channel_id}/messages/{inbound.message}"}],
         }
         _dead_letter_channel(inbound.name, channels, operations)
     messages["DeadLetter"] = {
@@ -216,6 +223,10 @@ def _component_schema(schema: dict[str, Any], components: dict[str, Any]) -> dic
     schema = json.loads(json.dumps(schema).replace('"#/$defs/', '"#/components/schemas/'))
     for name, definition in schema.pop("$defs", {}).items():
         components.setdefault(name, definition)
+    # AsyncAPI schemas name the discriminating property only (OpenAPI's mapping is implied by
+    # the alternatives' const values).
+    if isinstance(schema.get("discriminator"), dict):
+        schema["discriminator"] = schema["discriminator"]["propertyName"]
     return schema
 
 
@@ -270,7 +281,7 @@ def catalogue_markdown() -> str:
             f"## `{inbound.name}` (inbound)",
             "",
             f"{inbound.description} Consumed by {inbound.consumer}; see "
-            "[hris-feed.md](hris-feed.md) and `contracts/schemas/hris/`.",
+            f"[{inbound.doc}]({inbound.doc}) and `contracts/schemas/{inbound.schema_folder}/`.",
             "",
         ]
     lines += [
@@ -315,8 +326,9 @@ def generated_files() -> dict[Path, str]:
         files[event_schema_file(contract.type_name, contract.version)] = render_json(
             event_schema(contract)
         )
-    for name, schema in hris_schemas().items():
-        files[Path("contracts/schemas/hris") / name] = render_json(schema)
+    for feed in INBOUND_TOPICS:
+        for name, schema in feed_schemas(feed).items():
+            files[Path("contracts/schemas") / feed.schema_folder / name] = render_json(schema)
     return files
 
 

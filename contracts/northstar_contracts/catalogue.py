@@ -3,9 +3,11 @@ document and the event catalogue, and the one place a new event module is listed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from northstar_contracts import directory, goals, hris
+from northstar_contracts import directory, goals, hris, kpi
 from northstar_contracts.registry import EVENTS, ContractRegistry
 
 DEAD_LETTER_SUFFIX = ".dlq"
@@ -31,9 +33,20 @@ class OutboundTopic:
 
 @dataclass(frozen=True)
 class InboundTopic:
+    """A feed other systems publish to. `schemas` are its record formats (file name -> JSON
+    Schema, written under contracts/schemas/<schema_folder>/); `message_schema` names the one a
+    message holds."""
+
     name: str
     consumer: str
     description: str
+    message: str
+    title: str
+    summary: str
+    doc: str
+    schema_folder: str
+    schemas: Callable[[], dict[str, dict[str, Any]]]
+    message_schema: str
 
 
 OUTBOUND_TOPICS = (
@@ -48,12 +61,38 @@ OUTBOUND_TOPICS = (
         "goals",
         "Every change of every goal, keyed by goal id (one partition order per goal).",
     ),
+    OutboundTopic(
+        kpi.TOPIC,
+        "kpi",
+        "KPI definitions, targets, thresholds, measurements, overdue periods and status "
+        "changes, keyed by KPI id (one partition order per KPI). Survey responses never travel.",
+    ),
 )
 INBOUND_TOPICS = (
     InboundTopic(
         hris.HRIS_INBOUND_TOPIC,
         "directory",
         "Records from the enterprise's HRIS: people, teams, departures. Key: the tenant id.",
+        message="HrisRecord",
+        title="HRIS feed record",
+        summary="A person_upsert, team_upsert or departure record (docs/hris-feed.md).",
+        doc="hris-feed.md",
+        schema_folder="hris",
+        schemas=hris.json_schemas,
+        message_schema="hris_record.json",
+    ),
+    InboundTopic(
+        kpi.MEASUREMENTS_INBOUND_TOPIC,
+        "kpi",
+        "Measurements of KPIs from external systems, applied once per (KPI, period, source "
+        "record id). Key: the KPI id.",
+        message="MeasurementRecord",
+        title="KPI measurement feed record",
+        summary="One measured value of a KPI for a period (docs/kpi-feed.md).",
+        doc="kpi-feed.md",
+        schema_folder="kpi",
+        schemas=kpi.json_schemas,
+        message_schema="measurement_record.json",
     ),
 )
 

@@ -29,7 +29,6 @@ _CONSTRAINTS = (
     "minItems",
     "maxItems",
     "format",
-    "const",
 )
 
 
@@ -44,14 +43,19 @@ def _resolve(schema: Schema, defs: Mapping[str, Any]) -> Schema:
     return schema
 
 
+def _choices(schema: Schema) -> Schema:
+    """A single allowed value (`const`) is a choice of one: compare it like an `enum`."""
+    if "const" in schema and "enum" not in schema:
+        return {**{k: v for k, v in schema.items() if k != "const"}, "enum": [schema["const"]]}
+    return schema
+
+
 def _compare(
     old: Schema, new: Schema, old_defs: Mapping[str, Any], new_defs: Mapping[str, Any], path: str
 ) -> list[str]:
-    old, new = _resolve(old, old_defs), _resolve(new, new_defs)
+    old, new = _choices(_resolve(old, old_defs)), _choices(_resolve(new, new_defs))
     where = path or "data"
     problems: list[str] = []
-    if old.get("type") != new.get("type"):
-        return [f"{where}: type changed from {old.get('type')} to {new.get('type')}"]
     if "anyOf" in old or "anyOf" in new:
         old_options, new_options = old.get("anyOf", [old]), new.get("anyOf", [new])
         if len(old_options) > len(new_options):
@@ -59,6 +63,8 @@ def _compare(
         for index, option in enumerate(old_options):
             problems += _compare(option, new_options[index], old_defs, new_defs, where)
         return problems
+    if old.get("type") != new.get("type"):
+        return [f"{where}: type changed from {old.get('type')} to {new.get('type')}"]
     for keyword in _CONSTRAINTS:
         if old.get(keyword) != new.get(keyword):
             problems.append(

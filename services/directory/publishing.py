@@ -13,17 +13,17 @@ from services.directory.domain import Person, Team
 from services.shared.relay import envelope_for
 
 
-def aggregate_type(event: DomainEventProtocol[Any]) -> str:
-    if isinstance(event, Person.Event):
+def aggregate_type(event_class: type[DomainEventProtocol[Any]]) -> str:
+    if issubclass(event_class, Person.Event):
         return "Person"
-    if isinstance(event, Team.Event):
+    if issubclass(event_class, Team.Event):
         return "Team"
-    raise LookupError(f"no public contract for {type(event).__qualname__}")
+    raise LookupError(f"no public contract for {event_class.__qualname__}")
 
 
-def public_type_name(event: DomainEventProtocol[Any]) -> str:
+def public_type_name(event_class: type[DomainEventProtocol[Any]]) -> str:
     """ "directory." + aggregate + event, e.g. Person.Departed -> "directory.PersonDeparted"."""
-    return f"{contracts.TYPE_PREFIX}{aggregate_type(event)}{type(event).__name__}"
+    return f"{contracts.TYPE_PREFIX}{aggregate_type(event_class)}{event_class.__name__}"
 
 
 def directory_envelope(
@@ -34,6 +34,6 @@ def directory_envelope(
         event,
         notification,
         source=contracts.SOURCE,
-        aggregate_type=aggregate_type(event),
-        type_name=public_type_name(event),
+        aggregate_type=aggregate_type(type(event)),
+        type_name=public_type_name(type(event)),
     )

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from northstar.projections.v1 import projections_pb2_grpc
+
 from services.projections.api import ProjectionServicer
 from services.projections.audit import AuditTables
 from services.projections.directory_audit import (
@@ -19,6 +20,7 @@ from services.projections.goals_projection import (
     audit_version_tables,
     goals_version_tables,
 )
+from services.projections.kpi_projection import KPI_READ_MODEL, KpiProjection, kpi_version_tables
 from services.projections.rebuild import ReadModelKind, ReadModels
 from services.projections.versions import VersionTable, table_prefix
 from services.shared.consumer import RetryPolicy
@@ -75,6 +77,12 @@ def read_model_kinds(
             build=lambda name: DirectoryAuditProjection(db, name, replica, limits),
             tables=directory_tables,
         ),
+        ReadModelKind(
+            name=KPI_READ_MODEL,
+            topics=(settings.topic_for("kpi"),),
+            build=lambda name: KpiProjection(db, name, limits),
+            tables=kpi_version_tables,
+        ),
     ]
 
 
@@ -109,6 +117,7 @@ async def start_projections_service(
         read_models,
         wait_timeout_seconds=settings.read_wait_timeout_seconds,
         department_of=replica.department_of,
+        manages=replica.is_in_management_chain,
     )
     await runtime.start(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],

@@ -11,15 +11,17 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import grpc
-
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
+
 from services.projections.api_alignment import AlignmentQueries, DepartmentOf
 from services.projections.api_audit import AuditQueries
+from services.projections.api_kpi import KpiQueries
 from services.projections.api_parking import ParkingOperations
 from services.projections.api_support import LiveVersions, ReadContext, require_role
 from services.projections.content_hash import ContentDigest
 from services.projections.rebuild import RebuildStatus
 from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, current_principal
+from services.shared.kpi_visibility import Manages
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.sequencing import SequencedLedger
 
@@ -43,6 +45,10 @@ def _no_departments(tenant_id: str, team_id: str) -> str:
     return ""
 
 
+def _manages_nobody(tenant_id: str, manager_id: str, person_id: str) -> bool:
+    return False
+
+
 class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
     def __init__(
         self,
@@ -51,11 +57,13 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         wait_timeout_seconds: float,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         department_of: DepartmentOf = _no_departments,
+        manages: Manages = _manages_nobody,
     ) -> None:
         self.read_models = read_models
         self.reads = ReadContext(db, read_models, wait_timeout_seconds, today)
         self.alignment = AlignmentQueries(self.reads, department_of)
-        self.audit = AuditQueries(self.reads)
+        self.audit = AuditQueries(self.reads, manages)
+        self.kpis = KpiQueries(self.reads, manages)
         self.parking = ParkingOperations(read_models.live_ledger)
 
     # ---- alignment ----
@@ -107,6 +115,13 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
     ) -> AsyncIterator[projections_pb2.ExportHistoryChunk]:
         async for chunk in self.audit.export(request):
             yield chunk
+
+    # ---- KPIs ----
+
+    async def ListKpiScoreboard(  # noqa: N802
+        self, request: projections_pb2.ListKpiScoreboardRequest, context: Context
+    ) -> projections_pb2.ListKpiScoreboardResponse:
+        return await self.kpis.scoreboard(request)
 
     # ---- rebuilds ----
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 from northstar.projections.v1 import projections_pb2
+
 from services.projections.alignment import GoalNode, link_graph, node_from_state
 from services.projections.api_support import (
     SEE_PRIVATE,
@@ -37,6 +38,7 @@ from services.projections.audit_export import (
     tenant_entries,
 )
 from services.projections.goal_state import fold_goal_event
+from services.projections.kpi_projection import KPI_AGGREGATE_TYPE, kpi_fold
 from services.shared.auth import (
     AUDITOR,
     HR_ADMIN,
@@ -46,6 +48,7 @@ from services.shared.auth import (
     current_principal,
 )
 from services.shared.errors import InvalidArgument, NotFound, PermissionDenied
+from services.shared.kpi_visibility import KpiAudience, Manages, can_view_kpi
 from services.shared.validation import parse_timestamp, parse_uuid
 
 GOAL = "Goal"
@@ -58,9 +61,14 @@ _FORMATS: dict[int, tuple[str, Callable[[AuditEntry], str], str]] = {
 }
 
 
+def _manages_nobody(tenant_id: str, manager_id: str, person_id: str) -> bool:
+    return False
+
+
 class AuditQueries:
-    def __init__(self, context: ReadContext) -> None:
+    def __init__(self, context: ReadContext, manages: Manages = _manages_nobody) -> None:
         self.context = context
+        self.manages = manages
 
     async def goal_history(
         self, request: projections_pb2.GetGoalHistoryRequest
@@ -221,6 +229,13 @@ class AuditQueries:
                 raise PermissionDenied(
                     "a goal's history is for auditors, HR admins, managers and its owner"
                 )
+        elif entries[0].aggregate_type == KPI_AGGREGATE_TYPE:
+            # Whoever may see the KPI in the KPI service may read its history; nobody else
+            # learns that it exists.
+            kpi = fold_entries(entries, kpi_fold)
+            audience = KpiAudience(entries[0].tenant_id, kpi["owner_id"], kpi["visibility"])
+            if not can_view_kpi(principal, audience, self.manages):
+                raise NotFound(f"no aggregate {aggregate_id} with a history", field=field)
         else:
             require_role(
                 principal, HISTORY_READERS, f"the history of a {entries[0].aggregate_type}"

@@ -12,11 +12,13 @@ from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from northstar.projections.v1 import projections_pb2
+
 from services.projections.alignment import GoalNode, alignment_table, tenant_graph
 from services.projections.audit import AuditEntry, AuditTables, load_entries, load_head
 from services.projections.consistency import wait_for_positions
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
 from services.projections.goals_projection import GOALS_READ_MODEL
+from services.projections.kpi_projection import KPI_READ_MODEL
 from services.projections.versions import table_prefix
 from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, Principal
 from services.shared.errors import InvalidArgument, PermissionDenied
@@ -24,7 +26,7 @@ from services.shared.readmodel import ReadModelDatabase
 from services.shared.validation import page_size
 
 SEE_PRIVATE = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
-AUDIT_READ_MODELS = (GOALS_READ_MODEL, DIRECTORY_AUDIT_READ_MODEL)
+AUDIT_READ_MODELS = (GOALS_READ_MODEL, DIRECTORY_AUDIT_READ_MODEL, KPI_READ_MODEL)
 """Where an aggregate's audit history may be, searched in this order."""
 
 T = TypeVar("T")

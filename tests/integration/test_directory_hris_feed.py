@@ -146,7 +146,7 @@ def bad_records(suffix: str) -> list[tuple[bytes | dict[str, Any], str, str]]:
     base = {"tenant_id": TENANT, "effective_at": "2026-01-02T00:00:00+00:00"}
     person = {**base, "record_type": "person_upsert", "email": "x@acme.example"}
     return [
-        ({**person, "name": "No Id"}, "InvalidArgument", "external_id"),
+        ({**person, "name": "No Id"}, "ContractViolation", "external_id"),
         (
             {**person, "external_id": f"p-{suffix}", "name": "P", "manager_id": "ghost"},
             "UnknownManager",
@@ -157,8 +157,8 @@ def bad_records(suffix: str) -> list[tuple[bytes | dict[str, Any], str, str]]:
             "ManagerCycle",
             "manager_id",
         ),
-        ({**person, "external_id": "long", "name": "x" * 5000}, "InvalidArgument", "name"),
-        (b"{this is not json", "InvalidArgument", "JSON"),
+        ({**person, "external_id": "long", "name": "x" * 5000}, "ContractViolation", "name"),
+        (b"{this is not json", "ContractViolation", "JSON"),
         (
             {**base, "record_type": "team_upsert", "external_id": "t", "name": "T",
              "parent_team_id": "nowhere"},

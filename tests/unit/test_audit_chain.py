@@ -163,7 +163,7 @@ def test_removing_an_entry_is_reported_as_a_missing_version(db: ReadModelDatabas
     assert "missing" in result.reason
 
 
-def test_rehashing_an_altered_entry_still_breaks_the_next_link(db: ReadModelDatabase) -> None:
+def test_altering_an_entry_and_its_hash_is_reported_at_that_entry(db: ReadModelDatabase) -> None:
     record_history(db, "g1", [{"target": v} for v in range(4)])
     with db.transaction() as tx:
         forged = load_entries(tx, "g1")[1]

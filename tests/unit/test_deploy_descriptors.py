@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from northstar_contracts.hris import hris_inbound_topic
+from northstar_contracts.kpi import measurements_inbound_topic
 from services.projections.live_metrics import LiveMetrics
 from services.shared.consumer import dead_letter_topic
 from services.shared.metrics import ServiceMetrics
@@ -373,7 +374,10 @@ def created_topics(calls: list[list[str]]) -> Iterator[tuple[str, list[str]]]:
 
 def expected_event_topics() -> set[str]:
     """Every topic the services publish to or consume from today."""
-    return {topic_for(name) for name in WRITING_SERVICES} | {hris_inbound_topic()}
+    return {topic_for(name) for name in WRITING_SERVICES} | {
+        hris_inbound_topic(),
+        measurements_inbound_topic(),
+    }
 
 
 @pytest.mark.parametrize(

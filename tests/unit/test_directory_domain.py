@@ -145,11 +145,11 @@ def test_every_domain_event_has_a_public_contract() -> None:
     team = Team.register("acme", "data", TeamDetails(name="Data"), T0)
     team.update(TeamDetails(name="D", parent_team_id="eng", lead_id="ann"), T0)
     events = [*person.collect_events(), *team.collect_events()]
-    names = [public_type_name(event) for event in events]
+    names = [public_type_name(type(event)) for event in events]
     published = [c.type_name for c in EVENTS.on_topic(directory_contracts.TOPIC)]
     assert sorted(set(names)) == sorted(published)
     registered = Person.register("acme", "bob", ANN, T0).collect_events()[0]
-    _, data = EVENTS.outbound_data_of(public_type_name(registered), registered)
+    _, data = EVENTS.outbound_data_of(public_type_name(type(registered)), registered)
     assert data["person_id"] == "bob"
     assert data["start_date"] == "2024-03-01"
     assert "_meta" not in data
