@@ -176,7 +176,8 @@ class EventConsumer:
         try:
             envelope = EventEnvelope.from_json_bytes(body)
         except Exception as error:
-            return Delivery(record.topic, record.partition, record.offset, body, None, repr(error))
+            where = (record.topic, record.partition, record.offset)
+            return Delivery(*where, body, None, repr(error), failure=error)
         return Delivery(record.topic, record.partition, record.offset, body, envelope)
 
     async def _dead_letter_undecodable(
@@ -193,7 +194,8 @@ class EventConsumer:
             if (delivery.topic, delivery.partition, delivery.offset) in done:
                 logger.info("%s: %s was dead-lettered before", self.name, delivery.source)
                 continue
-            await self._dead_letter(delivery.body, record, ValueError(delivery.error), attempts=1)
+            failure = delivery.failure or ValueError(delivery.error)
+            await self._dead_letter(delivery.body, record, failure, attempts=1)
 
     async def _consume_until_stored(self, deliveries: list[Delivery]) -> Outcome:
         assert self.ledger is not None

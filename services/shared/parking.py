@@ -6,7 +6,7 @@ the caller's transaction (see services/shared/sequencing.py for the rules)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from northstar_contracts.envelope import EventEnvelope
 from services.shared.canonical import utc_now
@@ -82,6 +82,7 @@ class Delivery:
     body: bytes
     envelope: EventEnvelope | None
     error: str = ""
+    failure: Exception | None = field(default=None, compare=False)  # why it did not decode
 
     @property
     def source(self) -> str:
