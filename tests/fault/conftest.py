@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from northstar.directory.v1 import directory_pb2_grpc
@@ -20,8 +21,17 @@ from services.projections.__main__ import ProjectionsService, start_projections_
 from services.shared.auth import DEFAULT_DEV_SECRET
 from services.shared.sequencing import HoldLimits
 from services.shared.settings import ServiceSettings
+from tests.fault.harness import REPORTS
 from tests.integration.conftest import FAST_RETRY, holds_seed_organisation, seed_organisation
 from tests.waiting import eventually
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures of every fault test that ran, whether or not output was captured."""
+    if REPORTS:
+        terminalreporter.section("fault suite: what was killed, what was checked, figures")
+        for line in REPORTS:
+            terminalreporter.write_line(line)
 
 
 @dataclass

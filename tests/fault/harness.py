@@ -34,10 +34,16 @@ OPERATOR = bearer("ops-1", ["integration"])
 START_TIMEOUT_SECONDS = 120.0
 
 
+REPORTS: list[str] = []
+"""Every fault test's line, shown again in the run's summary (tests/fault/conftest.py)."""
+
+
 def report(test: str, killed: str, checked: str, **figures: object) -> None:
     """One line per fault test in the run's output: what it killed, what it checked, figures."""
     numbers = ", ".join(f"{name.replace('_', ' ')}={value}" for name, value in figures.items())
-    print(f"\n[fault] {test}: killed {killed}; checked {checked}; {numbers}", flush=True)
+    line = f"[fault] {test}: killed {killed}; checked {checked}; {numbers}"
+    REPORTS.append(line)
+    print(f"\n{line}", flush=True)
 
 
 def service_env(kafka: str, namespace: str, data_dir: Path, **extra: str) -> dict[str, str]:
