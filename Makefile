@@ -7,8 +7,14 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 PROTO_STAMP := northstar/.generated
+# buf lints the protos and checks them for breaking changes; it is a Go module, built once per
+# version into .cache (needs Go).
+GO ?= go
+BUF_VERSION := v1.75.0
+BUF := $(CURDIR)/.cache/buf/$(BUF_VERSION)/buf
 
 .PHONY: setup run test unit lint typecheck bench proto kafka-jars contracts mutate clean
+.PHONY: buf buf-version buf-breaking
 
 ASYNCAPI_SPECS := .cache/asyncapi/.unpacked
 ASYNCAPI_SPECS_VERSION := 6.11.1
@@ -51,10 +57,32 @@ kafka-jars: $(VENV_STAMP)
 run: setup
 	$(PY) -m devstack.run
 
-lint: $(VENV_STAMP)
+lint: $(VENV_STAMP) $(BUF)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(BUF) lint proto
+	@$(MAKE) --no-print-directory buf-breaking
+
+$(BUF):
+	GOBIN=$(dir $(BUF)) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+
+buf: $(BUF)
+
+buf-version: $(BUF)
+	@$(BUF) --version
+
+# The API may change only compatibly from one commit to the next; a deliberate break shows up
+# here on the commit that makes it. Without a previous commit holding proto/ (a first commit,
+# a shallow clone) there is nothing to compare with, and that is said.
+buf-breaking: $(BUF)
+	@if git rev-parse --verify --quiet 'HEAD~1^{commit}' >/dev/null \
+		&& git cat-file -e 'HEAD~1:proto' 2>/dev/null; then \
+		echo "$(BUF) breaking proto --against '.git#ref=HEAD~1,subdir=proto'"; \
+		$(BUF) breaking proto --against '.git#ref=HEAD~1,subdir=proto'; \
+	else \
+		echo "buf breaking: skipped, no previous commit with proto/ to compare against"; \
+	fi
 
 typecheck: $(VENV_STAMP) $(PROTO_STAMP)
 	$(VENV)/bin/mypy
@@ -62,7 +90,7 @@ typecheck: $(VENV_STAMP) $(PROTO_STAMP)
 test: setup lint typecheck
 	$(PY) -m pytest
 
-unit: $(VENV_STAMP) $(PROTO_STAMP)
+unit: $(VENV_STAMP) $(PROTO_STAMP) $(BUF)
 	$(PY) -m pytest tests/unit
 
 bench: setup

@@ -44,10 +44,15 @@ def create_goal_request(number: int) -> goals_pb2.CreateGoalRequest:
         title=f"Close {number} deals this quarter",
         description="Benchmark goal with a measurable target",
         team_id=TEAM,
-        level="personal",
+        level=goals_pb2.GOAL_LEVEL_PERSONAL,
         start_date="2026-01-01",
         due_date="2026-12-31",
-        metric=goals_pb2.Metric(kind="number", direction="increase", start=0, target=100),
+        metric=goals_pb2.Metric(
+            kind=goals_pb2.METRIC_KIND_NUMBER,
+            direction=goals_pb2.METRIC_DIRECTION_INCREASE,
+            start=0,
+            target=100,
+        ),
         activate=True,
     )
 

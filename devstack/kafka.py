@@ -157,7 +157,11 @@ def free_loopback_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """True when a server could listen on 127.0.0.1:`port` now. Checked with SO_REUSEADDR, as
+    servers (Kafka's JVM among them) bind: a plain bind() also refuses a port that only has
+    connections in TIME_WAIT, which a crashed broker leaves behind for about a minute."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -234,10 +238,13 @@ class LocalKafka:
     """One Apache Kafka node (broker and KRaft controller) on loopback, run from the jars.
 
     Without `data_dir` the node keeps its data in a temporary folder removed on stop (tests).
-    With `data_dir` the storage is formatted once and reused, as are the ports when still free,
-    so topics and offsets survive restarts (`make run`). With `quorum` the node is one of a
-    cluster's nodes (see LocalKafkaCluster). `kill` crashes the node (SIGKILL) and keeps its
-    data and ports, so `start` brings the same node back.
+    With `data_dir` the storage is formatted once and reused, so topics and offsets survive
+    restarts (`make run`).
+
+    Ports never move silently, because clients keep the address they were given: an explicit
+    `port` is used or start() fails naming it, and a restart (start() after `kill()`, or a
+    persistent node's next run) takes the previous run's ports or fails naming them. With
+    `quorum` the node is one of a cluster's nodes (see LocalKafkaCluster).
     """
 
     def __init__(
@@ -253,20 +260,20 @@ class LocalKafka:
         quorum: KraftQuorum | None = None,
         replication: int = 1,
     ) -> None:
+        self._node_id = node_id
+        self._quorum = quorum
+        self._replication = replication
         self._persistent_dir = data_dir
         self._requested_port = port
         self._jars_dir = jars_dir
         self._heap = heap
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
-        self._node_id = node_id
-        self._quorum = quorum
-        self._replication = replication
         self._data_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._port: int | None = None
-        self._ports: tuple[int, int] | None = None  # kept across a kill, for the restart
+        self._previous_ports: dict[str, int] = {}  # of this object's last run
 
     @property
     def bootstrap_servers(self) -> str:
@@ -294,45 +301,32 @@ class LocalKafka:
             return self
         try:
             self.launch()
-            assert self._port is not None
-            self._wait_until_ready(self._port)
+            self.wait_until_ready()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def wait_until_ready(self) -> None:
+        assert self._port is not None
+        self._wait_until_ready(self._port)
+
     def launch(self) -> None:
         """Starts the node's process without waiting for it to serve (a cluster's nodes must all
-        be launched before any can form the quorum)."""
+        be launched before any of them can form the quorum)."""
         jars_dir = self._jars_dir if self._jars_dir is not None else ensure_kafka_jars()
         java = find_java()
         if self._persistent_dir is not None:
             self._data_dir = self._persistent_dir.resolve()
             self._data_dir.mkdir(parents=True, exist_ok=True)
-        elif self._data_dir is None:
+        elif self._data_dir is None:  # else: restarting after kill(), on the same data
             self._data_dir = Path(tempfile.mkdtemp(prefix="northstar-kafka-"))
         _running_brokers.add(self)
-        port, controller_port = self._ports or self._choose_ports()
-        self._ports = (port, controller_port)
+        port, controller_port = self._choose_ports()
         properties_path = self._write_server_properties(port, controller_port)
         self._format_storage_once(java, jars_dir, properties_path)
         self._launch(java, jars_dir, properties_path)
         self._port = port
-
-    def wait_until_ready(self) -> None:
-        assert self._port is not None
-        self._wait_until_ready(self._port)
-
-    def kill(self) -> None:
-        """SIGKILL: the node dies without a clean shutdown (a crash); data and ports are kept,
-        so `start` restarts the same node."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
 
     def stop(self) -> None:
         """SIGTERM (a clean shutdown), then SIGKILL if it takes too long; idempotent."""
@@ -350,9 +344,21 @@ class LocalKafka:
         if self._persistent_dir is None and self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
+            self._previous_ports = {}  # its data is gone: the next start is a new node
         self._port = None
-        self._ports = None
         _running_brokers.discard(self)
+
+    def kill(self) -> None:
+        """Crash-stops the broker (SIGKILL, no clean shutdown), keeping its data and ports:
+        start() then restarts it on the same address, as after a real crash."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        self._port = None
 
     def wait(self) -> int:
         """Block until the broker process exits by itself; return its exit code."""
@@ -375,20 +381,28 @@ class LocalKafka:
         assert self._data_dir is not None
         ports_path = self._data_dir / "ports.json"
         # The controller's address is written into the KRaft voter set at format time, and
-        # people reconnect to the same address: so a persistent node keeps its ports if it can.
-        saved: dict[str, int] = {}
-        if self._persistent_dir is not None and ports_path.is_file():
-            saved = json.loads(ports_path.read_text())
-        port = self._requested_port or saved.get("broker", 0)
-        if not port or not port_is_free(port):
+        # clients reconnect to the address they were given: so a restart keeps both ports.
+        previous = dict(self._previous_ports)
+        if not previous and self._persistent_dir is not None and ports_path.is_file():
+            previous = json.loads(ports_path.read_text())
+        port = self._requested_port or previous.get("broker", 0)
+        if port:
+            why = "asked for" if self._requested_port else "kept from the previous run"
+            _require_free(port, f"Kafka's broker port {port} ({why})")
+        else:
             port = free_loopback_port()
-        if self._quorum is not None:
-            return port, dict(self._quorum.voters)[self._node_id]
-        controller_port = saved.get("controller", 0)
-        if not controller_port or controller_port == port or not port_is_free(controller_port):
+        controller_port = previous.get("controller", 0)
+        if self._quorum is not None:  # the voter set names it
+            controller_port = dict(self._quorum.voters)[self._node_id]
+        elif controller_port and controller_port != port:
+            _require_free(controller_port, f"Kafka's controller port {controller_port} (kept)")
+        else:
             controller_port = free_loopback_port()
+            while controller_port == port:
+                controller_port = free_loopback_port()
+        self._previous_ports = {"broker": port, "controller": controller_port}
         if self._persistent_dir is not None:
-            ports_path.write_text(json.dumps({"broker": port, "controller": controller_port}))
+            ports_path.write_text(json.dumps(self._previous_ports))
         return port, controller_port
 
     def _write_server_properties(self, port: int, controller_port: int) -> Path:
@@ -495,6 +509,15 @@ class LocalKafka:
                     f"{log_tail(self.log_path)}"
                 )
             time.sleep(0.2)
+
+
+def _require_free(port: int, what: str) -> None:
+    if not port_is_free(port):
+        raise KafkaUnavailableError(
+            f"{what} is in use on 127.0.0.1 by another process; stop it (or choose another "
+            "port, or remove ports.json from the data folder): the broker does not move "
+            "silently, because its clients keep the address they were given"
+        )
 
 
 def _accepts_connections(port: int) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from northstar_contracts import directory, goals, hris, kpi
+from northstar_contracts import directory, feedback, goals, hris, kpi
 from northstar_contracts.registry import EVENTS, ContractRegistry
 
 DEAD_LETTER_SUFFIX = ".dlq"
@@ -60,6 +60,12 @@ OUTBOUND_TOPICS = (
         goals.TOPIC,
         "goals",
         "Every change of every goal, keyed by goal id (one partition order per goal).",
+    ),
+    OutboundTopic(
+        feedback.TOPIC,
+        "feedback",
+        "Feedback, feedback requests, 1:1s and reminders, keyed by aggregate id. Private texts "
+        "and anonymous answers never travel here; only aggregates that met the threshold.",
     ),
     OutboundTopic(
         kpi.TOPIC,

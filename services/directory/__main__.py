@@ -62,6 +62,7 @@ async def start_directory_service(
     app = DirectoryApplication(
         env=persistence_env(SERVICE, store_url), metrics=metrics, replica=replica
     )
+    app.request_retention = settings.request_retention
     directory_topic = settings.topic_for(SERVICE)
     relay = NotificationRelay(
         name="directory-relay",

@@ -7,19 +7,23 @@ do. Application calls touch the store, so they run in a worker thread off the ev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
 
 from northstar.directory.v1 import directory_pb2, directory_pb2_grpc
 from services.directory.application import DirectoryApplication, PersonChange, TeamChange
-from services.directory.domain import ACTIVE, Person, PersonDetails, Team, TeamDetails
-from services.shared.auth import current_principal
-from services.shared.directory_replica import ReplicaPerson
+from services.directory.domain import PersonDetails, TeamDetails
+from services.directory.messages import person_message, team_message, upsert_employment_status
+from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument
+from services.shared.idempotency import REQUEST_ID_FIELD, parse_request_id, run_once
 from services.shared.position import encode_position_token
 
 SERVICE_FULL_NAME = "northstar.directory.v1.DirectoryService"
+T = TypeVar("T")
 
 
 class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
@@ -38,12 +42,16 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
             title=request.title,
             team_id=request.team_id,
             manager_id=request.manager_id,
-            employment_status=request.employment_status or ACTIVE,
+            employment_status=upsert_employment_status(request.employment_status),
             start_date=optional_date(request.start_date, "start_date"),
             leave_date=optional_date(request.leave_date, "leave_date"),
         )
-        change = await asyncio.to_thread(
-            self.app.upsert_person, current_principal(), request.person_id, details
+        principal = current_principal()
+        change = await self._once(
+            principal,
+            request,
+            lambda: self.app.upsert_person(principal, request.person_id, details),
+            lambda result: self.app.recorded_person(principal, result),
         )
         return self._person_response(change)
 
@@ -53,12 +61,14 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         leave_date = optional_date(request.leave_date, "leave_date")
         if leave_date is None:
             raise InvalidArgument("is required", field="leave_date")
-        change = await asyncio.to_thread(
-            self.app.record_departure,
-            current_principal(),
-            request.person_id,
-            leave_date,
-            request.reason,
+        principal = current_principal()
+        change = await self._once(
+            principal,
+            request,
+            lambda: self.app.record_departure(
+                principal, request.person_id, leave_date, request.reason
+            ),
+            lambda result: self.app.recorded_person(principal, result),
         )
         return self._person_response(change)
 
@@ -68,8 +78,12 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         details = TeamDetails(
             name=request.name, parent_team_id=request.parent_team_id, lead_id=request.lead_id
         )
-        change = await asyncio.to_thread(
-            self.app.upsert_team, current_principal(), request.team_id, details
+        principal = current_principal()
+        change = await self._once(
+            principal,
+            request,
+            lambda: self.app.upsert_team(principal, request.team_id, details),
+            lambda result: self.app.recorded_team(principal, result),
         )
         return self._team_response(change)
 
@@ -106,6 +120,21 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         )
         return directory_pb2.ListTeamMembersResponse(people=[person_message(p) for p in people])
 
+    async def _once(
+        self,
+        principal: Principal,
+        request: Message,
+        run: Callable[[], T],
+        replay: Callable[[Mapping[str, Any]], T],
+    ) -> T:
+        """`run` in a worker thread, at most once per request id (services.shared.idempotency)."""
+        request_id = parse_request_id(getattr(request, REQUEST_ID_FIELD))
+        method = type(request).__name__.removesuffix("Request")
+        log, retention = self.app.request_log, self.app.request_retention
+        return await asyncio.to_thread(
+            run_once, log, principal, request_id, method, request, retention, run, replay
+        )
+
     def _person_response(self, change: PersonChange) -> directory_pb2.PersonCommandResponse:
         if change.changed:
             self.on_saved()
@@ -137,26 +166,3 @@ def optional_date(text: str, field: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError as error:
         raise InvalidArgument("must be a date YYYY-MM-DD", field=field) from error
-
-
-def person_message(person: Person | ReplicaPerson) -> directory_pb2.Person:
-    return directory_pb2.Person(
-        person_id=person.person_id,
-        name=person.name,
-        email=person.email,
-        title=person.title,
-        team_id=person.team_id,
-        manager_id=person.manager_id,
-        employment_status=person.employment_status,
-        start_date=person.start_date.isoformat() if person.start_date else "",
-        leave_date=person.leave_date.isoformat() if person.leave_date else "",
-    )
-
-
-def team_message(team: Team) -> directory_pb2.Team:
-    return directory_pb2.Team(
-        team_id=team.team_id,
-        name=team.name,
-        parent_team_id=team.parent_team_id,
-        lead_id=team.lead_id,
-    )

@@ -39,6 +39,7 @@ from services.shared.canonical import utc_now
 from services.shared.directory_replica import DirectoryReplica, ReplicaPerson
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
+from services.shared.idempotency import raise_if_recorded_meanwhile, request_kwargs
 from services.shared.metrics import ServiceMetrics
 
 AggregateT = TypeVar("AggregateT", bound=Aggregate)
@@ -247,20 +248,42 @@ class DirectoryApplication(NorthstarApplication):
             raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
         return aggregate
 
+    def recorded_person(self, principal: Principal, result: Mapping[str, Any]) -> PersonChange:
+        """The answer a recorded command gave (services.shared.idempotency): the person at the
+        version it left them."""
+        person = self._at_version(Person, principal, result)
+        return PersonChange(person, changed=bool(result["changed"]))
+
+    def recorded_team(self, principal: Principal, result: Mapping[str, Any]) -> TeamChange:
+        return TeamChange(self._at_version(Team, principal, result), bool(result["changed"]))
+
+    def _at_version(
+        self, kind: type[AggregateT], principal: Principal, result: Mapping[str, Any]
+    ) -> AggregateT:
+        aggregate: Any = self.repository.get(UUID(result["id"]), version=int(result["version"]))
+        tenant_id = getattr(aggregate, "tenant_id", None)
+        if not isinstance(aggregate, kind) or tenant_id != principal.tenant_id:
+            raise TypeError(f"request record names a {type(aggregate).__name__} of another kind")
+        return aggregate
+
     def _save(self, principal: Principal, aggregate: Aggregate, correlation_id: str) -> bool:
-        """Stores pending events, stamped with the caller; False when there were none."""
+        """Stores pending events, stamped with the caller; False when there were none. A command
+        with a request id is recorded even when it changed nothing, so a retry answers the same."""
         pending = len(aggregate.pending_events)
-        if not pending:
+        result = {"id": str(aggregate.id), "version": aggregate.version, "changed": bool(pending)}
+        record = request_kwargs(result)
+        if not pending and not record:
             return False
         context = CommandContext.new(principal.tenant_id, principal.subject, correlation_id)
         try:
             with command_context(context):
-                self.save(aggregate)
+                self.save(aggregate, **record)
         except RecordConflictError as error:
+            raise_if_recorded_meanwhile(self.request_log)
             kind = type(aggregate).__name__.lower()
             raise ConcurrentUpdate(f"{kind} changed concurrently; reload and retry") from error
-        if self.metrics is not None:
+        if self.metrics is not None and pending:
             self.metrics.events_appended_total.labels(aggregate_type=type(aggregate).__name__).inc(
                 pending
             )
-        return True
+        return bool(pending)

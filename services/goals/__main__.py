@@ -52,6 +52,7 @@ async def start_goals_service(
         ReadModelDatabase(replica_url_for(store_url), schema="goals_directory")
     )
     app = GoalsApplication(env=persistence_env(SERVICE, store_url), directory=replica)
+    app.request_retention = settings.request_retention
     index = GoalIndex(app, ReadModelDatabase(index_url_for(store_url), schema="goals_index"))
     index.catch_up()
     relay = NotificationRelay(

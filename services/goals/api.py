@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import grpc
+from google.protobuf.message import Message
 
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
 from services.goals import authorization as policy
@@ -20,6 +21,8 @@ from services.goals.application import CommandResult, GoalsApplication
 from services.goals.domain import Goal
 from services.goals.index import GoalIndex
 from services.goals.messages import (
+    GOAL_LEVELS,
+    GOAL_VISIBILITIES,
     command_response,
     existing_goals,
     goal_to_proto,
@@ -42,6 +45,8 @@ from services.goals.queries import (
 from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument, NorthstarError
 from services.shared.eventstore import CommandContext
+from services.shared.idempotency import REQUEST_ID_FIELD, parse_request_id, run_once
+from services.shared.position import encode_position_token
 from services.shared.validation import (
     page_size,
     parse_date,
@@ -55,6 +60,18 @@ from services.shared.validation import (
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
 Change = Callable[[Goal, str], object]
+GoalCommand = (
+    goals_pb2.CheckInRequest
+    | goals_pb2.ChangeTargetRequest
+    | goals_pb2.ChangeDueDateRequest
+    | goals_pb2.ActivateGoalRequest
+    | goals_pb2.CompleteGoalRequest
+    | goals_pb2.CancelGoalRequest
+    | goals_pb2.ArchiveGoalRequest
+    | goals_pb2.ReopenGoalRequest
+    | goals_pb2.AddKeyResultRequest
+)
+"""A command on one goal: each names goal_id, expected_version and request_id."""
 
 
 class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
@@ -78,7 +95,8 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
     ) -> goals_pb2.GoalCommandResponse:
         principal = current_principal()
         owner_id = request.owner_id or principal.subject
-        level = request.level or "personal"
+        level = GOAL_LEVELS.from_request(request.level, "level")
+        visibility = GOAL_VISIBILITIES.from_request(request.visibility, "visibility")
         metric = optional_metric(request)
         start_date = parse_date(request.start_date, "start_date")
         due_date = parse_optional_date(request.due_date, "due_date")
@@ -97,13 +115,13 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 due_date=due_date,
                 metric=metric,
                 parent_goal_id=parent_goal_id,
-                visibility=request.visibility or "public",
+                visibility=visibility,
                 activate=request.activate,
                 recurring=request.recurring,
             )
             return self._response(result)
 
-        return await _in_thread(create)
+        return await self._once(principal, request, create, self._one_goal_again(principal))
 
     async def AlignGoal(  # noqa: N802
         self, request: goals_pb2.AlignGoalRequest, context: Context
@@ -120,7 +138,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             )
             return self._response(result)
 
-        return await _in_thread(align)
+        return await self._once(principal, request, align, self._one_goal_again(principal))
 
     async def SetContributions(  # noqa: N802
         self, request: goals_pb2.SetContributionsRequest, context: Context
@@ -143,7 +161,9 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             )
             return self._response(result)
 
-        return await _in_thread(set_contributions)
+        return await self._once(
+            principal, request, set_contributions, self._one_goal_again(principal)
+        )
 
     async def CheckIn(  # noqa: N802
         self, request: goals_pb2.CheckInRequest, context: Context
@@ -155,15 +175,14 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         def check_in(goal: Goal, by: str) -> None:
             goal.check_in(value, confidence, request.note, by, key_result_id=key_result_id)
 
-        return await self._update(request.goal_id, request.expected_version, check_in)
+        return await self._update(request, check_in)
 
     async def ChangeTarget(  # noqa: N802
         self, request: goals_pb2.ChangeTargetRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
         new_target = require_finite_number(request.new_target, "new_target")
         return await self._update(
-            request.goal_id,
-            request.expected_version,
+            request,
             lambda goal, by: goal.change_target(new_target, request.reason, by),
             request_fields={"metric.target": "new_target"},
         )
@@ -173,8 +192,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
     ) -> goals_pb2.GoalCommandResponse:
         new_due = parse_date(request.new_due_date, "new_due_date")
         return await self._update(
-            request.goal_id,
-            request.expected_version,
+            request,
             lambda goal, by: goal.change_due_date(new_due, request.reason, by),
             request_fields={"due_date": "new_due_date"},
         )
@@ -182,39 +200,31 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
     async def ActivateGoal(  # noqa: N802
         self, request: goals_pb2.ActivateGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        return await self._update(
-            request.goal_id, request.expected_version, lambda goal, by: goal.activate(by)
-        )
+        return await self._update(request, lambda goal, by: goal.activate(by))
 
     async def CompleteGoal(  # noqa: N802
         self, request: goals_pb2.CompleteGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        return await self._update(
-            request.goal_id, request.expected_version, lambda goal, by: goal.complete(by)
-        )
+        return await self._update(request, lambda goal, by: goal.complete(by))
 
     async def CancelGoal(  # noqa: N802
         self, request: goals_pb2.CancelGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
         return await self._update(
-            request.goal_id,
-            request.expected_version,
+            request,
             lambda goal, by: goal.cancel(request.reason, by),
         )
 
     async def ArchiveGoal(  # noqa: N802
         self, request: goals_pb2.ArchiveGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        return await self._update(
-            request.goal_id, request.expected_version, lambda goal, by: goal.archive(by)
-        )
+        return await self._update(request, lambda goal, by: goal.archive(by))
 
     async def ReopenGoal(  # noqa: N802
         self, request: goals_pb2.ReopenGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
         return await self._update(
-            request.goal_id,
-            request.expected_version,
+            request,
             lambda goal, by: goal.reopen(request.reason, by),
         )
 
@@ -228,8 +238,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             require_positive_weight(request.weight, "weight") if request.HasField("weight") else 1.0
         )
         return await self._update(
-            request.goal_id,
-            request.expected_version,
+            request,
             lambda goal, by: goal.add_key_result(request.title, metric, weight, by),
             request_fields={"key_result.title": "title", "key_result.metric": "metric"},
         )
@@ -257,7 +266,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             )
             return self._response(result)
 
-        return await _in_thread(reassign)
+        return await self._once(principal, request, reassign, self._one_goal_again(principal))
 
     # ---- commands that create several goals ----
 
@@ -280,7 +289,13 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 already_cascaded=existing_goals(dict(result.already_there)),
             )
 
-        return await _in_thread(cascade)
+        def cascade_again(result: Mapping[str, Any]) -> goals_pb2.CascadeGoalResponse:
+            return goals_pb2.CascadeGoalResponse(
+                created=[self._response(saved) for saved in self._saved(principal, result)],
+                already_cascaded=existing_goals(result["already_there"]),
+            )
+
+        return await self._once(principal, request, cascade, cascade_again)
 
     async def CreateGoalsFromTemplate(  # noqa: N802
         self, request: goals_pb2.CreateGoalsFromTemplateRequest, context: Context
@@ -308,7 +323,14 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 already_created=existing_goals(dict(result.already_there)),
             )
 
-        return await _in_thread(create)
+        def create_again(result: Mapping[str, Any]) -> goals_pb2.CreateGoalsFromTemplateResponse:
+            return goals_pb2.CreateGoalsFromTemplateResponse(
+                template_id=result["template_id"],
+                created=[self._response(saved) for saved in self._saved(principal, result)],
+                already_created=existing_goals(result["already_there"]),
+            )
+
+        return await self._once(principal, request, create, create_again)
 
     async def RollOverGoal(  # noqa: N802
         self, request: goals_pb2.RollOverGoalRequest, context: Context
@@ -332,7 +354,13 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 previous=self._response(result.previous), next=self._response(result.next)
             )
 
-        return await _in_thread(roll_over)
+        def roll_over_again(result: Mapping[str, Any]) -> goals_pb2.RollOverGoalResponse:
+            previous, following = self._saved(principal, result)
+            return goals_pb2.RollOverGoalResponse(
+                previous=self._response(previous), next=self._response(following)
+            )
+
+        return await self._once(principal, request, roll_over, roll_over_again)
 
     # ---- queries ----
 
@@ -418,15 +446,15 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
 
     async def _update(
         self,
-        raw_goal_id: str,
-        expected_version: int,
+        request: GoalCommand,
         change: Change,
         request_fields: Mapping[str, str] | None = None,
     ) -> goals_pb2.GoalCommandResponse:
         """One command on one goal; `request_fields` names the request's field for a domain
         field where they differ (e.g. the domain's due_date is ChangeDueDate's new_due_date)."""
         principal = current_principal()
-        goal_id = parse_uuid(raw_goal_id, "goal_id")
+        goal_id = parse_uuid(request.goal_id, "goal_id")
+        expected_version = request.expected_version
         _require_version(expected_version)
 
         def update() -> goals_pb2.GoalCommandResponse:
@@ -445,7 +473,46 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 raise renamed from None
             return self._response(result)
 
-        return await _in_thread(update)
+        return await self._once(principal, request, update, self._one_goal_again(principal))
+
+    async def _once(
+        self,
+        principal: Principal,
+        request: Message,
+        run: Callable[[], T],
+        replay: Callable[[Mapping[str, Any]], T],
+    ) -> T:
+        """`run` in a worker thread, at most once per request id (services.shared.idempotency):
+        a retry answers `replay` of the first run's recorded result."""
+        request_id = parse_request_id(getattr(request, REQUEST_ID_FIELD))
+        method = type(request).__name__.removesuffix("Request")
+        return await _in_thread(
+            lambda: run_once(
+                self.app.request_log,
+                principal,
+                request_id,
+                method,
+                request,
+                self.app.request_retention,
+                run,
+                replay,
+            )
+        )
+
+    def _saved(self, principal: Principal, result: Mapping[str, Any]) -> list[CommandResult]:
+        """The goals a recorded command saved, each at the version it saved."""
+        saved = []
+        for raw_id, version in result["goals"]:
+            goal_id = UUID(raw_id)
+            goal = self.app.get_goal(principal.tenant_id, goal_id, version=version)
+            token = encode_position_token(goal_id, version)
+            saved.append(CommandResult(goal, version, token, last_notification_id=0))
+        return saved
+
+    def _one_goal_again(
+        self, principal: Principal
+    ) -> Callable[[Mapping[str, Any]], goals_pb2.GoalCommandResponse]:
+        return lambda result: self._response(self._saved(principal, result)[0])
 
     def _require_can_change(self, principal: Principal, goal_id: UUID) -> Goal:
         goal = self.app.get_goal(principal.tenant_id, goal_id)

@@ -7,6 +7,7 @@ ConcurrentUpdate (ABORTED) so no update is silently lost.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from services.goals.domain import AlignmentTarget, Goal, Metric
 from services.goals.people import Directory, default_team, require_owner_and_team
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition, InvalidArgument, NotFound
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
+from services.shared.idempotency import raise_if_recorded_meanwhile, request_kwargs
 from services.shared.position import encode_position_token
 
 SNAPSHOT_EVERY = 50
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class GoalsApplication(NorthstarApplication):
         # an owner; reading and updating existing goals works without it.
         self.directory = directory
         # Called with the number of events each save appended (relay wake-up, index, metrics).
+        # They run after the events are stored, so a failing one is logged, never answered:
+        # the command happened, and what they do catches up on its own (index, relay).
         self.after_save: list[Callable[[int], None]] = []
         # Commands run in worker threads: the cycle check reads other goals' links, so two
         # link changes checked side by side could each pass and together close a loop. Held
@@ -247,18 +252,27 @@ class GoalsApplication(NorthstarApplication):
 
     # ---- internals ----
 
-    def save_goals(self, context: CommandContext, *goals: Goal) -> list[CommandResult]:
-        """Saves the goals' new events in one transaction: all of them or none."""
+    def save_goals(
+        self, context: CommandContext, *goals: Goal, noted: Mapping[str, Any] | None = None
+    ) -> list[CommandResult]:
+        """Saves the goals' new events in one transaction: all of them or none, together with
+        the command's request record when it has a request id (`noted` adds to the result it
+        records: what a retry must answer besides the goals and their versions)."""
+        result = {"goals": [[str(goal.id), goal.version] for goal in goals], **(noted or {})}
         with command_context(context):
             try:
-                recordings = self.save(*goals)
+                recordings = self.save(*goals, **request_kwargs(result))
             except IntegrityError:
+                raise_if_recorded_meanwhile(self.request_log)
                 raise ConcurrentUpdate(
                     "the goal was changed concurrently; reload and retry",
                     field="expected_version",
                 ) from None
         for callback in self.after_save:
-            callback(len(recordings))
+            try:
+                callback(len(recordings))
+            except Exception:
+                logger.exception("work after a save failed; it catches up with the next save")
         last_by_goal: dict[UUID, int] = {}
         for recording in recordings:
             goal_id = recording.domain_event.originator_id

@@ -7,9 +7,11 @@
 - Strategic objectives are set by HR admins and integrations; company goals also by managers.
 - Cascading a team goal needs the right to change it and to create a goal for each member.
 - Someone the directory records as departed writes nothing, whatever their token says.
-- Visibility: public goals are seen by the whole tenant; team goals by the team, the owner's
-  management chain, HR admins and auditors; private goals by the owner, the owner's
-  management chain, HR admins and auditors. A goal the caller may not see is "not found".
+- Visibility is services.shared.goal_visibility's rule, the one the projections apply too:
+  public goals are seen by the whole tenant; team goals by the team, the owner's management
+  chain, HR admins, auditors and integrations; private goals by the owner, the owner's
+  management chain, HR admins, auditors and integrations. A goal the caller may not see is
+  "not found".
 Reporting lines come from the local directory replica at the moment of the call, so a move
 to another team or manager changes what a person may do without a restart. Tenancy is
 enforced before this policy: another tenant's goal is simply not found.
@@ -21,12 +23,12 @@ from collections.abc import Iterable
 
 from services.goals.domain import Goal
 from services.goals.people import Directory
-from services.shared.auth import AUDITOR, EMPLOYEE, HR_ADMIN, INTEGRATION, MANAGER, Principal
+from services.shared.auth import EMPLOYEE, HR_ADMIN, INTEGRATION, MANAGER, Principal
 from services.shared.errors import NotFound, PermissionDenied
+from services.shared.goal_visibility import GoalAudience, ReportingLines, can_see_goal
 
 WRITER_ROLES = frozenset({EMPLOYEE, MANAGER, HR_ADMIN, INTEGRATION})
 ORGANISATION_WIDE_WRITERS = frozenset({HR_ADMIN, INTEGRATION})
-SEE_EVERYTHING_ROLES = frozenset({HR_ADMIN, AUDITOR, INTEGRATION})
 TOP_LEVEL_SETTERS = {
     "strategy": frozenset({HR_ADMIN, INTEGRATION}),
     "company": frozenset({HR_ADMIN, MANAGER, INTEGRATION}),
@@ -82,16 +84,9 @@ def require_can_cascade(
         require_can_create(principal, org, owner_id=member_id, level="personal")
 
 
-def can_view(principal: Principal, org: Directory, goal: Goal) -> bool:
-    if goal.tenant_id != principal.tenant_id:
-        return False
-    if goal.visibility == "public" or principal.roles & SEE_EVERYTHING_ROLES:
-        return True
-    if goal.owner_id == principal.subject or _manages(org, principal, goal.owner_id):
-        return True
-    if goal.visibility == "team" and goal.team_id:
-        return principal.subject in org.team_members(principal.tenant_id, goal.team_id)
-    return False
+def can_view(principal: Principal, org: ReportingLines, goal: Goal) -> bool:
+    audience = GoalAudience(goal.tenant_id, goal.owner_id, goal.team_id, goal.visibility)
+    return can_see_goal(principal, audience, org)
 
 
 def require_can_view(principal: Principal, org: Directory, goal: Goal, field: str) -> None:

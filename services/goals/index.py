@@ -7,7 +7,9 @@ never from a second copy of the domain rules.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,6 +19,9 @@ from uuid import UUID
 from services.goals.application import GoalsApplication
 from services.goals.domain import CLOSED_LIFECYCLES, Goal
 from services.shared.readmodel import ReadModelDatabase, Transaction
+
+logger = logging.getLogger(__name__)
+CATCH_UP_ATTEMPTS = 5
 
 INDEX_DDL = (
     """
@@ -126,10 +131,20 @@ class GoalIndex:
 
         One run at a time in this process. Replicas sharing the index database may still
         overlap, so a row never goes back to an older goal version and the position never moves
-        backwards.
+        backwards, and every run locks rows in goal id order, so two runs never deadlock; a
+        transaction the database still aborts (a serialisation failure) is run again.
         """
         with self._catch_up_lock:
-            return self._catch_up()
+            attempt = 1
+            while True:
+                try:
+                    return self._catch_up()
+                except Exception as error:
+                    if attempt >= CATCH_UP_ATTEMPTS or not _is_transient(error):
+                        raise
+                    logger.warning("goal index catch-up aborted (%s); running it again", error)
+                    time.sleep(0.01 * 2**attempt)
+                    attempt += 1
 
     def _catch_up(self) -> int:
         total = 0
@@ -140,7 +155,9 @@ class GoalIndex:
             )
             if not notifications:
                 return total
-            goal_ids = {UUID(str(n.originator_id)) for n in notifications}
+            # Sorted: writers sharing the index lock its rows in one order, never in each other's
+            # reverse (a set's order differs between processes, and two of them deadlocked).
+            goal_ids = sorted({UUID(str(n.originator_id)) for n in notifications})
             goals: list[object] = [self.app.repository.get(goal_id) for goal_id in goal_ids]
             with self.db.transaction() as tx:
                 for goal in goals:
@@ -226,6 +243,14 @@ class GoalIndex:
         sql += " ORDER BY goal_id LIMIT ?"
         params.append(limit)
         return [_indexed(row) for row in self.db.read(sql, params)]
+
+
+def _is_transient(error: Exception) -> bool:
+    """A PostgreSQL transaction the server rolled back to resolve a conflict (deadlock,
+    serialisation failure): running it again succeeds."""
+    from psycopg.errors import TransactionRollback
+
+    return isinstance(error, TransactionRollback)
 
 
 def _write_goal(tx: Transaction, goal: Goal) -> None:

@@ -1,14 +1,20 @@
-"""Protobuf <-> domain values for the goals API: metrics, templates and goal views."""
+"""Protobuf <-> domain values for the goals API: enums, metrics, templates and goal views.
+
+Each API enum has one table here; the domain and the event contracts keep their strings.
+"""
 
 from __future__ import annotations
 
-from northstar.goals.v1 import goals_pb2
+from northstar.goals.v1 import goals_pb2 as pb
+from northstar_contracts import progress
 from northstar_contracts.progress import metric_progress
+from services.goals import rules
 from services.goals.application import CommandResult
 from services.goals.domain import Metric
 from services.goals.planning import GoalTemplate
 from services.goals.queries import GoalView
 from services.shared.errors import InvalidArgument
+from services.shared.proto_enums import EnumTable
 from services.shared.validation import (
     parse_date,
     parse_optional_date,
@@ -16,22 +22,88 @@ from services.shared.validation import (
     require_finite_number,
 )
 
+METRIC_KINDS = EnumTable(
+    pb.MetricKind.DESCRIPTOR,
+    {
+        pb.METRIC_KIND_NUMBER: "number",
+        pb.METRIC_KIND_PERCENTAGE: "percentage",
+        pb.METRIC_KIND_CURRENCY: "currency",
+        pb.METRIC_KIND_BINARY: "binary",
+    },
+)
+METRIC_DIRECTIONS = EnumTable(
+    pb.MetricDirection.DESCRIPTOR,
+    {
+        pb.METRIC_DIRECTION_INCREASE: progress.INCREASE,
+        pb.METRIC_DIRECTION_DECREASE: progress.DECREASE,
+        pb.METRIC_DIRECTION_STAY_ABOVE: progress.STAY_ABOVE,
+        pb.METRIC_DIRECTION_STAY_BELOW: progress.STAY_BELOW,
+    },
+    default=progress.INCREASE,
+)
+GOAL_LEVELS = EnumTable(
+    pb.GoalLevel.DESCRIPTOR,
+    {
+        pb.GOAL_LEVEL_STRATEGY: "strategy",
+        pb.GOAL_LEVEL_COMPANY: "company",
+        pb.GOAL_LEVEL_TEAM: "team",
+        pb.GOAL_LEVEL_PERSONAL: "personal",
+    },
+    default="personal",
+)
+GOAL_VISIBILITIES = EnumTable(
+    pb.GoalVisibility.DESCRIPTOR,
+    {
+        pb.GOAL_VISIBILITY_PUBLIC: "public",
+        pb.GOAL_VISIBILITY_TEAM: "team",
+        pb.GOAL_VISIBILITY_PRIVATE: "private",
+    },
+    default="public",
+)
+GOAL_LIFECYCLES = EnumTable(
+    pb.GoalLifecycle.DESCRIPTOR,
+    {
+        pb.GOAL_LIFECYCLE_DRAFT: rules.DRAFT,
+        pb.GOAL_LIFECYCLE_ACTIVE: rules.ACTIVE,
+        pb.GOAL_LIFECYCLE_COMPLETED: rules.COMPLETED,
+        pb.GOAL_LIFECYCLE_CANCELLED: rules.CANCELLED,
+        pb.GOAL_LIFECYCLE_ARCHIVED: rules.ARCHIVED,
+    },
+)
+GOAL_STATUSES = EnumTable(
+    pb.GoalStatus.DESCRIPTOR,
+    {
+        pb.GOAL_STATUS_NOT_STARTED: progress.NOT_STARTED,
+        pb.GOAL_STATUS_ON_TRACK: progress.ON_TRACK,
+        pb.GOAL_STATUS_AT_RISK: progress.AT_RISK,
+        pb.GOAL_STATUS_OFF_TRACK: progress.OFF_TRACK,
+        pb.GOAL_STATUS_COMPLETED: progress.COMPLETED,
+        pb.GOAL_STATUS_CANCELLED: progress.CANCELLED,
+    },
+)
+SMART_LETTERS = EnumTable(
+    pb.SmartLetter.DESCRIPTOR,
+    {
+        pb.SMART_LETTER_SPECIFIC: "S",
+        pb.SMART_LETTER_MEASURABLE: "M",
+        pb.SMART_LETTER_ACHIEVABLE: "A",
+        pb.SMART_LETTER_RELEVANT: "R",
+        pb.SMART_LETTER_TIME_BOUND: "T",
+    },
+)
 
-def metric_from_proto(metric: goals_pb2.Metric, field: str) -> Metric:
-    if not metric.kind:
-        raise InvalidArgument(
-            "is required (number, percentage, currency, binary)", field=f"{field}.kind"
-        )
+
+def metric_from_proto(metric: pb.Metric, field: str) -> Metric:
     return Metric(
-        kind=metric.kind,
-        direction=metric.direction or "increase",
+        kind=METRIC_KINDS.from_request(metric.kind, f"{field}.kind"),
+        direction=METRIC_DIRECTIONS.from_request(metric.direction, f"{field}.direction"),
         start=require_finite_number(metric.start, f"{field}.start"),
         target=require_finite_number(metric.target, f"{field}.target"),
         unit=metric.unit,
     )
 
 
-def optional_metric(message: goals_pb2.CreateGoalRequest | goals_pb2.GoalTemplate) -> Metric | None:
+def optional_metric(message: pb.CreateGoalRequest | pb.GoalTemplate) -> Metric | None:
     return metric_from_proto(message.metric, "metric") if message.HasField("metric") else None
 
 
@@ -42,7 +114,7 @@ def require_positive_weight(value: float, field: str) -> float:
     return value
 
 
-def template_from_proto(request: goals_pb2.CreateGoalsFromTemplateRequest) -> GoalTemplate:
+def template_from_proto(request: pb.CreateGoalsFromTemplateRequest) -> GoalTemplate:
     if not request.HasField("template"):
         raise InvalidArgument("is required", field="template")
     template = request.template
@@ -54,39 +126,39 @@ def template_from_proto(request: goals_pb2.CreateGoalsFromTemplateRequest) -> Go
     return GoalTemplate(
         title=template.title,
         description=template.description,
-        level=template.level or "personal",
+        level=GOAL_LEVELS.from_request(template.level, "template.level"),
         start_date=parse_date(template.start_date, "template.start_date"),
         due_date=parse_optional_date(template.due_date, "template.due_date"),
         metric=metric,
-        visibility=template.visibility or "public",
+        visibility=GOAL_VISIBILITIES.from_request(template.visibility, "template.visibility"),
         parent_goal_id=parse_optional_uuid(template.parent_goal_id, "template.parent_goal_id"),
         recurring=template.recurring,
     )
 
 
-def _metric_to_proto(metric: Metric) -> goals_pb2.Metric:
-    return goals_pb2.Metric(
-        kind=metric.kind,
+def _metric_to_proto(metric: Metric) -> pb.Metric:
+    return pb.Metric(
+        kind=METRIC_KINDS.to_proto(metric.kind),
         unit=metric.unit,
         start=metric.start,
         target=metric.target,
-        direction=metric.direction,
+        direction=METRIC_DIRECTIONS.to_proto(metric.direction),
     )
 
 
-def goal_to_proto(view: GoalView) -> goals_pb2.Goal:
+def goal_to_proto(view: GoalView) -> pb.Goal:
     goal = view.goal
-    message = goals_pb2.Goal(
+    message = pb.Goal(
         id=str(goal.id),
         tenant_id=goal.tenant_id,
         title=goal.title,
         description=goal.description,
         owner_id=goal.owner_id,
         team_id=goal.team_id,
-        level=goal.level,
-        visibility=goal.visibility,
-        lifecycle=goal.lifecycle,
-        status=view.status,
+        level=GOAL_LEVELS.to_proto(goal.level),
+        visibility=GOAL_VISIBILITIES.to_proto(goal.visibility),
+        lifecycle=GOAL_LIFECYCLES.to_proto(goal.lifecycle),
+        status=GOAL_STATUSES.to_proto(view.status),
         start_date=goal.start_date.isoformat(),
         due_date=goal.due_date.isoformat() if goal.due_date else "",
         parent_goal_id=str(goal.parent_goal_id) if goal.parent_goal_id else "",
@@ -108,7 +180,7 @@ def goal_to_proto(view: GoalView) -> goals_pb2.Goal:
         message.has_current = goal.metric_checked_in
     for key_result in goal.key_results:
         message.key_results.append(
-            goals_pb2.KeyResult(
+            pb.KeyResult(
                 id=str(key_result.key_result_id),
                 title=key_result.title,
                 metric=_metric_to_proto(key_result.metric),
@@ -118,15 +190,17 @@ def goal_to_proto(view: GoalView) -> goals_pb2.Goal:
             )
         )
     for target, weight in goal.contributions.items():
-        message.contributions.append(goals_pb2.Contribution(goal_id=str(target), weight=weight))
+        message.contributions.append(pb.Contribution(goal_id=str(target), weight=weight))
     for letter, criterion in view.smart.criteria.items():
         message.smart.criteria.append(
-            goals_pb2.SmartCriterion(letter=letter, held=criterion.held, reason=criterion.reason)
+            pb.SmartCriterion(
+                letter=SMART_LETTERS.to_proto(letter), held=criterion.held, reason=criterion.reason
+            )
         )
     flag = goal.reassignment
     if flag is not None:
         message.reassignment.CopyFrom(
-            goals_pb2.ReassignmentFlag(
+            pb.ReassignmentFlag(
                 departed_person_id=flag.departed_person_id,
                 manager_id=flag.manager_id,
                 leave_date=flag.leave_date.isoformat(),
@@ -135,11 +209,11 @@ def goal_to_proto(view: GoalView) -> goals_pb2.Goal:
     return message
 
 
-def command_response(result: CommandResult, view: GoalView) -> goals_pb2.GoalCommandResponse:
-    return goals_pb2.GoalCommandResponse(
+def command_response(result: CommandResult, view: GoalView) -> pb.GoalCommandResponse:
+    return pb.GoalCommandResponse(
         goal=goal_to_proto(view), version=result.version, position_token=result.position_token
     )
 
 
-def existing_goals(already: dict[str, object]) -> list[goals_pb2.ExistingGoal]:
-    return [goals_pb2.ExistingGoal(owner_id=o, goal_id=str(g)) for o, g in already.items()]
+def existing_goals(already: dict[str, object]) -> list[pb.ExistingGoal]:
+    return [pb.ExistingGoal(owner_id=o, goal_id=str(g)) for o, g in already.items()]

@@ -101,8 +101,9 @@ class GoalPlanning:
             for position, member_id in enumerate(member_ids)
             if member_id not in existing
         ]
-        created = self.app.save_goals(context, *goals) if goals else []
         already = {m: existing[m] for m in member_ids if m in existing}
+        # Saved even with no goal to create, so a request id records this answer too.
+        created = self.app.save_goals(context, *goals, noted=_noted(already))
         return ManyGoalsResult(created=created, already_there=already)
 
     def create_goals_from_template(
@@ -147,8 +148,10 @@ class GoalPlanning:
             for position, owner_id in enumerate(owner_ids)
             if owner_id not in existing
         ]
-        created = self.app.save_goals(context, *goals) if goals else []
         already = {o: existing[o] for o in owner_ids if o in existing}
+        created = self.app.save_goals(
+            context, *goals, noted={**_noted(already), "template_id": str(template_id)}
+        )
         return ManyGoalsResult(created=created, already_there=already, template_id=template_id)
 
     def roll_over_goal(
@@ -182,6 +185,11 @@ class GoalPlanning:
         previous.roll_over(following.id, context.actor_id)
         saved_previous, saved_next = self.app.save_goals(context, previous, following)
         return RollOverResult(previous=saved_previous, next=saved_next)
+
+
+def _noted(already_there: dict[str, UUID]) -> dict[str, dict[str, str]]:
+    """What a retry of the command answers besides the goals it created."""
+    return {"already_there": {person: str(goal) for person, goal in already_there.items()}}
 
 
 def _fresh(metric: Metric) -> Metric:

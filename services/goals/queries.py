@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,6 +25,7 @@ from services.goals.smart import (
 )
 from services.shared.canonical import canonical_json
 from services.shared.errors import InvalidArgument, NotFound
+from services.shared.validation import reject_control_characters
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,10 @@ class GoalFilter:
     period_end: date | None = None
 
     def __post_init__(self) -> None:
+        # The ids reach the index's SQL as parameters: PostgreSQL refuses NUL in text, which
+        # would surface as an internal error instead of the caller's mistake.
+        reject_control_characters(self.owner_id, "owner_id")
+        reject_control_characters(self.team_id, "team_id")
         if self.period_start and self.period_end and self.period_start > self.period_end:
             raise InvalidArgument("must not be after period_end", field="period_start")
 
@@ -144,23 +150,40 @@ def encode_page_token(after_goal_id: str, goal_filter: GoalFilter) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+MAX_PAGE_TOKEN_LENGTH = 200
+"""A token we issue is about 110 characters; anything much longer was not issued by us."""
+_PAGE_TOKEN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_PAGE_TOKEN_LENGTH}}}")
+_GOAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
+_MALFORMED_PAGE_TOKEN = "is not a well-formed page token; pass next_page_token on unchanged"
+
+
 def decode_page_token(token: str, goal_filter: GoalFilter) -> str:
     """The goal id a page starts after; a malformed token, or one of other filters, is refused.
 
     Tokens are not signed: a hand-made token that names the request's own filters is accepted,
     and it can only move the start of the scan, whose every goal still passes the caller's
-    visibility check, so it shows nothing the caller could not list anyway.
+    visibility check, so it shows nothing the caller could not list anyway. Every part is
+    checked against the exact shape we issue (length, alphabet, JSON object of two strings),
+    so no hand-made token reaches a parser that could fail in another way.
     """
     if not token:
         return ""
+    if not _PAGE_TOKEN.fullmatch(token):
+        raise InvalidArgument(_MALFORMED_PAGE_TOKEN, field="page_token")
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after = str(UUID(data["after"]))
-        fingerprint = data["filter"]
-    except (ValueError, TypeError, KeyError):
-        raise InvalidArgument(
-            "is not a well-formed page token; pass next_page_token on unchanged", field="page_token"
-        ) from None
+    except ValueError:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise InvalidArgument(_MALFORMED_PAGE_TOKEN, field="page_token") from None
+    after = data.get("after") if isinstance(data, dict) else None
+    fingerprint = data.get("filter") if isinstance(data, dict) else None
+    if not (
+        isinstance(after, str)
+        and isinstance(fingerprint, str)
+        and _GOAL_ID.fullmatch(after)
+        and _FINGERPRINT.fullmatch(fingerprint)
+    ):
+        raise InvalidArgument(_MALFORMED_PAGE_TOKEN, field="page_token")
     if fingerprint != goal_filter.fingerprint():
         raise InvalidArgument(
             "was issued for other filters; repeat the first request's filters", field="page_token"

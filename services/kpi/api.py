@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from northstar.kpi.v1 import kpi_pb2, kpi_pb2_grpc
 
+from northstar.kpi.v1 import kpi_pb2, kpi_pb2_grpc
 from services.kpi import messages
 from services.kpi.application import KpiApplication, KpiDefinition, Saved
 from services.kpi.index import KpiIndex
@@ -47,14 +47,10 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
             unit=request.unit,
             owner_id=request.owner_id or principal.subject,
             objective_goal_id=request.objective_goal_id,
-            target_type=messages.from_enum(
-                request.target_type, messages.TARGET_TYPES, "target_type", "TargetType"
-            ),
-            cadence=messages.from_enum(request.cadence, messages.CADENCES, "cadence", "Cadence"),
-            summary=messages.from_enum(request.summary, messages.SUMMARIES, "summary", "Summary"),
-            visibility=messages.from_enum(
-                request.visibility, messages.VISIBILITIES, "visibility", "KpiVisibility"
-            ),
+            target_type=messages.TARGET_TYPES.from_request(request.target_type, "target_type"),
+            cadence=messages.CADENCES.from_request(request.cadence, "cadence"),
+            summary=messages.SUMMARIES.from_request(request.summary, "summary"),
+            visibility=messages.VISIBILITIES.from_request(request.visibility, "visibility"),
             first_period=request.first_period,
             target=require_finite_number(request.target, "target"),
             thresholds=messages.thresholds_from_proto(request.thresholds),
@@ -192,8 +188,8 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         self, request: kpi_pb2.CreateSurveyRequest, context: Context
     ) -> kpi_pb2.CreateSurveyResponse:
         principal = current_principal()
-        kind = messages.from_enum(request.kind, messages.SURVEY_KINDS, "kind", "SurveyKind")
-        cadence = messages.from_enum(request.cadence, messages.CADENCES, "cadence", "Cadence")
+        kind = messages.SURVEY_KINDS.from_request(request.kind, "kind")
+        cadence = messages.CADENCES.from_request(request.cadence, "cadence")
         saved = await asyncio.to_thread(
             lambda: self.surveys.create_survey(
                 principal, name=request.name, kind=kind, cadence=cadence, owner_id=request.owner_id

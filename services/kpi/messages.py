@@ -7,61 +7,67 @@ from collections.abc import Mapping
 from typing import Any
 
 from northstar.kpi.v1 import kpi_pb2
-
 from services.kpi.domain import Kpi
 from services.kpi.nps import NpsResult
 from services.kpi.survey_use_cases import SurveyResults
 from services.kpi.thresholds import BANDS, Band, Thresholds, min_target_max
 from services.shared.errors import InvalidArgument
+from services.shared.proto_enums import EnumTable
 from services.shared.validation import require_finite_number
 
-TARGET_TYPES = {
-    kpi_pb2.TARGET_TYPE_INCREASE_TO: "increase_to",
-    kpi_pb2.TARGET_TYPE_DECREASE_TO: "decrease_to",
-    kpi_pb2.TARGET_TYPE_STAY_AT_OR_ABOVE: "stay_at_or_above",
-    kpi_pb2.TARGET_TYPE_STAY_AT_OR_BELOW: "stay_at_or_below",
-}
-CADENCES = {
-    kpi_pb2.CADENCE_DAILY: "daily",
-    kpi_pb2.CADENCE_WEEKLY: "weekly",
-    kpi_pb2.CADENCE_MONTHLY: "monthly",
-    kpi_pb2.CADENCE_QUARTERLY: "quarterly",
-}
-SUMMARIES = {
-    kpi_pb2.SUMMARY_LAST: "last",
-    kpi_pb2.SUMMARY_SUM: "sum",
-    kpi_pb2.SUMMARY_AVERAGE: "average",
-}
-VISIBILITIES = {
-    kpi_pb2.KPI_VISIBILITY_TENANT: "tenant",
-    kpi_pb2.KPI_VISIBILITY_RESTRICTED: "restricted",
-}
-STATUSES = {
-    kpi_pb2.KPI_STATUS_NO_DATA: "no_data",
-    kpi_pb2.KPI_STATUS_RED: "red",
-    kpi_pb2.KPI_STATUS_AMBER: "amber",
-    kpi_pb2.KPI_STATUS_GREEN: "green",
-}
-SOURCES = {
-    kpi_pb2.MEASUREMENT_SOURCE_MANUAL: "manual",
-    kpi_pb2.MEASUREMENT_SOURCE_INTEGRATION: "integration",
-}
-SURVEY_KINDS = {kpi_pb2.SURVEY_KIND_NPS: "nps", kpi_pb2.SURVEY_KIND_ENPS: "enps"}
-
-
-def from_enum(value: int, choices: Mapping[Any, str], field: str, enum_name: str) -> str:
-    """The domain value of an enum field; UNSPECIFIED or an unknown number is refused."""
-    if value not in choices:
-        names = ", ".join(
-            kpi_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_number[number].name
-            for number in sorted(choices)
-        )
-        raise InvalidArgument(f"must be one of {names}", field=field)
-    return choices[value]
-
-
-def to_enum(value: str, choices: Mapping[Any, str]) -> Any:
-    return next(number for number, name in choices.items() if name == value)
+TARGET_TYPES: EnumTable[Any, str] = EnumTable(
+    kpi_pb2.TargetType.DESCRIPTOR,
+    {
+        kpi_pb2.TARGET_TYPE_INCREASE_TO: "increase_to",
+        kpi_pb2.TARGET_TYPE_DECREASE_TO: "decrease_to",
+        kpi_pb2.TARGET_TYPE_STAY_AT_OR_ABOVE: "stay_at_or_above",
+        kpi_pb2.TARGET_TYPE_STAY_AT_OR_BELOW: "stay_at_or_below",
+    },
+)
+CADENCES: EnumTable[Any, str] = EnumTable(
+    kpi_pb2.Cadence.DESCRIPTOR,
+    {
+        kpi_pb2.CADENCE_DAILY: "daily",
+        kpi_pb2.CADENCE_WEEKLY: "weekly",
+        kpi_pb2.CADENCE_MONTHLY: "monthly",
+        kpi_pb2.CADENCE_QUARTERLY: "quarterly",
+    },
+)
+SUMMARIES: EnumTable[Any, str] = EnumTable(
+    kpi_pb2.Summary.DESCRIPTOR,
+    {
+        kpi_pb2.SUMMARY_LAST: "last",
+        kpi_pb2.SUMMARY_SUM: "sum",
+        kpi_pb2.SUMMARY_AVERAGE: "average",
+    },
+)
+VISIBILITIES: EnumTable[Any, str] = EnumTable(
+    kpi_pb2.KpiVisibility.DESCRIPTOR,
+    {
+        kpi_pb2.KPI_VISIBILITY_TENANT: "tenant",
+        kpi_pb2.KPI_VISIBILITY_RESTRICTED: "restricted",
+    },
+)
+STATUSES: EnumTable[Any, str] = EnumTable(
+    kpi_pb2.KpiStatus.DESCRIPTOR,
+    {
+        kpi_pb2.KPI_STATUS_NO_DATA: "no_data",
+        kpi_pb2.KPI_STATUS_RED: "red",
+        kpi_pb2.KPI_STATUS_AMBER: "amber",
+        kpi_pb2.KPI_STATUS_GREEN: "green",
+    },
+)
+SOURCES: EnumTable[Any, str] = EnumTable(
+    kpi_pb2.MeasurementSource.DESCRIPTOR,
+    {
+        kpi_pb2.MEASUREMENT_SOURCE_MANUAL: "manual",
+        kpi_pb2.MEASUREMENT_SOURCE_INTEGRATION: "integration",
+    },
+)
+SURVEY_KINDS: EnumTable[Any, str] = EnumTable(
+    kpi_pb2.SurveyKind.DESCRIPTOR,
+    {kpi_pb2.SURVEY_KIND_NPS: "nps", kpi_pb2.SURVEY_KIND_ENPS: "enps"},
+)
 
 
 def thresholds_from_proto(message: kpi_pb2.Thresholds, field: str = "thresholds") -> Thresholds:
@@ -70,7 +76,7 @@ def thresholds_from_proto(message: kpi_pb2.Thresholds, field: str = "thresholds"
         bands = []
         for index, band in enumerate(message.bands.bands):
             where = f"{field}.bands[{index}]"
-            status = from_enum(band.status, STATUSES, f"{where}.status", "KpiStatus")
+            status = STATUSES.from_request(band.status, f"{where}.status")
             if status == "no_data":
                 raise InvalidArgument("must be RED, AMBER or GREEN", field=f"{where}.status")
             lower = _optional(band, "lower", f"{where}.lower")
@@ -98,7 +104,7 @@ def thresholds_to_proto(thresholds: Thresholds) -> kpi_pb2.Thresholds:
             bands=kpi_pb2.ThresholdBands(
                 bands=[
                     kpi_pb2.ThresholdBand(
-                        status=to_enum(band.status, STATUSES), lower=band.lower, upper=band.upper
+                        status=STATUSES.to_proto(band.status), lower=band.lower, upper=band.upper
                     )
                     for band in thresholds.bands
                 ]
@@ -117,17 +123,17 @@ def kpi_to_proto(kpi: Kpi) -> kpi_pb2.Kpi:
         unit=kpi.unit,
         owner_id=kpi.owner_id,
         objective_goal_id=kpi.objective_goal_id,
-        target_type=to_enum(kpi.target_type, TARGET_TYPES),
-        cadence=to_enum(kpi.cadence, CADENCES),
-        summary=to_enum(kpi.summary, SUMMARIES),
-        visibility=to_enum(kpi.visibility, VISIBILITIES),
+        target_type=TARGET_TYPES.to_proto(kpi.target_type),
+        cadence=CADENCES.to_proto(kpi.cadence),
+        summary=SUMMARIES.to_proto(kpi.summary),
+        visibility=VISIBILITIES.to_proto(kpi.visibility),
         first_period=kpi.first_period,
         targets=[
             kpi_pb2.TargetFrom(from_period=period, target=target)
             for period, target in kpi.target_history
         ],
         thresholds=thresholds_to_proto(kpi.thresholds),
-        status=to_enum(kpi.status, STATUSES),
+        status=STATUSES.to_proto(kpi.status),
         status_period=kpi.status_period,
         version=kpi.version,
         overdue_periods=list(kpi.overdue_periods),
@@ -140,7 +146,7 @@ def periods_to_proto(kpi: Kpi) -> list[kpi_pb2.KpiPeriod]:
             period=summary.period,
             value=summary.value,
             target=summary.target,
-            status=to_enum(summary.status, STATUSES),
+            status=STATUSES.to_proto(summary.status),
             overdue=summary.overdue,
             measurements=[_measurement(m) for m in kpi.measurements(summary.period)],
         )
@@ -153,7 +159,7 @@ def _measurement(data: Mapping[str, Any]) -> kpi_pb2.Measurement:
         measurement_id=data["measurement_id"],
         value=data["value"],
         original_value=data["original_value"],
-        source=to_enum(data["source"], SOURCES),
+        source=SOURCES.to_proto(data["source"]),
         source_account=data["source_account"],
         source_record_id=data["source_record_id"],
         corrections=[
@@ -183,7 +189,7 @@ def results_to_proto(results: SurveyResults) -> kpi_pb2.SurveyResults:
     return kpi_pb2.SurveyResults(
         survey_id=str(results.survey.id),
         period=results.period,
-        kind=to_enum(results.survey.kind, SURVEY_KINDS),
+        kind=SURVEY_KINDS.to_proto(results.survey.kind),
         overall=nps_to_proto(results.overall),
         groups=[
             kpi_pb2.GroupScore(group=group.group, score=nps_to_proto(group.result))

@@ -6,12 +6,16 @@ import asyncio
 from dataclasses import dataclass
 
 from northstar.projections.v1 import projections_pb2_grpc
-
-from services.projections.api import ProjectionServicer
+from services.projections.api import PLATFORM_METHODS, ProjectionServicer
 from services.projections.audit import AuditTables
 from services.projections.directory_audit import (
     DIRECTORY_AUDIT_READ_MODEL,
     DirectoryAuditProjection,
+)
+from services.projections.feedback_activity import (
+    FEEDBACK_READ_MODEL,
+    FeedbackActivityProjection,
+    feedback_version_tables,
 )
 from services.projections.goals_projection import (
     GOALS_PROJECTION,
@@ -78,6 +82,12 @@ def read_model_kinds(
             tables=directory_tables,
         ),
         ReadModelKind(
+            name=FEEDBACK_READ_MODEL,
+            topics=(settings.topic_for("feedback"),),
+            build=lambda name: FeedbackActivityProjection(db, name, limits),
+            tables=feedback_version_tables,
+        ),
+        ReadModelKind(
             name=KPI_READ_MODEL,
             topics=(settings.topic_for("kpi"),),
             build=lambda name: KpiProjection(db, name, limits),
@@ -117,11 +127,14 @@ async def start_projections_service(
         read_models,
         wait_timeout_seconds=settings.read_wait_timeout_seconds,
         department_of=replica.department_of,
+        directory=replica,
         manages=replica.is_in_management_chain,
+        reporting_lines=replica,
     )
     await runtime.start(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],
         [GRPC_SERVICE_NAME],
+        platform_methods=PLATFORM_METHODS,
     )
     return ProjectionsService(
         runtime=runtime, db=db, read_models=read_models, replica=replica, servicer=servicer

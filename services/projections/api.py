@@ -11,24 +11,48 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import grpc
-from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 
+from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from services.projections.api_alignment import AlignmentQueries, DepartmentOf
 from services.projections.api_audit import AuditQueries
+from services.projections.api_feedback import FeedbackQueries
 from services.projections.api_kpi import KpiQueries
 from services.projections.api_parking import ParkingOperations
-from services.projections.api_support import LiveVersions, ReadContext, require_role
+from services.projections.api_support import (
+    LiveVersions,
+    NoReportingLines,
+    ReadContext,
+    require_role,
+)
 from services.projections.content_hash import ContentDigest
+from services.projections.messages import READ_MODELS
 from services.projections.rebuild import RebuildStatus
-from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, current_principal
+from services.shared.auth import PLATFORM_OPERATOR, current_principal
+from services.shared.directory_replica import DirectoryReplica
+from services.shared.errors import FailedPrecondition
+from services.shared.goal_visibility import ReportingLines
 from services.shared.kpi_visibility import Manages
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.sequencing import SequencedLedger
 
 Context = grpc.aio.ServicerContext[Any, Any]
-REBUILDERS = frozenset({INTEGRATION})
-"""A rebuild replays every tenant's events: an operations (integration) account's job."""
-OPERATIONS_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
+PLATFORM_OPERATORS = frozenset({PLATFORM_OPERATOR})
+"""A read model holds every tenant's rows and is rebuilt from every tenant's events: starting a
+rebuild, its progress (offsets of shared topics) and content hashes (row counts that move with
+other tenants' activity) are the platform's business, never a tenant's."""
+_SERVICE = "/northstar.projections.v1.ProjectionService/"
+PLATFORM_METHODS = frozenset(
+    _SERVICE + name
+    for name in (
+        "StartRebuild",
+        "GetRebuildStatus",
+        "GetContentHash",
+        "ListParkedEvents",
+        "RetryParkedEvents",
+        "SkipParkedEvent",
+    )
+)
+"""The RPCs a platform operator may call; every other one serves a tenant's data."""
 
 
 class Rebuilds(LiveVersions, Protocol):
@@ -57,14 +81,19 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         wait_timeout_seconds: float,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         department_of: DepartmentOf = _no_departments,
+        directory: DirectoryReplica | None = None,
         manages: Manages = _manages_nobody,
+        reporting_lines: ReportingLines | None = None,
     ) -> None:
         self.read_models = read_models
-        self.reads = ReadContext(db, read_models, wait_timeout_seconds, today)
+        self.reads = ReadContext(
+            db, read_models, wait_timeout_seconds, today, reporting_lines or NoReportingLines()
+        )
         self.alignment = AlignmentQueries(self.reads, department_of)
         self.audit = AuditQueries(self.reads, manages)
         self.kpis = KpiQueries(self.reads, manages)
         self.parking = ParkingOperations(read_models.live_ledger)
+        self.feedback = FeedbackQueries(self.reads, directory) if directory else None
 
     # ---- alignment ----
 
@@ -116,6 +145,15 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         async for chunk in self.audit.export(request):
             yield chunk
 
+    # ---- feedback ----
+
+    async def GetFeedbackActivity(  # noqa: N802
+        self, request: projections_pb2.GetFeedbackActivityRequest, context: Context
+    ) -> projections_pb2.FeedbackActivity:
+        if self.feedback is None:
+            raise FailedPrecondition("this projections process has no directory replica")
+        return await self.feedback.activity(request)
+
     # ---- KPIs ----
 
     async def ListKpiScoreboard(  # noqa: N802
@@ -128,20 +166,23 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
     async def StartRebuild(  # noqa: N802
         self, request: projections_pb2.StartRebuildRequest, context: Context
     ) -> projections_pb2.RebuildStatus:
-        require_role(current_principal(), REBUILDERS, "starting a rebuild")
-        return _status_to_proto(await self.read_models.start_rebuild(request.read_model))
+        require_role(current_principal(), PLATFORM_OPERATORS, "starting a rebuild")
+        read_model = READ_MODELS.from_request(request.read_model, "read_model")
+        return _status_to_proto(await self.read_models.start_rebuild(read_model))
 
     async def GetRebuildStatus(  # noqa: N802
         self, request: projections_pb2.GetRebuildStatusRequest, context: Context
     ) -> projections_pb2.RebuildStatus:
-        require_role(current_principal(), OPERATIONS_READERS, "rebuild status")
-        return _status_to_proto(await self.read_models.status(request.read_model))
+        require_role(current_principal(), PLATFORM_OPERATORS, "rebuild status")
+        read_model = READ_MODELS.from_request(request.read_model, "read_model")
+        return _status_to_proto(await self.read_models.status(read_model))
 
     async def GetContentHash(  # noqa: N802
         self, request: projections_pb2.GetContentHashRequest, context: Context
     ) -> projections_pb2.ContentHash:
-        require_role(current_principal(), OPERATIONS_READERS, "content hashes")
-        digest = await self.read_models.content_hash(request.read_model, request.version)
+        require_role(current_principal(), PLATFORM_OPERATORS, "content hashes")
+        read_model = READ_MODELS.from_request(request.read_model, "read_model")
+        digest = await self.read_models.content_hash(read_model, request.version)
         return projections_pb2.ContentHash(
             version=digest.version, sha256=digest.sha256, row_count=digest.row_count
         )
@@ -166,7 +207,7 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
 
 def _status_to_proto(status: RebuildStatus) -> projections_pb2.RebuildStatus:
     return projections_pb2.RebuildStatus(
-        read_model=status.read_model,
+        read_model=READ_MODELS.to_proto(status.read_model),
         live_version=status.live_version,
         building_version=status.building_version,
         partitions=[

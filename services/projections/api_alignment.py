@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date
 from uuid import UUID
 
@@ -16,8 +15,9 @@ from services.projections.alignment_views import (
     contributors,
     goal_path,
 )
-from services.projections.api_support import Page, ReadContext, node_to_proto, visible
-from services.shared.auth import Principal, current_principal
+from services.projections.api_support import Page, ReadContext, TenantGoals
+from services.projections.messages import node_to_proto, status_counts
+from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
 from services.shared.validation import parse_optional_date, parse_optional_uuid, parse_uuid
 
@@ -38,24 +38,24 @@ class AlignmentQueries:
         period = _period(request.period_start, request.period_end)
         page = Page.of(request.page_size, request.page_token)
         await self.context.wait(principal, request.consistency_tokens)
-        nodes = await self.context.graph(principal)
-        if root is not None and not _readable(principal, nodes, root):
+        goals = await self.context.graph(principal)
+        if root is not None and not goals.readable(root):
             raise NotFound(f"goal {root} not found", field="root_goal_id")
-        ordered = alignment_tree(nodes, root)
+        ordered = alignment_tree(goals.nodes, root)
 
         def matches(node: GoalNode) -> bool:
             return (
-                visible(principal, node)
+                goals.shows(node)
                 and (not request.team_id or node.team_id == request.team_id)
                 and _in_period(node, *period)
             )
 
-        kept = _with_visible_ancestors(principal, ordered, matches)
+        kept, depths = _with_visible_ancestors(goals, ordered, matches)
         items, next_token = page.slice(kept)
         return projections_pb2.AlignmentTree(
-            nodes=[node_to_proto(node) for node in items],
+            nodes=[node_to_proto(node, goals.readable, depths[node.goal_id]) for node in items],
             next_page_token=next_token,
-            status_counts=Counter(node.status for node in kept),
+            status_counts=status_counts(kept),
             total_size=len(kept),
         )
 
@@ -66,11 +66,11 @@ class AlignmentQueries:
         period = _period(request.period_start, request.period_end)
         page = Page.of(request.page_size, request.page_token)
         await self.context.wait(principal, request.consistency_tokens)
-        nodes = await self.context.graph(principal)
+        goals = await self.context.graph(principal)
         counted = [
             node
-            for node in nodes.values()
-            if visible(principal, node)
+            for node in goals.nodes.values()
+            if goals.shows(node)
             and (not request.team_id or node.team_id == request.team_id)
             and _in_period(node, *period)
         ]
@@ -79,14 +79,14 @@ class AlignmentQueries:
             lambda: {team: self.department_of(principal.tenant_id, team) for team in teams}
         )
         summary = alignment_summary(
-            principal.tenant_id, nodes, counted, lambda team: departments.get(team, "")
+            principal.tenant_id, goals.nodes, counted, lambda team: departments.get(team, "")
         )
         orphans, next_token = page.slice(summary.orphans)
         return projections_pb2.AlignmentSummary(
             tenant=_share(summary.tenant),
             departments=[_share(share) for share in summary.departments],
             teams=[_share(share) for share in summary.teams],
-            orphan_goals=[node_to_proto(node, depth=0) for node in orphans],
+            orphan_goals=[node_to_proto(node, goals.readable, depth=0) for node in orphans],
             next_page_token=next_token,
             orphan_count=len(summary.orphans),
         )
@@ -95,13 +95,15 @@ class AlignmentQueries:
         principal = current_principal()
         goal_id = parse_uuid(request.goal_id, "goal_id")
         await self.context.wait(principal, request.consistency_tokens)
-        nodes = await self.context.graph(principal)
-        if not _readable(principal, nodes, goal_id):
+        goals = await self.context.graph(principal)
+        if not goals.readable(goal_id):
             raise NotFound(f"goal {goal_id} not found", field="goal_id")
-        path = goal_path(nodes, goal_id)
-        shown = [node for node in path if visible(principal, node)]
+        path = goal_path(goals.nodes, goal_id)
+        shown = [node for node in path if goals.shows(node)]
         return projections_pb2.GoalPath(
-            nodes=[node_to_proto(node, depth=index) for index, node in enumerate(shown)],
+            nodes=[
+                node_to_proto(node, goals.readable, depth=index) for index, node in enumerate(shown)
+            ],
             reaches_strategy=path[-1].level == "strategy",
         )
 
@@ -112,15 +114,15 @@ class AlignmentQueries:
         goal_id = parse_uuid(request.goal_id, "goal_id")
         page = Page.of(request.page_size, request.page_token)
         await self.context.wait(principal, request.consistency_tokens)
-        nodes = await self.context.graph(principal)
-        if not _readable(principal, nodes, goal_id):
+        goals = await self.context.graph(principal)
+        if not goals.readable(goal_id):
             raise NotFound(f"goal {goal_id} not found", field="goal_id")
-        found = [c for c in contributors(nodes, goal_id) if visible(principal, c.node)]
+        found = [c for c in contributors(goals.nodes, goal_id) if goals.shows(c.node)]
         items, next_token = page.slice(found)
         return projections_pb2.ListContributorsResponse(
             contributors=[
                 projections_pb2.Contributor(
-                    goal=node_to_proto(c.node, depth=c.distance),
+                    goal=node_to_proto(c.node, goals.readable, depth=c.distance),
                     direct=c.direct,
                     distance=c.distance,
                     effective_weight=c.effective_weight,
@@ -130,12 +132,6 @@ class AlignmentQueries:
             next_page_token=next_token,
             total_size=len(found),
         )
-
-
-def _readable(principal: Principal, nodes: Mapping[UUID, GoalNode], goal_id: UUID) -> bool:
-    """Another tenant's goal is not in `nodes`; a private one the caller may not see is treated
-    the same way, so neither existence leaks."""
-    return goal_id in nodes and visible(principal, nodes[goal_id])
 
 
 def _period(start_text: str, end_text: str) -> tuple[date | None, date | None]:
@@ -153,18 +149,29 @@ def _in_period(node: GoalNode, start: date | None, end: date | None) -> bool:
 
 
 def _with_visible_ancestors(
-    principal: Principal, ordered: list[GoalNode], matches: Callable[[GoalNode], bool]
-) -> list[GoalNode]:
-    """The matching nodes of a depth-first listing, with their visible ancestors as context."""
+    goals: TenantGoals, ordered: list[GoalNode], matches: Callable[[GoalNode], bool]
+) -> tuple[list[GoalNode], dict[UUID, int]]:
+    """The matching nodes of a depth-first listing, with their visible ancestors as context,
+    and each kept node's depth counted over kept ancestors only: a goal below one the caller
+    may not see moves up to the nearest ancestor they do see, so the listing stays a tree."""
     keep: set[UUID] = set()
     ancestors: list[GoalNode] = []
     for node in ordered:
         del ancestors[node.depth :]
         if matches(node):
             keep.add(node.goal_id)
-            keep.update(a.goal_id for a in ancestors if visible(principal, a))
+            keep.update(a.goal_id for a in ancestors if goals.shows(a))
         ancestors.append(node)
-    return [node for node in ordered if node.goal_id in keep]
+    kept: list[GoalNode] = []
+    depths: dict[UUID, int] = {}
+    ancestors.clear()
+    for node in ordered:
+        del ancestors[node.depth :]
+        if node.goal_id in keep:
+            kept.append(node)
+            depths[node.goal_id] = sum(1 for a in ancestors if a.goal_id in keep)
+        ancestors.append(node)
+    return kept, depths
 
 
 def _share(share: Share) -> projections_pb2.AlignmentShare:

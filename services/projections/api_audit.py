@@ -10,14 +10,11 @@ from datetime import datetime
 from uuid import UUID
 
 from northstar.projections.v1 import projections_pb2
-
 from services.projections.alignment import GoalNode, link_graph, node_from_state
 from services.projections.api_support import (
-    SEE_PRIVATE,
     History,
     Page,
     ReadContext,
-    entry_to_proto,
     require_role,
 )
 from services.projections.audit import (
@@ -39,6 +36,7 @@ from services.projections.audit_export import (
 )
 from services.projections.goal_state import fold_goal_event
 from services.projections.kpi_projection import KPI_AGGREGATE_TYPE, kpi_fold
+from services.projections.messages import CSV, EXPORT_FORMATS, JSONL, entry_to_proto
 from services.shared.auth import (
     AUDITOR,
     HR_ADMIN,
@@ -48,6 +46,7 @@ from services.shared.auth import (
     current_principal,
 )
 from services.shared.errors import InvalidArgument, NotFound, PermissionDenied
+from services.shared.goal_visibility import GoalAudience
 from services.shared.kpi_visibility import KpiAudience, Manages, can_view_kpi
 from services.shared.validation import parse_timestamp, parse_uuid
 
@@ -55,9 +54,10 @@ GOAL = "Goal"
 GOAL_HISTORY_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION, MANAGER})
 HISTORY_READERS = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
 EXPORTERS = frozenset({AUDITOR, HR_ADMIN})
-_FORMATS: dict[int, tuple[str, Callable[[AuditEntry], str], str]] = {
-    projections_pb2.EXPORT_FORMAT_JSONL: (JSONL_MEDIA_TYPE, jsonl_line, ""),
-    projections_pb2.EXPORT_FORMAT_CSV: (CSV_MEDIA_TYPE, csv_line, csv_header()),
+# Per export format: its media type, how one entry is written, and the file's first line.
+_WRITERS: dict[str, tuple[str, Callable[[AuditEntry], str], str]] = {
+    JSONL: (JSONL_MEDIA_TYPE, jsonl_line, ""),
+    CSV: (CSV_MEDIA_TYPE, csv_line, csv_header()),
 }
 
 
@@ -174,11 +174,7 @@ class AuditQueries:
     ) -> AsyncIterator[projections_pb2.ExportHistoryChunk]:
         principal = current_principal()
         require_role(principal, EXPORTERS, "exporting history")
-        if request.format not in _FORMATS:
-            raise InvalidArgument(
-                "must be EXPORT_FORMAT_JSONL or EXPORT_FORMAT_CSV", field="format"
-            )
-        media_type, line, header = _FORMATS[request.format]
+        media_type, line, header = _WRITERS[EXPORT_FORMATS.from_request(request.format, "format")]
         batches: Iterator[list[AuditEntry]]
         if request.aggregate_id:
             aggregate_id = str(parse_uuid(request.aggregate_id, "aggregate_id"))
@@ -220,10 +216,16 @@ class AuditQueries:
         if entries[0].aggregate_type == GOAL:
             goal = fold_entries(entries, fold_goal_event)
             is_owner = goal.get("owner_id") == principal.subject
-            if goal.get("visibility") == "private" and not (
-                is_owner or principal.roles & SEE_PRIVATE
-            ):
-                # A private goal the caller may not see does not exist for them.
+            # Who sees the goal now decides who reads its past, as in the goals service (whose
+            # GetGoal answers versions and past moments to whoever sees the goal today).
+            goal_audience = GoalAudience(
+                tenant_id=entries[0].tenant_id,
+                owner_id=str(goal.get("owner_id") or ""),
+                team_id=str(goal.get("team_id") or ""),
+                visibility=str(goal.get("visibility") or ""),
+            )
+            if not await self.context.may_see(principal, goal_audience):
+                # A goal the caller may not see does not exist for them.
                 raise NotFound(f"no goal {aggregate_id} with a history", field=field)
             if not principal.roles & GOAL_HISTORY_READERS and not is_owner:
                 raise PermissionDenied(
@@ -233,8 +235,8 @@ class AuditQueries:
             # Whoever may see the KPI in the KPI service may read its history; nobody else
             # learns that it exists.
             kpi = fold_entries(entries, kpi_fold)
-            audience = KpiAudience(entries[0].tenant_id, kpi["owner_id"], kpi["visibility"])
-            if not can_view_kpi(principal, audience, self.manages):
+            kpi_audience = KpiAudience(entries[0].tenant_id, kpi["owner_id"], kpi["visibility"])
+            if not can_view_kpi(principal, kpi_audience, self.manages):
                 raise NotFound(f"no aggregate {aggregate_id} with a history", field=field)
         else:
             require_role(

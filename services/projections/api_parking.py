@@ -8,6 +8,7 @@ from collections.abc import Callable
 from northstar.projections.v1 import projections_pb2
 from services.projections.api_support import Page
 from services.projections.authorization import ParkingAction, require_parking_operator
+from services.projections.messages import READ_MODELS
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
 from services.shared.parking import HELD, PARKED, ParkedEvent
@@ -36,7 +37,7 @@ class ParkingOperations:
         self, request: projections_pb2.ListParkedEventsRequest
     ) -> projections_pb2.ListParkedEventsResponse:
         tenant = require_parking_operator(current_principal(), ParkingAction.LIST)
-        ledger = self.ledger_of(request.read_model)
+        ledger = self.ledger_of(READ_MODELS.from_request(request.read_model, "read_model"))
         aggregate_id = _text(request.aggregate_id, "aggregate_id", MAX_ID_LENGTH, required=False)
         page = Page.of(request.page_size, request.page_token)
         events = await asyncio.to_thread(
@@ -55,7 +56,7 @@ class ParkingOperations:
         self, request: projections_pb2.RetryParkedEventsRequest
     ) -> projections_pb2.ParkedEventsOutcome:
         tenant = require_parking_operator(current_principal(), ParkingAction.RETRY)
-        ledger = self.ledger_of(request.read_model)
+        ledger = self.ledger_of(READ_MODELS.from_request(request.read_model, "read_model"))
         aggregate_id = _text(request.aggregate_id, "aggregate_id", MAX_ID_LENGTH, required=True)
         await self._require_tenant(ledger, tenant, aggregate_id)
         outcome = await asyncio.to_thread(ledger.retry, aggregate_id)
@@ -66,7 +67,7 @@ class ParkingOperations:
     ) -> projections_pb2.ParkedEventsOutcome:
         principal = current_principal()
         tenant = require_parking_operator(principal, ParkingAction.SKIP)
-        ledger = self.ledger_of(request.read_model)
+        ledger = self.ledger_of(READ_MODELS.from_request(request.read_model, "read_model"))
         aggregate_id = _text(request.aggregate_id, "aggregate_id", MAX_ID_LENGTH, required=True)
         event_id = _text(request.event_id, "event_id", MAX_ID_LENGTH, required=True)
         reason = _text(request.reason, "reason", MAX_REASON_LENGTH, required=True)

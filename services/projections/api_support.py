@@ -1,32 +1,43 @@
 """What every projections query shares: the live versions it reads, read-your-writes waits,
-page tokens, visibility, and the protobuf shapes of goals and audit entries."""
+page tokens and visibility (services.shared.goal_visibility, the goals service's own rule, over
+the projections' directory replica); the protobuf shapes are in services.projections.messages."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from uuid import UUID
-
-from northstar.projections.v1 import projections_pb2
 
 from services.projections.alignment import GoalNode, alignment_table, tenant_graph
 from services.projections.audit import AuditEntry, AuditTables, load_entries, load_head
 from services.projections.consistency import wait_for_positions
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
+from services.projections.feedback_activity import FEEDBACK_READ_MODEL
 from services.projections.goals_projection import GOALS_READ_MODEL
 from services.projections.kpi_projection import KPI_READ_MODEL
 from services.projections.versions import table_prefix
-from services.shared.auth import AUDITOR, HR_ADMIN, INTEGRATION, Principal
+from services.shared.auth import Principal
+from services.shared.directory_replica import ReplicaPerson
 from services.shared.errors import InvalidArgument, PermissionDenied
+from services.shared.goal_visibility import (
+    GoalAudience,
+    MemoisedLines,
+    ReportingLines,
+    can_see_goal,
+)
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.validation import page_size
 
-SEE_PRIVATE = frozenset({AUDITOR, HR_ADMIN, INTEGRATION})
-AUDIT_READ_MODELS = (GOALS_READ_MODEL, DIRECTORY_AUDIT_READ_MODEL, KPI_READ_MODEL)
+AUDIT_READ_MODELS = (
+    GOALS_READ_MODEL,
+    DIRECTORY_AUDIT_READ_MODEL,
+    FEEDBACK_READ_MODEL,
+    KPI_READ_MODEL,
+)
 """Where an aggregate's audit history may be, searched in this order."""
 
 T = TypeVar("T")
@@ -36,6 +47,32 @@ class LiveVersions(Protocol):
     def live_name(self, read_model: str) -> str: ...
 
     def live_names(self) -> list[str]: ...
+
+
+class NoReportingLines:
+    """Reporting lines when no directory replica is wired: nobody is in a team or manages
+    anyone, so only public goals, one's own and the see-everything roles' remain visible."""
+
+    def person(self, tenant_id: str, person_id: str) -> ReplicaPerson | None:
+        return None
+
+    def is_in_management_chain(self, tenant_id: str, manager_id: str, person_id: str) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class TenantGoals:
+    """The caller's tenant's goal graph (every goal: progress rolls up over all of them, so a
+    number is the same for everyone who sees it) and the ids of the goals the caller may see."""
+
+    nodes: dict[UUID, GoalNode]
+    visible: frozenset[UUID]
+
+    def readable(self, goal_id: UUID) -> bool:
+        return goal_id in self.visible
+
+    def shows(self, node: GoalNode) -> bool:
+        return node.goal_id in self.visible
 
 
 @dataclass(frozen=True)
@@ -50,6 +87,7 @@ class ReadContext:
     live: LiveVersions
     wait_timeout_seconds: float
     today: Callable[[], date]
+    lines: ReportingLines = field(default_factory=NoReportingLines)
 
     def alignment_table(self) -> str:
         return alignment_table(table_prefix(self.live.live_name(GOALS_READ_MODEL)))
@@ -71,10 +109,18 @@ class ReadContext:
                 audit_tables=lambda: [tables.entries for tables in self.audit_tables()],
             )
 
-    async def graph(self, principal: Principal) -> dict[UUID, GoalNode]:
-        return await asyncio.to_thread(
-            tenant_graph, self.db, self.alignment_table(), principal.tenant_id, self.today()
-        )
+    async def graph(self, principal: Principal) -> TenantGoals:
+        def load() -> TenantGoals:
+            table, today = self.alignment_table(), self.today()
+            nodes = tenant_graph(self.db, table, principal.tenant_id, today)
+            lines = MemoisedLines(self.lines)
+            shown = [g for g, n in nodes.items() if can_see_goal(principal, audience(n), lines)]
+            return TenantGoals(nodes, frozenset(shown))
+
+        return await asyncio.to_thread(load)
+
+    async def may_see(self, principal: Principal, goal: GoalAudience) -> bool:
+        return await asyncio.to_thread(can_see_goal, principal, goal, self.lines)
 
     async def history(self, aggregate_id: str) -> History:
         """The aggregate's entries (any tenant: callers check) from whichever read model has it."""
@@ -96,12 +142,8 @@ def require_role(principal: Principal, roles: frozenset[str], what: str) -> None
         raise PermissionDenied(f"{what} is for {names} only")
 
 
-def visible(principal: Principal, node: GoalNode) -> bool:
-    return (
-        node.visibility != "private"
-        or node.owner_id == principal.subject
-        or bool(principal.roles & SEE_PRIVATE)
-    )
+def audience(node: GoalNode) -> GoalAudience:
+    return GoalAudience(node.tenant_id, node.owner_id, node.team_id, node.visibility)
 
 
 @dataclass(frozen=True)
@@ -119,57 +161,20 @@ class Page:
         return list(items[self.offset : end]), f"offset:{end}" if end < len(items) else ""
 
 
+MAX_OFFSET_DIGITS = 9
+"""Offsets past a billion items are not pages of any list we hold."""
+_OFFSET_TOKEN = re.compile(rf"offset:(?P<offset>[0-9]{{1,{MAX_OFFSET_DIGITS}}})")
+
+
 def offset_from_token(token: str, field: str = "page_token") -> int:
+    """The offset an `offset:<n>` token names. Only ASCII digits, and only a bounded count of
+    them: `str.isdigit` accepts superscripts that `int` refuses, and `int` refuses more than
+    4,300 digits, both of which would otherwise fail as internal errors."""
     if not token:
         return 0
-    prefix, _, number = token.partition(":")
-    if prefix != "offset" or not number.isdigit():
-        raise InvalidArgument(f"malformed page token {token!r}", field=field)
-    return int(number)
-
-
-def node_to_proto(node: GoalNode, depth: int | None = None) -> projections_pb2.AlignmentNode:
-    return projections_pb2.AlignmentNode(
-        goal_id=str(node.goal_id),
-        title=node.title,
-        level=node.level,
-        owner_id=node.owner_id,
-        team_id=node.team_id,
-        status=node.status,
-        progress=node.progress,
-        own_progress=node.own_progress or 0.0,
-        parent_goal_id=str(node.parent_goal_id) if node.parent_goal_id else "",
-        contributes_to=[
-            projections_pb2.Contribution(goal_id=str(target), weight=weight)
-            for target, weight in node.contributes_to
-        ],
-        child_goal_ids=[str(child) for child in node.child_goal_ids],
-        depth=node.depth if depth is None else depth,
-    )
-
-
-def entry_to_proto(entry: AuditEntry) -> projections_pb2.AuditEntry:
-    return projections_pb2.AuditEntry(
-        aggregate_id=entry.aggregate_id,
-        aggregate_type=entry.aggregate_type,
-        version=entry.version,
-        event_id=entry.event_id,
-        event_type=entry.event_type,
-        actor_id=entry.actor_id,
-        occurred_at=entry.occurred_at,
-        reason=entry.reason,
-        changes=[
-            projections_pb2.FieldChange(
-                field=change.field,
-                before_json=_json(change.before),
-                after_json=_json(change.after),
-            )
-            for change in entry.changes
-        ],
-        entry_hash=entry.entry_hash,
-        previous_hash=entry.previous_hash,
-    )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+    match = _OFFSET_TOKEN.fullmatch(token)
+    if match is None:
+        raise InvalidArgument(
+            f"malformed page token {token!r}; pass next_page_token on unchanged", field=field
+        )
+    return int(match.group("offset"))

@@ -1,5 +1,9 @@
-"""Who may see and act on parked events: one policy, so the platform-operator role (for
-cross-tenant operations) replaces today's roles here and nowhere else."""
+"""Who may see and act on parked events: one policy.
+
+Parked events are the platform's business (a read model holds every tenant's rows): a platform
+operator lists, retries and skips them across tenants. Inside a tenant, HR admins may list
+their tenant's parked events, and integration (operations) accounts may also retry and skip
+them, until every operator holds the platform role."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from enum import Enum
 from services.shared.auth import HR_ADMIN, INTEGRATION, Principal
 from services.shared.errors import PermissionDenied
 
+ALL_TENANTS = ""
+
 
 class ParkingAction(Enum):
     LIST = "listing parked events"
@@ -15,7 +21,7 @@ class ParkingAction(Enum):
     SKIP = "skipping a parked event"
 
 
-_ALLOWED = {
+_TENANT_ROLES = {
     ParkingAction.LIST: frozenset({HR_ADMIN, INTEGRATION}),
     ParkingAction.RETRY: frozenset({INTEGRATION}),
     ParkingAction.SKIP: frozenset({INTEGRATION}),
@@ -23,11 +29,13 @@ _ALLOWED = {
 
 
 def require_parking_operator(principal: Principal, action: ParkingAction) -> str:
-    """The tenant whose parked events the caller may list or act on (PermissionDenied when
-    none). Today: HR admins list their tenant's; integration (operations) accounts list, retry
-    and skip their tenant's. Parked events of other tenants answer like missing ones."""
-    allowed = _ALLOWED[action]
+    """The tenant whose parked events the caller may list or act on (ALL_TENANTS for a
+    platform operator), or PermissionDenied. Another tenant's parked events answer like
+    missing ones."""
+    if principal.is_platform_operator:
+        return ALL_TENANTS
+    allowed = _TENANT_ROLES[action]
     if not principal.roles & allowed:
         names = " and ".join(sorted(allowed))
-        raise PermissionDenied(f"{action.value} is for {names} accounts only")
+        raise PermissionDenied(f"{action.value} is for platform operators and {names} only")
     return principal.tenant_id

@@ -1,12 +1,15 @@
 """Who is calling: bearer-JWT verification and the per-request Principal.
 
-Dev mode signs and verifies HS256 with a local secret; production verifies RS256 against
-configured public keys chosen by the token's `kid`. Tenancy and roles come only from here.
+Dev mode signs and verifies HS256 with a local secret; production verifies RS256 or ES256
+against an identity provider's JWKS URL or local public keys, chosen by the token's `kid`
+(services.shared.signing_keys). Time claims are strict: numeric `exp`, `iat` and `nbf`, a small
+leeway, a maximum lifetime. Tenancy and roles come only from here.
 """
 
 from __future__ import annotations
 
 import contextvars
+import math
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -15,14 +18,28 @@ from typing import Any
 
 import jwt
 
-from services.shared.errors import Unauthenticated
+from services.shared.errors import Unauthenticated, Unavailable
+from services.shared.signing_keys import (
+    ASYMMETRIC_ALGORITHMS,
+    JwksKeys,
+    KeySource,
+    KeyUnavailable,
+    LocalPublicKeys,
+    SharedSecret,
+    UnknownKey,
+)
 
 EMPLOYEE = "employee"
 MANAGER = "manager"
 HR_ADMIN = "hr_admin"
 AUDITOR = "auditor"
 INTEGRATION = "integration"
-ROLES: frozenset[str] = frozenset({EMPLOYEE, MANAGER, HR_ADMIN, AUDITOR, INTEGRATION})
+TENANT_ROLES: frozenset[str] = frozenset({EMPLOYEE, MANAGER, HR_ADMIN, AUDITOR, INTEGRATION})
+PLATFORM_OPERATOR = "platform_operator"
+"""Runs the platform (rebuilds, content hashes, dead letters) across tenants; reads no tenant's
+data. Its tokens hold this role alone and name PLATFORM_TENANT instead of a tenant."""
+PLATFORM_TENANT = "*"
+ROLES: frozenset[str] = TENANT_ROLES | {PLATFORM_OPERATOR}
 
 ISSUER = "northstar"
 AUDIENCE = "northstar"
@@ -30,7 +47,8 @@ DEV_SECRET_ENV = "NORTHSTAR_JWT_DEV_SECRET"
 DEFAULT_DEV_SECRET = "northstar-dev-secret"
 AUTHORIZATION_FIELD = "authorization"
 _BEARER_PREFIX = "bearer "
-_ANY_KID = ""  # a key registered under this id verifies tokens whatever their `kid`
+MAX_TOKEN_CHARACTERS = 8192  # larger than any IdP's token; refused before any parsing
+MAX_IDENTIFIER_CHARACTERS = 200  # subject and tenant: they end up in stores and logs
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,10 @@ class Principal:
     def has_role(self, *roles: str) -> bool:
         """True when the principal holds at least one of `roles`."""
         return not self.roles.isdisjoint(roles)
+
+    @property
+    def is_platform_operator(self) -> bool:
+        return PLATFORM_OPERATOR in self.roles
 
 
 _current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -77,7 +99,8 @@ def mint_dev_token(
     roles: Iterable[str],
     ttl_seconds: int = 3600,
 ) -> str:
-    """A dev-mode (HS256) token for `subject` in `tenant_id`, valid for `ttl_seconds`."""
+    """A dev-mode (HS256) token for `subject` in `tenant_id`, valid for `ttl_seconds` from now
+    (negative: already expired)."""
     now = int(time.time())
     claims = {
         "iss": ISSUER,
@@ -85,7 +108,8 @@ def mint_dev_token(
         "sub": subject,
         "tenant": tenant_id,
         "roles": sorted(set(roles)),
-        "iat": now,
+        "iat": min(now, now + ttl_seconds),
+        "nbf": min(now, now + ttl_seconds),
         "exp": now + ttl_seconds,
     }
     with warnings.catch_warnings():
@@ -93,45 +117,65 @@ def mint_dev_token(
         return jwt.encode(claims, secret, algorithm="HS256")
 
 
+@dataclass(frozen=True)
+class TokenRules:
+    """What a token must say besides its signature (ServiceSettings carries these)."""
+
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
+    leeway_seconds: float = 10.0
+    """Clock skew tolerated on `exp`, `nbf` and `iat`."""
+    max_lifetime_seconds: float = 86_400.0
+    """Longest `exp - iat` accepted: a token that (nearly) never expires is refused."""
+    require_nbf: bool = True
+    """Entra ID and Keycloak send `nbf`; Auth0 and Okta do not (then set this off)."""
+    tenant_claim: str = "tenant"
+    roles_claim: str = "roles"
+    """Claim names: a literal name (e.g. "https://northstar.example/roles") or a dotted path
+    into nested objects (e.g. Keycloak's "resource_access.northstar.roles")."""
+
+
 class Authenticator:
     """Verifies bearer JWTs and turns their claims into a Principal.
 
-    Build it with `Authenticator.dev(secret)` (HS256) or
-    `Authenticator.production({kid: public_key_pem, ...})` (RS256). Every failure raises
-    Unauthenticated(field="authorization") with the specific reason.
+    Build it with `Authenticator.dev(secret)` (HS256), `Authenticator.production({kid: pem})`
+    (RS256/ES256 local public keys) or `Authenticator.jwks(url)` (an identity provider's key
+    set). Every failure raises Unauthenticated(field="authorization") with the specific
+    reason, or Unavailable when the key set cannot be fetched at all.
     """
 
     def __init__(
-        self,
-        *,
-        algorithm: str,
-        keys: Mapping[str, str | bytes],
-        issuer: str = ISSUER,
-        audience: str = AUDIENCE,
-        leeway_seconds: float = 0,
+        self, *, algorithms: frozenset[str], keys: KeySource, rules: TokenRules | None = None
     ) -> None:
-        if not keys:
-            raise ValueError("an Authenticator needs at least one verification key")
-        self._algorithm = algorithm
-        self._keys = dict(keys)
-        self._issuer = issuer
-        self._audience = audience
-        self._leeway_seconds = leeway_seconds
+        self._algorithms = algorithms
+        self._keys = keys
+        self.rules = rules or TokenRules()
+
+    @property
+    def fetches_keys_remotely(self) -> bool:
+        """True when verifying may block on the network (the caller runs it off the loop)."""
+        return self._keys.fetches_remotely
 
     @classmethod
-    def dev(cls, secret: str, **checks: Any) -> Authenticator:
+    def dev(cls, secret: str, rules: TokenRules | None = None) -> Authenticator:
         """Verifies HS256 tokens signed with the shared dev `secret`."""
-        return cls(algorithm="HS256", keys={_ANY_KID: secret}, **checks)
+        return cls(algorithms=frozenset({"HS256"}), keys=SharedSecret(secret), rules=rules)
 
     @classmethod
     def production(
-        cls, public_keys_by_kid: Mapping[str, str | bytes], **checks: Any
+        cls, public_keys_by_kid: Mapping[str, str | bytes], rules: TokenRules | None = None
     ) -> Authenticator:
-        """Verifies RS256 tokens against PEM public keys, picked by the token header's `kid`.
+        """Verifies RS256 (RSA keys) or ES256 (P-256 keys) tokens against PEM public keys,
+        picked by the token header's `kid`. With a single key, tokens without `kid` are
+        verified against it."""
+        keys = LocalPublicKeys(public_keys_by_kid)
+        return cls(algorithms=ASYMMETRIC_ALGORITHMS, keys=keys, rules=rules)
 
-        With a single key, tokens without a `kid` are verified against it.
-        """
-        return cls(algorithm="RS256", keys=public_keys_by_kid, **checks)
+    @classmethod
+    def jwks(cls, keys: JwksKeys | str, rules: TokenRules | None = None) -> Authenticator:
+        """Verifies RS256/ES256 tokens against the key set an identity provider publishes."""
+        source = keys if isinstance(keys, JwksKeys) else JwksKeys(keys)
+        return cls(algorithms=ASYMMETRIC_ALGORITHMS, keys=source, rules=rules)
 
     def authenticate_metadata(
         self, metadata: Iterable[tuple[str, str | bytes]] | None
@@ -140,7 +184,7 @@ class Authenticator:
         for key, value in metadata or ():
             if key.lower() != AUTHORIZATION_FIELD:
                 continue
-            text = value.decode() if isinstance(value, bytes) else value
+            text = value.decode(errors="replace") if isinstance(value, bytes) else value
             if not text.lower().startswith(_BEARER_PREFIX):
                 raise Unauthenticated(
                     "authorization metadata must be 'Bearer <token>'", field=AUTHORIZATION_FIELD
@@ -152,73 +196,142 @@ class Authenticator:
         """The Principal a token names, once its signature, algorithm and claims check out."""
         if not token:
             raise Unauthenticated("missing bearer token", field=AUTHORIZATION_FIELD)
+        if len(token) > MAX_TOKEN_CHARACTERS:
+            raise _unauthenticated(f"token is longer than {MAX_TOKEN_CHARACTERS} characters")
         key = self._key_for(token)
+        rules = self.rules
+        required = ["exp", "iat", "sub", "iss", "aud", *(["nbf"] if rules.require_nbf else [])]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
                 claims = jwt.decode(
                     token,
-                    key,
-                    algorithms=[self._algorithm],
-                    issuer=self._issuer,
-                    audience=self._audience,
-                    leeway=self._leeway_seconds,
-                    options={"require": ["exp", "sub", "iss", "aud"]},
+                    key.key,
+                    algorithms=[key.algorithm],
+                    issuer=rules.issuer,
+                    audience=rules.audience,
+                    # Times are checked below: PyJWT accepts any value int() takes ("exp" as
+                    # the string "9999999999") and fails on others with non-JWT errors.
+                    options={
+                        "require": required,
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                    },
                 )
-        except jwt.ExpiredSignatureError as error:
-            raise _unauthenticated("token expired") from error
         except jwt.InvalidSignatureError as error:
             raise _unauthenticated("bad token signature") from error
         except jwt.InvalidAlgorithmError as error:
-            raise _unauthenticated(f"token algorithm is not {self._algorithm}") from error
+            raise _unauthenticated(f"token algorithm is not {key.algorithm}") from error
         except jwt.MissingRequiredClaimError as error:
             raise _unauthenticated(f"token lacks the '{error.claim}' claim") from error
         except jwt.InvalidIssuerError as error:
-            raise _unauthenticated(f"token issuer is not '{self._issuer}'") from error
+            raise _unauthenticated(f"token issuer is not '{rules.issuer}'") from error
         except jwt.InvalidAudienceError as error:
-            raise _unauthenticated(f"token audience is not '{self._audience}'") from error
-        except jwt.ImmatureSignatureError as error:
-            raise _unauthenticated("token not valid yet") from error
+            raise _unauthenticated(f"token audience is not '{rules.audience}'") from error
         except jwt.InvalidTokenError as error:
             raise _unauthenticated(f"malformed token ({error})") from error
-        return _principal_from(claims)
+        _check_times(claims, rules, time.time())
+        return _principal_from(claims, rules)
 
-    def _key_for(self, token: str) -> str | bytes:
+    def _key_for(self, token: str) -> Any:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as error:
             raise _unauthenticated(f"malformed token ({error})") from error
+        algorithm = header.get("alg")
         # Checked before any key is chosen so an HS256 token can never be verified with an
         # RSA public key used as an HMAC secret (algorithm confusion).
-        if header.get("alg") != self._algorithm:
-            raise _unauthenticated(
-                f"token algorithm {header.get('alg')!r} is not {self._algorithm}"
-            )
-        if _ANY_KID in self._keys:
-            return self._keys[_ANY_KID]
-        if len(self._keys) == 1 and "kid" not in header:
-            return next(iter(self._keys.values()))
+        if algorithm not in self._algorithms:
+            raise _unauthenticated(f"token algorithm {algorithm!r} is not {self._allowed()}")
         kid = header.get("kid")
-        if not isinstance(kid, str) or kid not in self._keys:
+        if kid is not None and not isinstance(kid, str):
             raise _unauthenticated(f"unknown signing key id {kid!r}")
-        return self._keys[kid]
+        try:
+            key = self._keys.key_for(kid, algorithm)
+        except UnknownKey:
+            raise _unauthenticated(f"unknown signing key id {kid!r}") from None
+        except KeyUnavailable as error:
+            raise Unavailable(str(error), field=AUTHORIZATION_FIELD) from error
+        if key.algorithm != algorithm:
+            raise _unauthenticated(f"token algorithm {algorithm!r} does not match key {kid!r}")
+        return key
+
+    def _allowed(self) -> str:
+        return " or ".join(sorted(self._algorithms))
 
 
 def _unauthenticated(reason: str) -> Unauthenticated:
     return Unauthenticated(reason, field=AUTHORIZATION_FIELD)
 
 
-def _principal_from(claims: Mapping[str, Any]) -> Principal:
+def _check_times(claims: Mapping[str, Any], rules: TokenRules, now: float) -> None:
+    leeway = rules.leeway_seconds
+    expires = _numeric_date(claims, "exp")
+    issued = _numeric_date(claims, "iat")
+    not_before = _numeric_date(claims, "nbf") if "nbf" in claims else None
+    if now > expires + leeway:
+        raise _unauthenticated("token expired")
+    if issued > now + leeway:
+        raise _unauthenticated("token issued in the future ('iat')")
+    if not_before is not None and not_before > now + leeway:
+        raise _unauthenticated("token not valid yet")
+    if expires - issued > rules.max_lifetime_seconds:
+        raise _unauthenticated(
+            f"token lifetime exceeds the maximum of {rules.max_lifetime_seconds:.0f} s"
+        )
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
+    value = claims[name]
+    # bool is an int in Python; JSON's true is no date. Python's json also reads Infinity.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _unauthenticated(f"token claim '{name}' is not a number of seconds")
+    return float(value)
+
+
+def claim_at(claims: Mapping[str, Any], name: str) -> Any:
+    """The claim called `name`, else the value at its dotted path, else None."""
+    if name in claims:
+        return claims[name]
+    value: Any = claims
+    for part in name.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _require_one_kind_of_identity(tenant: str, roles: frozenset[str]) -> None:
+    """A token is a tenant's (tenant roles, a real tenant) or the platform's (the operator role
+    alone, PLATFORM_TENANT): never both, so operating the platform never grants tenant reads."""
+    if PLATFORM_OPERATOR in roles:
+        if roles != {PLATFORM_OPERATOR}:
+            raise _unauthenticated(f"the {PLATFORM_OPERATOR} role is not combined with other roles")
+        if tenant != PLATFORM_TENANT:
+            raise _unauthenticated(
+                f"a {PLATFORM_OPERATOR} token names tenant {PLATFORM_TENANT!r}, not a tenant"
+            )
+    elif tenant == PLATFORM_TENANT:
+        raise _unauthenticated(f"tenant {PLATFORM_TENANT!r} is for {PLATFORM_OPERATOR} tokens")
+
+
+def _principal_from(claims: Mapping[str, Any], rules: TokenRules) -> Principal:
     subject = claims.get("sub")
-    tenant = claims.get("tenant")
-    roles = claims.get("roles")
-    if not isinstance(subject, str) or not subject:
-        raise _unauthenticated("token lacks the 'sub' claim")
-    if not isinstance(tenant, str) or not tenant:
-        raise _unauthenticated("token lacks the 'tenant' claim")
+    tenant = claim_at(claims, rules.tenant_claim)
+    roles = claim_at(claims, rules.roles_claim)
+    for name, value in (("sub", subject), (rules.tenant_claim, tenant)):
+        if not isinstance(value, str) or not value:
+            raise _unauthenticated(f"token lacks the '{name}' claim")
+        if len(value) > MAX_IDENTIFIER_CHARACTERS or not value.isprintable():
+            raise _unauthenticated(
+                f"token claim '{name}' must be at most {MAX_IDENTIFIER_CHARACTERS} "
+                "printable characters"
+            )
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-        raise _unauthenticated("token lacks the 'roles' claim (a list of strings)")
+        raise _unauthenticated(f"token lacks the '{rules.roles_claim}' claim (a list of strings)")
     unknown = sorted(set(roles) - ROLES)
     if unknown:
         raise _unauthenticated(f"token names unknown roles {unknown}")
-    return Principal(subject=subject, tenant_id=tenant, roles=frozenset(roles))
+    _require_one_kind_of_identity(str(tenant), frozenset(roles))
+    return Principal(subject=str(subject), tenant_id=str(tenant), roles=frozenset(roles))

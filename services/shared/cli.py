@@ -7,7 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from services.shared.auth import DEFAULT_DEV_SECRET, DEV_SECRET_ENV, ROLES, mint_dev_token
+from services.shared.auth import (
+    DEFAULT_DEV_SECRET,
+    DEV_SECRET_ENV,
+    PLATFORM_OPERATOR,
+    PLATFORM_TENANT,
+    ROLES,
+    mint_dev_token,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         "mint-token", help="print a dev-mode (HS256) bearer token for the gRPC APIs"
     )
     mint.add_argument("--subject", required=True, help="person or integration account id")
-    mint.add_argument("--tenant", required=True, help="tenant id")
+    mint.add_argument(
+        "--tenant",
+        default=None,
+        help=f"tenant id (required, except for --role {PLATFORM_OPERATOR}: "
+        f"its tokens name no tenant, {PLATFORM_TENANT!r})",
+    )
     mint.add_argument(
         "--role",
         action="append",
@@ -35,7 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if PLATFORM_OPERATOR in args.role:
+        if len(set(args.role)) > 1:
+            parser.error(f"--role {PLATFORM_OPERATOR} is not combined with other roles")
+        if args.tenant not in {None, PLATFORM_TENANT}:
+            parser.error(f"a {PLATFORM_OPERATOR} acts for no tenant: leave out --tenant")
+        args.tenant = PLATFORM_TENANT
+    elif not args.tenant:
+        parser.error("--tenant is required")
     secret = args.secret or os.environ.get(DEV_SECRET_ENV) or DEFAULT_DEV_SECRET
     token = mint_dev_token(
         secret,

@@ -9,26 +9,40 @@ notification log alone.
 from __future__ import annotations
 
 import contextvars
+import logging
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     JSONTranscoder,
     Mapper,
+    Recording,
     StoredEvent,
     Transcoding,
 )
+from eventsourcing.popo import POPOFactory
 from eventsourcing.utils import get_topic
 
+from services.shared.idempotency import DEFAULT_RETENTION, REQUEST_RECORD_KWARG, RequestLog
+from services.shared.request_recorders import (
+    InMemoryRequestRecorder,
+    PostgresRequestRecorder,
+    SQLiteRequestRecorder,
+)
+
 METADATA_KEY = "_meta"
+logger = logging.getLogger(__name__)
+FORGET_EVERY_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -111,11 +125,58 @@ class CommandMetadataMapper(Mapper[uuid.UUID]):
 
 
 class NorthstarApplication(Application[uuid.UUID]):
-    """Base of every service's application: our mapper and transcodings."""
+    """Base of every service's application: our mapper, transcodings and a recorder that keeps
+    request records (services.shared.idempotency) in the transaction of each save's events."""
+
+    # How long a request id is remembered; the service's wiring sets it from its settings.
+    request_retention = DEFAULT_RETENTION
+    _requests_forgotten_at = 0.0
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[uuid.UUID]]:
+        recordings = super().save(*objs, **kwargs)
+        if REQUEST_RECORD_KWARG in kwargs:
+            self._forget_expired_requests()
+        return recordings
+
+    def _forget_expired_requests(self) -> None:
+        """Expired request records go, at most once an hour and never failing the save that
+        triggered it (an expired record is also replaced whenever its id comes again)."""
+        now = time.time()
+        if now - self._requests_forgotten_at < FORGET_EVERY_SECONDS:
+            return
+        self._requests_forgotten_at = now
+        try:
+            self.request_log.forget_requests(now - self.request_retention.total_seconds())
+        except Exception:
+            logger.exception("forgetting expired request records failed; the next save retries")
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[uuid.UUID]) -> None:
+        # Runs after the events are stored: a failed snapshot costs the next load a few more
+        # events, so it must never turn a stored command into an error.
+        try:
+            super()._take_snapshots(processing_event)
+        except Exception:
+            logger.exception("a snapshot after a save failed; loads replay the events instead")
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        # The in-memory factory takes no recorder topic (SQLite and PostgreSQL get theirs from
+        # persistence_env).
+        if isinstance(self.factory, POPOFactory):
+            return InMemoryRequestRecorder()
+        return self.factory.application_recorder()
+
+    @property
+    def request_log(self) -> RequestLog:
+        recorder = self.recorder
+        if not isinstance(
+            recorder, SQLiteRequestRecorder | PostgresRequestRecorder | InMemoryRequestRecorder
+        ):
+            raise TypeError(f"{type(recorder).__name__} keeps no request records")
+        return recorder
 
 
 def persistence_env(service_name: str, store_url: str) -> dict[str, str]:
@@ -133,7 +194,13 @@ def persistence_env(service_name: str, store_url: str) -> dict[str, str]:
     if parsed.scheme == "sqlite":
         path = Path(unquote(parsed.path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        env.update({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)})
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(path),
+                "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteRequestRecorder),
+            }
+        )
     elif parsed.scheme in {"postgresql", "postgres"}:
         schema = service_name.replace("-", "_")
         _ensure_postgres_schema(store_url, schema)
@@ -146,6 +213,7 @@ def persistence_env(service_name: str, store_url: str) -> dict[str, str]:
                 "POSTGRES_USER": unquote(parsed.username or "postgres"),
                 "POSTGRES_PASSWORD": unquote(parsed.password or ""),
                 "POSTGRES_SCHEMA": schema,
+                "APPLICATION_RECORDER_TOPIC": get_topic(PostgresRequestRecorder),
             }
         )
     else:

@@ -49,6 +49,7 @@ STATUS_CODE_BY_ERROR: dict[type[errors.NorthstarError], grpc.StatusCode] = {
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 ServicerRegistration = tuple[Callable[[Any, grpc.aio.Server], None], Any]
@@ -81,14 +82,19 @@ async def start_grpc_server(
     port: int,
     metrics: ServiceMetrics,
     authenticator: Authenticator | None,
+    platform_methods: frozenset[str] = frozenset(),
 ) -> RunningServer:
     """Builds, binds and starts the server; `port` 0 picks a free port (see `.port`).
 
     `servicers` pairs each generated `add_XServicer_to_server` with its servicer instance;
     `service_full_names` (e.g. "northstar.goals.v1.GoalService") are reported SERVING and
     listed by reflection. With `authenticator` None, calls run without a principal.
+    `platform_methods` (full names, "/pkg.Service/Method") are the only ones a platform
+    operator may call: every other method serves tenant data and refuses them.
     """
-    server = grpc.aio.server(interceptors=[ServingInterceptor(metrics, authenticator)])
+    server = grpc.aio.server(
+        interceptors=[ServingInterceptor(metrics, authenticator, platform_methods)]
+    )
     for add_to_server, servicer in servicers:
         add_to_server(servicer, server)
     health_servicer = AsyncHealthServicer()
@@ -113,9 +119,15 @@ class ServingInterceptor(_ServerInterceptor):
     Servicer methods are grpc.aio ones: coroutines, or async generators for streamed responses.
     """
 
-    def __init__(self, metrics: ServiceMetrics, authenticator: Authenticator | None) -> None:
+    def __init__(
+        self,
+        metrics: ServiceMetrics,
+        authenticator: Authenticator | None,
+        platform_methods: frozenset[str] = frozenset(),
+    ) -> None:
         self._metrics = metrics
         self._authenticator = authenticator
+        self._platform_methods = platform_methods
 
     async def intercept_service(
         self,
@@ -130,9 +142,12 @@ class ServingInterceptor(_ServerInterceptor):
             behavior = getattr(handler, kind)
             if behavior is not None:
                 make_handler = getattr(grpc, f"{kind}_rpc_method_handler")
+                deserializer = handler.request_deserializer
+                if kind.startswith("unary_") and deserializer is not None:
+                    deserializer = _tolerant(deserializer)
                 return make_handler(
                     self._wrap(method, behavior),
-                    request_deserializer=handler.request_deserializer,
+                    request_deserializer=deserializer,
                     response_serializer=handler.response_serializer,
                 )
         return handler
@@ -143,7 +158,8 @@ class ServingInterceptor(_ServerInterceptor):
             async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 started, code = time.perf_counter(), grpc.StatusCode.OK
                 try:
-                    self._authenticate(method, context)
+                    await self._authenticate(method, context)
+                    _require_decoded(request)
                     async for response in behavior(request, context):
                         yield response
                     code = _code_set_by_servicer(context)
@@ -158,7 +174,8 @@ class ServingInterceptor(_ServerInterceptor):
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started, code = time.perf_counter(), grpc.StatusCode.OK
             try:
-                self._authenticate(method, context)
+                await self._authenticate(method, context)
+                _require_decoded(request)
                 result = behavior(request, context)
                 if inspect.isawaitable(result):
                     result = await result
@@ -172,17 +189,58 @@ class ServingInterceptor(_ServerInterceptor):
 
         return call
 
-    def _authenticate(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    async def _authenticate(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         if self._authenticator is None or method.startswith(_OPEN_METHOD_PREFIXES):
             return
         metadata = cast(Iterable[tuple[str, str | bytes]], context.invocation_metadata() or ())
+        authenticate = self._authenticator.authenticate_metadata
+        if self._authenticator.fetches_keys_remotely:
+            # A key-set fetch blocks on the network: never on the loop serving every RPC.
+            principal = await asyncio.to_thread(authenticate, metadata)
+        else:
+            principal = authenticate(metadata)
+        if principal.is_platform_operator and method not in self._platform_methods:
+            raise errors.PermissionDenied(
+                f"{method} serves tenant data, which a platform operator may not read"
+            )
         # Each RPC runs in its own task, hence its own contextvars copy: nothing to reset.
-        set_current_principal(self._authenticator.authenticate_metadata(metadata))
+        set_current_principal(principal)
 
     def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
         self._metrics.grpc_requests_total.labels(method=method, code=code.name).inc()
         self._metrics.grpc_request_duration_seconds.labels(method=method).observe(
             time.perf_counter() - started
+        )
+
+
+@dataclass(frozen=True)
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not decode, so the RPC can answer
+    INVALID_ARGUMENT through the one error path (grpcio itself answers UNKNOWN, naming the
+    Python exception class)."""
+
+    message_name: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    # Generated stubs pass the message class's bound `FromString`.
+    message_class = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message_class, "DESCRIPTOR", None)
+    message_name = str(getattr(descriptor, "full_name", "the request message"))
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # DecodeError, and anything else a parser may raise on bad bytes
+            return UndecodableRequest(message_name)
+
+    return deserialize
+
+
+def _require_decoded(request: Any) -> None:
+    if isinstance(request, UndecodableRequest):
+        raise errors.InvalidArgument(
+            f"the request bytes are not a valid {request.message_name} message"
         )
 
 

@@ -54,6 +54,11 @@ class ServiceMetrics:
             "Stored notifications the relay has not yet published to Kafka.",
             registry=registry,
         )
+        self.relay_last_publish_timestamp_seconds = Gauge(
+            PREFIX + "relay_last_publish_timestamp_seconds",
+            "Unix time the broker last acknowledged a batch from this process's relay (0: never).",
+            registry=registry,
+        )
         self.relay_published_total = Counter(
             PREFIX + "relay_published_total",
             "Notifications the relay published and the broker acknowledged.",

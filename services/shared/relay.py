@@ -8,13 +8,19 @@ republishes the batch on restart: consumers deduplicate by (aggregate id, versio
 With a leader lock (`services.shared.leadership`), every replica of a service runs the relay
 loop but only the lock holder publishes; the others stand by and take over from the recorded
 position when the leader goes.
+
+Beside the loop a watcher reads the store every second, so the lag gauge tells the truth while
+publishing hangs on an unreachable broker, and it reports a stall: notifications pending and
+the published position not moving for `stall_threshold_seconds` (then `on_stall_change`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
@@ -32,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 EnvelopeMapper = Callable[[DomainEventProtocol[Any], Notification], EventEnvelope | None]
 """Turns a stored domain event into its public envelope; None keeps it private."""
+StallListener = Callable[[bool], Awaitable[None]]
+"""Told True when the relay stalls, False when it moves again (the runtime sets health)."""
 
 
 class LeadershipLost(Exception):
@@ -52,6 +60,9 @@ class NotificationRelay:
         idle_poll_seconds: float = 0.2,
         leadership: RelayLeadership | None = None,
         standby_poll_seconds: float = 1.0,
+        stall_threshold_seconds: float = 30.0,
+        watch_interval_seconds: float = 1.0,
+        on_stall_change: StallListener | None = None,
     ) -> None:
         self.name = name
         self.app = app
@@ -69,6 +80,13 @@ class NotificationRelay:
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.stall_threshold_seconds = stall_threshold_seconds
+        self.watch_interval_seconds = watch_interval_seconds
+        self.on_stall_change = on_stall_change
+        self.stalled = False
+        self.last_error = ""
+        self._watched_position: int | None = None
+        self._progress_at = time.monotonic()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -100,7 +118,59 @@ class NotificationRelay:
 
     def lag(self) -> int:
         """Notifications stored but not yet acknowledged by Kafka."""
-        return max((self.app.recorder.max_notification_id() or 0) - self.published_position(), 0)
+        return self._positions()[1]
+
+    def _positions(self) -> tuple[int, int]:
+        position = self.published_position()
+        newest = self.app.recorder.max_notification_id() or 0
+        return position, max(newest - position, 0)
+
+    async def observe(self) -> int:
+        """Reads the published position and the lag from the store, sets the lag gauge, and
+        notes a stall (or its end); returns the lag. Any replica may call it, leader or not:
+        the position it watches is the one the leader records in the shared store."""
+        position, lag = await asyncio.to_thread(self._positions)
+        if self.metrics is not None:
+            self.metrics.relay_lag_notifications.set(lag)
+        now = time.monotonic()
+        if lag == 0 or position != self._watched_position:
+            self._watched_position, self._progress_at = position, now
+        stuck_for = now - self._progress_at
+        stalled = lag > 0 and stuck_for >= self.stall_threshold_seconds
+        if stalled != self.stalled:
+            if stalled:
+                logger.warning(
+                    "relay %s stalled: %d notifications pending, none published for %.0f s "
+                    "(last error: %s)",
+                    self.name,
+                    lag,
+                    stuck_for,
+                    self._why_stalled(),
+                )
+            else:
+                logger.info(
+                    "relay %s is publishing again; %d notifications pending", self.name, lag
+                )
+            if self.on_stall_change is not None:
+                await self.on_stall_change(stalled)
+            # Last, so whoever reads `stalled` finds the health already reporting it.
+            self.stalled = stalled
+        return lag
+
+    def _why_stalled(self) -> str:
+        if self.last_error:
+            return self.last_error
+        if self.leading:
+            return "none yet; a publish is still waiting for the broker"
+        return "none here; this replica stands by: is another one leading?"
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.observe()
+            except Exception as error:  # the store itself may be down: keep watching
+                logger.warning("relay %s could not read its position: %s", self.name, error)
+            await _wait_either(stop, asyncio.Event(), self.watch_interval_seconds)
 
     async def publish_pending(self) -> int:
         """Publish everything after the tracked position; return how many were published."""
@@ -147,6 +217,7 @@ class NotificationRelay:
         await self._record(notifications[-1].id)
         if self.metrics is not None:
             self.metrics.relay_published_total.inc(len(deliveries))
+            self.metrics.relay_last_publish_timestamp_seconds.set(time.time())
         return len(notifications)
 
     def record_position(self, notification_id: int) -> None:
@@ -171,6 +242,8 @@ class NotificationRelay:
         """Publish until `stop` is set, while this process leads; broker outages are retried,
         never skipped. Without the lock it stands by, trying for it every standby poll, and it
         releases the lock when it stops."""
+        watcher = asyncio.create_task(self._watch(stop))
+        failing = False
         try:
             while not stop.is_set():
                 if not self.leading and not await self._try_to_lead():
@@ -184,12 +257,23 @@ class NotificationRelay:
                     logger.warning("relay %s lost its leader lock; standing by", self.name)
                     self._step_down()
                     continue
-                except Exception:
-                    logger.exception("relay %s failed to publish; retrying", self.name)
+                except Exception as error:
+                    self.last_error = f"{type(error).__name__}: {error}"
+                    # The first failure with its traceback; the rest of an outage is told by
+                    # the stall warning and the lag gauge, not one traceback per retry.
+                    if not failing:
+                        logger.exception("relay %s failed to publish; retrying", self.name)
+                    failing = True
                     await _wait_either(stop, asyncio.Event(), retry_seconds)
                     continue
+                if failing:
+                    logger.info("relay %s published again after: %s", self.name, self.last_error)
+                failing, self.last_error = False, ""
                 await _wait_either(stop, self._wake, self.idle_poll_seconds)
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             self._step_down()
 
     async def _try_to_lead(self) -> bool:

@@ -8,34 +8,67 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
+from grpc_health.v1 import health_pb2
 
-from services.shared.auth import Authenticator
+from services.shared.auth import Authenticator, TokenRules
 from services.shared.grpc_server import RunningServer, ServicerRegistration, start_grpc_server
 from services.shared.leadership import leadership_for
 from services.shared.logs import configure_logging as configure_logging
+from services.shared.logs import rate_limit_kafka_client_logs
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
 from services.shared.settings import ServiceSettings
+from services.shared.signing_keys import JwksKeys
 
 logger = logging.getLogger(__name__)
 
 
 def authenticator_from(settings: ServiceSettings) -> Authenticator:
+    rules = TokenRules(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+        require_nbf=settings.jwt_require_nbf,
+        tenant_claim=settings.jwt_tenant_claim,
+        roles_claim=settings.jwt_roles_claim,
+    )
     if settings.auth_mode == "dev":
-        return Authenticator.dev(settings.jwt_dev_secret)
+        return Authenticator.dev(settings.jwt_dev_secret, rules)
+    if settings.jwt_jwks_url:
+        keys = JwksKeys(
+            settings.jwt_jwks_url,
+            cache_seconds=settings.jwt_jwks_cache_seconds,
+            refetch_interval_seconds=settings.jwt_jwks_refetch_interval_seconds,
+            timeout_seconds=settings.jwt_jwks_timeout_seconds,
+        )
+        return Authenticator.jwks(keys, rules)
     keys_dir = settings.jwt_public_keys_dir
     if keys_dir is None or not keys_dir.is_dir():
-        raise RuntimeError("production auth needs NORTHSTAR_JWT_PUBLIC_KEYS_DIR (<kid>.pem files)")
-    keys = {path.stem: path.read_text() for path in sorted(keys_dir.glob("*.pem"))}
-    if not keys:
+        raise RuntimeError(
+            "production auth needs NORTHSTAR_JWT_JWKS_URL or NORTHSTAR_JWT_PUBLIC_KEYS_DIR "
+            "(<kid>.pem files)"
+        )
+    pems = {path.stem: path.read_text() for path in sorted(keys_dir.glob("*.pem"))}
+    if not pems:
         raise RuntimeError(f"no <kid>.pem public keys in {keys_dir}")
-    return Authenticator.production(keys)
+    return Authenticator.production(pems, rules)
+
+
+def relay_health_name(relay_name: str) -> str:
+    """The gRPC health entry of a relay: NOT_SERVING while it is stalled with work pending.
+
+    Its own entry, not the service's (readiness) or "" (liveness): a stalled relay loses
+    nothing (commands are stored, the outbox catches up when the broker is back), so taking
+    the pods out of the Service or restarting them would only add an outage of the API."""
+    return f"northstar.relay/{relay_name}"
 
 
 def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
@@ -83,13 +116,19 @@ class ServiceRuntime:
         return self.grpc.port if self.grpc else 0
 
     async def start(
-        self, servicers: Sequence[ServicerRegistration], service_full_names: Sequence[str]
+        self,
+        servicers: Sequence[ServicerRegistration],
+        service_full_names: Sequence[str],
+        platform_methods: frozenset[str] = frozenset(),
     ) -> None:
         # Same interface as gRPC: loopback locally, all interfaces in a container.
         self.metrics_port = self.metrics.start_http(
             self.settings.metrics_port, host=self.settings.grpc_host
         )
+        rate_limit_kafka_client_logs(self.settings.kafka_log_repeat_interval_seconds)
         for relay in self.relays:
+            relay.stall_threshold_seconds = self.settings.relay_stall_threshold_seconds
+            relay.on_stall_change = functools.partial(self._report_relay_health, relay.name)
             # The service's own store holds the relay's log and position, so its lock too.
             if relay.leadership is None:
                 relay.leadership = leadership_for(
@@ -109,12 +148,23 @@ class ServiceRuntime:
             port=self.settings.grpc_port,
             metrics=self.metrics,
             authenticator=authenticator_from(self.settings),
+            platform_methods=platform_methods,
         )
+        for relay in self.relays:
+            await self._report_relay_health(relay.name, relay.stalled)
         # One line a supervisor (make run) or a person can read the endpoints from.
         print(
             f"{self.name}: grpc={self.settings.grpc_host}:{self.grpc.port} "
             f"metrics=http://127.0.0.1:{self.metrics_port}/metrics",
             flush=True,
+        )
+
+    async def _report_relay_health(self, relay_name: str, stalled: bool) -> None:
+        if self.grpc is None:  # not serving yet: start() reports the state once it serves
+            return
+        status = health_pb2.HealthCheckResponse
+        await self.grpc.health.set(
+            relay_health_name(relay_name), status.NOT_SERVING if stalled else status.SERVING
         )
 
     async def stop(self) -> None:

@@ -27,10 +27,10 @@ from devstack.kafka import REPO_ROOT, free_loopback_port
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
 from services.shared.auth import DEFAULT_DEV_SECRET
 from services.shared.readmodel import ReadModelDatabase
-from tests.integration.conftest import bearer
+from tests.integration.conftest import bearer, platform_operator
 
 HR = bearer("hr-1", ["hr_admin"])
-OPERATOR = bearer("ops-1", ["integration"])
+OPERATOR = platform_operator("ops-1")
 START_TIMEOUT_SECONDS = 120.0
 
 
@@ -183,11 +183,16 @@ def create_request(title: str) -> goals_pb2.CreateGoalRequest:
         title=title,
         owner_id="owner-1",
         team_id="team-a",
-        level="team",
+        level=goals_pb2.GOAL_LEVEL_TEAM,
         start_date="2026-01-01",
         due_date="2026-12-31",
         activate=True,
-        metric=goals_pb2.Metric(kind="number", start=0, target=100, direction="increase"),
+        metric=goals_pb2.Metric(
+            kind=goals_pb2.METRIC_KIND_NUMBER,
+            start=0,
+            target=100,
+            direction=goals_pb2.METRIC_DIRECTION_INCREASE,
+        ),
     )
 
 

@@ -33,6 +33,8 @@ from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.fault]
 
+GOALS = projections_pb2.READ_MODEL_GOALS
+
 ENTRIES = "goals_v1_audit_entries"
 
 
@@ -183,7 +185,7 @@ async def test_poison_sequences_end_parked_or_dead_lettered_and_operators_comple
 
         async def parked() -> list[projections_pb2.ParkedEvent]:
             answer = await stub.ListParkedEvents(
-                projections_pb2.ListParkedEventsRequest(read_model="goals", page_size=100),
+                projections_pb2.ListParkedEventsRequest(read_model=GOALS, page_size=100),
                 metadata=HR,
             )
             return list(answer.events)
@@ -202,13 +204,15 @@ async def test_poison_sequences_end_parked_or_dead_lettered_and_operators_comple
         )
         with pytest.raises(grpc.aio.AioRpcError) as denied:
             await stub.RetryParkedEvents(
-                projections_pb2.RetryParkedEventsRequest(read_model="goals", aggregate_id=gap),
+                projections_pb2.RetryParkedEventsRequest(read_model=GOALS, aggregate_id=gap),
                 metadata=HR,
             )
         with pytest.raises(grpc.aio.AioRpcError) as no_reason:
             await stub.SkipParkedEvent(
                 projections_pb2.SkipParkedEventRequest(
-                    read_model="goals", aggregate_id=stray_goal, event_id=stray.id
+                    read_model=GOALS,
+                    aggregate_id=stray_goal,
+                    event_id=stray.id,
                 ),
                 metadata=OPERATOR,
             )
@@ -220,13 +224,16 @@ async def test_poison_sequences_end_parked_or_dead_lettered_and_operators_comple
                 break
             await asyncio.sleep(0.1)
         retried = await stub.RetryParkedEvents(
-            projections_pb2.RetryParkedEventsRequest(read_model="goals", aggregate_id=gap),
+            projections_pb2.RetryParkedEventsRequest(read_model=GOALS, aggregate_id=gap),
             metadata=OPERATOR,
         )
         for goal, event in ((stray_goal, stray), (conflict, impostor)):
             await stub.SkipParkedEvent(
                 projections_pb2.SkipParkedEventRequest(
-                    read_model="goals", aggregate_id=goal, event_id=event.id, reason="not ours"
+                    read_model=GOALS,
+                    aggregate_id=goal,
+                    event_id=event.id,
+                    reason="not ours",
                 ),
                 metadata=OPERATOR,
             )
@@ -241,11 +248,13 @@ async def test_poison_sequences_end_parked_or_dead_lettered_and_operators_comple
         dlq = await dead_letters(kafka, f"{topic}.dlq")
 
         await stub.StartRebuild(
-            projections_pb2.StartRebuildRequest(read_model="goals"), metadata=OPERATOR
+            projections_pb2.StartRebuildRequest(read_model=GOALS),
+            metadata=OPERATOR,
         )
         for _ in range(600):
             status = await stub.GetRebuildStatus(
-                projections_pb2.GetRebuildStatusRequest(read_model="goals"), metadata=OPERATOR
+                projections_pb2.GetRebuildStatusRequest(read_model=GOALS),
+                metadata=OPERATOR,
             )
             if status.live_version == "goals-v2":
                 break
@@ -253,7 +262,7 @@ async def test_poison_sequences_end_parked_or_dead_lettered_and_operators_comple
         hashes = [
             (
                 await stub.GetContentHash(
-                    projections_pb2.GetContentHashRequest(read_model="goals", version=v),
+                    projections_pb2.GetContentHashRequest(read_model=GOALS, version=v),
                     metadata=OPERATOR,
                 )
             ).sha256

@@ -33,6 +33,8 @@ from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.fault]
 
+GOALS = projections_pb2.READ_MODEL_GOALS
+
 ENTRIES = "goals_v1_audit_entries"
 
 
@@ -99,12 +101,14 @@ async def test_projections_killed_mid_batch_restart_to_the_content_of_a_fresh_re
         async with service.channel() as channel:
             stub = projections_pb2_grpc.ProjectionServiceStub(channel)
             await stub.StartRebuild(
-                projections_pb2.StartRebuildRequest(read_model="goals"), metadata=OPERATOR
+                projections_pb2.StartRebuildRequest(read_model=GOALS),
+                metadata=OPERATOR,
             )
             deadline = time.monotonic() + 120
             while True:
                 status = await stub.GetRebuildStatus(
-                    projections_pb2.GetRebuildStatusRequest(read_model="goals"), metadata=OPERATOR
+                    projections_pb2.GetRebuildStatusRequest(read_model=GOALS),
+                    metadata=OPERATOR,
                 )
                 if status.live_version == "goals-v2":
                     break
@@ -112,7 +116,7 @@ async def test_projections_killed_mid_batch_restart_to_the_content_of_a_fresh_re
                 await asyncio.sleep(0.2)
             hashes = [
                 await stub.GetContentHash(
-                    projections_pb2.GetContentHashRequest(read_model="goals", version=v),
+                    projections_pb2.GetContentHashRequest(read_model=GOALS, version=v),
                     metadata=OPERATOR,
                 )
                 for v in ("goals-v1", "goals-v2")

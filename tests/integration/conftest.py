@@ -4,6 +4,7 @@ organisation seeded through the directory's gRPC API."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +21,12 @@ from northstar.projections.v1 import projections_pb2_grpc
 from services.directory.__main__ import DirectoryService, start_directory_service
 from services.goals.__main__ import GoalsService, start_goals_service
 from services.projections.__main__ import ProjectionsService, start_projections_service
-from services.shared.auth import DEFAULT_DEV_SECRET, mint_dev_token
+from services.shared.auth import (
+    DEFAULT_DEV_SECRET,
+    PLATFORM_OPERATOR,
+    PLATFORM_TENANT,
+    mint_dev_token,
+)
 from services.shared.consumer import RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.settings import ServiceSettings
@@ -110,6 +116,11 @@ def bearer(subject: str, roles: list[str], tenant_id: str = "acme") -> tuple[tup
     return (("authorization", f"Bearer {token}"),)
 
 
+def platform_operator(subject: str = "ops-1") -> tuple[tuple[str, str]]:
+    """A token of the platform's operations staff: no tenant, no tenant role."""
+    return bearer(subject, [PLATFORM_OPERATOR], PLATFORM_TENANT)
+
+
 def system_settings(store_url: str, tmp_path: Path, kafka: str) -> ServiceSettings:
     return ServiceSettings(
         data_dir=tmp_path / "data",
@@ -154,11 +165,9 @@ def holds_seed_organisation(replica: DirectoryReplica) -> bool:
     return True
 
 
-@pytest.fixture
-async def running_system(
-    store_url: str, tmp_path: Path, kafka_bootstrap_servers: str
-) -> AsyncIterator[RunningSystem]:
-    settings = system_settings(store_url, tmp_path, kafka_bootstrap_servers)
+@contextlib.asynccontextmanager
+async def started_system(settings: ServiceSettings) -> AsyncIterator[RunningSystem]:
+    """Directory, goals and projections serving on `settings`, the seed organisation in place."""
     directory = await start_directory_service(settings, retry=FAST_RETRY)
     goals = await start_goals_service(settings, retry=FAST_RETRY)
     projections = await start_projections_service(
@@ -191,6 +200,15 @@ async def running_system(
         await goals.stop()
         await directory.stop()
         projections.db.close()
+
+
+@pytest.fixture
+async def running_system(
+    store_url: str, tmp_path: Path, kafka_bootstrap_servers: str
+) -> AsyncIterator[RunningSystem]:
+    settings = system_settings(store_url, tmp_path, kafka_bootstrap_servers)
+    async with started_system(settings) as system:
+        yield system
 
 
 FAST_RETRY = RetryPolicy(attempts=3, first_backoff_seconds=0.01, max_backoff_seconds=0.05)

@@ -177,7 +177,7 @@ async def create_goal(system: RunningSystem, title: str) -> goals_pb2.GoalComman
             title=title,
             owner_id="owner-1",
             team_id="team-a",
-            level="personal",
+            level=goals_pb2.GOAL_LEVEL_PERSONAL,
             start_date="2026-01-01",
             due_date="2026-12-31",
             activate=True,

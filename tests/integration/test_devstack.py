@@ -15,7 +15,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from psycopg.conninfo import conninfo_to_dict
 
 from devstack import infra
-from devstack.kafka import LocalKafka, kafka_version, pom_kafka_version
+from devstack.kafka import (
+    KafkaUnavailableError,
+    LocalKafka,
+    free_loopback_port,
+    kafka_version,
+    pom_kafka_version,
+)
 
 DELIVERY_DEADLINE_SECONDS = 30.0
 
@@ -105,6 +111,76 @@ async def test_local_broker_keeps_messages_across_a_restart_on_the_same_data_fol
     # Order holds per key (partition), not across keys.
     assert sorted(received) == sorted(messages)
     assert [value for key, value in received if key == b"goal-1"] == [b"GoalCreated", b"CheckedIn"]
+
+
+def plain_bind_refused(port: int) -> bool:
+    """True when bind() without SO_REUSEADDR fails, as it does while connections to the port
+    are in TIME_WAIT (the condition under which the broker used to move)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+async def crash_with_a_client_connected(broker: LocalKafka) -> int:
+    """SIGKILLs the broker while a producer is connected and then closes the producer, so the
+    broker's side of that connection is left in TIME_WAIT; returns the broker's port."""
+    port = int(broker.bootstrap_servers.rsplit(":", 1)[1])
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    await producer.start()
+    await producer.send_and_wait("northstar.crash-probe.v1", b"connected")
+    broker.kill()
+    await producer.stop()
+    return port
+
+
+@pytest.mark.kafka
+@pytest.mark.fault
+async def test_a_broker_restarted_after_a_crash_keeps_its_ports(tmp_path: Path) -> None:
+    topic = "northstar.crash-check.v1"
+    with LocalKafka() as broker:
+        await produce(broker.bootstrap_servers, topic, [(b"goal-1", b"GoalCreated")])
+        address = broker.bootstrap_servers
+        port = await crash_with_a_client_connected(broker)
+        assert not accepts_connections(address)
+        assert plain_bind_refused(port)
+
+        broker.start()
+
+        assert broker.bootstrap_servers == address
+        assert await consume(address, topic, count=1) == [(b"goal-1", b"GoalCreated")]
+
+
+@pytest.mark.kafka
+@pytest.mark.fault
+async def test_a_persistent_broker_takes_its_previous_ports_after_a_crash(
+    tmp_path: Path,
+) -> None:
+    first = LocalKafka(tmp_path / "kafka").start()
+    address = first.bootstrap_servers
+    port = await crash_with_a_client_connected(first)
+    assert plain_bind_refused(port)
+
+    with LocalKafka(tmp_path / "kafka") as second:
+        assert second.bootstrap_servers == address
+    first.stop()
+
+
+@pytest.mark.kafka
+def test_an_explicit_port_in_use_fails_naming_the_port() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+
+        with pytest.raises(KafkaUnavailableError, match=f"broker port {taken} \\(asked for\\)"):
+            LocalKafka(port=taken).start()
+
+    free = free_loopback_port()
+    with LocalKafka(port=free) as broker:
+        assert broker.bootstrap_servers == f"127.0.0.1:{free}"
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------

@@ -17,14 +17,19 @@ OWNER = bearer("owner-1", ["employee"])
 
 
 def metric(start: float, target: float) -> goals_pb2.Metric:
-    return goals_pb2.Metric(kind="number", start=start, target=target, direction="increase")
+    return goals_pb2.Metric(
+        kind=goals_pb2.METRIC_KIND_NUMBER,
+        start=start,
+        target=target,
+        direction=goals_pb2.METRIC_DIRECTION_INCREASE,
+    )
 
 
 async def create(
     system: RunningSystem,
     metadata: tuple[tuple[str, str]],
     title: str,
-    level: str,
+    level: goals_pb2.GoalLevel.ValueType,
     owner_id: str,
     parent: str = "",
     measure: goals_pb2.Metric | None = None,
@@ -52,21 +57,39 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
 ) -> None:
     system = running_system
     stub = system.goals_stub
-    strategy = await create(system, HR, "Become the leading European vendor", "strategy", "hr-1")
+    strategy = await create(
+        system, HR, "Become the leading European vendor", goals_pb2.GOAL_LEVEL_STRATEGY, "hr-1"
+    )
     company = await create(
-        system, HR, "Grow revenue in Europe by 20%", "company", "hr-1", strategy.goal.id
+        system,
+        HR,
+        "Grow revenue in Europe by 20%",
+        goals_pb2.GOAL_LEVEL_COMPANY,
+        "hr-1",
+        strategy.goal.id,
     )
     team = await create(
-        system, MANAGER, "Sign forty new customers in France", "team", "manager-1", company.goal.id
+        system,
+        MANAGER,
+        "Sign forty new customers in France",
+        goals_pb2.GOAL_LEVEL_TEAM,
+        "manager-1",
+        company.goal.id,
     )
     first = await create(
-        system, OWNER, "Close ten deals in Lyon", "personal", "owner-1", team.goal.id, metric(0, 10)
+        system,
+        OWNER,
+        "Close ten deals in Lyon",
+        goals_pb2.GOAL_LEVEL_PERSONAL,
+        "owner-1",
+        team.goal.id,
+        metric(0, 10),
     )
     second = await create(
         system,
         MANAGER,
         "Close twenty deals in Paris",
-        "personal",
+        goals_pb2.GOAL_LEVEL_PERSONAL,
         "owner-2",
         team.goal.id,
         metric(0, 20),
@@ -110,9 +133,12 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
     for goal_id, node in nodes.items():
         goal = await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=goal_id), metadata=HR)
         assert goal.progress == pytest.approx(node.progress), goal.title
-        assert goal.status == node.status, goal.title
+        # The two APIs define the same enums in their own packages: compare by name.
+        assert goals_pb2.GoalStatus.Name(goal.status) == projections_pb2.GoalStatus.Name(
+            node.status
+        )
         assert goal.parent_goal_id == node.parent_goal_id, goal.title
-        assert goal.level == node.level
+        assert goals_pb2.GoalLevel.Name(goal.level) == projections_pb2.GoalLevel.Name(node.level)
         assert {c.goal_id: c.weight for c in goal.contributions} == {
             c.goal_id: c.weight for c in node.contributes_to
         }
@@ -122,4 +148,10 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
             await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=first.goal.id), metadata=OWNER)
         ).smart.criteria
     }
-    assert relevant == dict.fromkeys("SMART", True)
+    assert list(relevant.items()) == [
+        (goals_pb2.SMART_LETTER_SPECIFIC, True),
+        (goals_pb2.SMART_LETTER_MEASURABLE, True),
+        (goals_pb2.SMART_LETTER_ACHIEVABLE, True),
+        (goals_pb2.SMART_LETTER_RELEVANT, True),
+        (goals_pb2.SMART_LETTER_TIME_BOUND, True),
+    ]

@@ -25,13 +25,18 @@ def create_request(**overrides: object) -> goals_pb2.CreateGoalRequest:
         title="Reduce onboarding time to five days",
         owner_id="owner-1",
         team_id="team-a",
-        level="personal",
+        level=goals_pb2.GOAL_LEVEL_PERSONAL,
         start_date="2026-01-01",
         due_date="2026-06-30",
         activate=True,
     )
     request.metric.CopyFrom(
-        goals_pb2.Metric(kind="number", start=10, target=5, direction="decrease")
+        goals_pb2.Metric(
+            kind=goals_pb2.METRIC_KIND_NUMBER,
+            start=10,
+            target=5,
+            direction=goals_pb2.METRIC_DIRECTION_DECREASE,
+        )
     )
     for name, value in overrides.items():
         if isinstance(value, goals_pb2.Metric):
@@ -103,7 +108,14 @@ async def recorded_values(system: RunningSystem, goal_id: str, last_version: int
         ({"title": ""}, grpc.StatusCode.INVALID_ARGUMENT, "title", "must not be blank"),
         ({"title": "   "}, grpc.StatusCode.INVALID_ARGUMENT, "title", "must not be blank"),
         (
-            {"metric": goals_pb2.Metric(kind="number", start=5, target=5, direction="increase")},
+            {
+                "metric": goals_pb2.Metric(
+                    kind=goals_pb2.METRIC_KIND_NUMBER,
+                    start=5,
+                    target=5,
+                    direction=goals_pb2.METRIC_DIRECTION_INCREASE,
+                )
+            },
             grpc.StatusCode.INVALID_ARGUMENT,
             "metric.target",
             "target equals start",
@@ -133,7 +145,11 @@ async def recorded_values(system: RunningSystem, goal_id: str, last_version: int
             "is not a valid id",
         ),
         (
-            {"metric": goals_pb2.Metric(kind="number", start=0, target=float("nan"))},
+            {
+                "metric": goals_pb2.Metric(
+                    kind=goals_pb2.METRIC_KIND_NUMBER, start=0, target=float("nan")
+                )
+            },
             grpc.StatusCode.INVALID_ARGUMENT,
             "metric.target",
             "must be a finite number",
@@ -161,7 +177,7 @@ async def test_aligning_a_goal_under_its_own_descendant_is_refused(
     running_system: RunningSystem,
 ) -> None:
     stub = running_system.goals_stub
-    top = await stub.CreateGoal(create_request(level="team"), metadata=HR)
+    top = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=HR)
     middle = await stub.CreateGoal(create_request(parent_goal_id=top.goal.id), metadata=HR)
     bottom = await stub.CreateGoal(create_request(parent_goal_id=middle.goal.id), metadata=HR)
     before = stored_events(running_system)
@@ -183,8 +199,8 @@ async def test_aligning_two_goals_under_each_other_at_once_lets_only_one_link_th
     running_system: RunningSystem,
 ) -> None:
     stub = running_system.goals_stub
-    first = await stub.CreateGoal(create_request(level="team"), metadata=HR)
-    second = await stub.CreateGoal(create_request(level="team"), metadata=HR)
+    first = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=HR)
+    second = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=HR)
 
     def align(goal: str, parent: str) -> Awaitable[goals_pb2.GoalCommandResponse]:
         request = goals_pb2.AlignGoalRequest(goal_id=goal, parent_goal_id=parent)

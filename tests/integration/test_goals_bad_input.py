@@ -42,7 +42,9 @@ def goal_request(**overrides: Any) -> pb.CreateGoalRequest:
         team_id="team-a",
         start_date="2026-01-01",
         due_date="2026-06-30",
-        metric=pb.Metric(kind="number", start=10, target=5, direction="decrease"),
+        metric=pb.Metric(
+            kind=pb.METRIC_KIND_NUMBER, start=10, target=5, direction=pb.METRIC_DIRECTION_DECREASE
+        ),
         activate=True,
     )
     for name, value in overrides.items():
@@ -54,7 +56,12 @@ def goal_request(**overrides: Any) -> pb.CreateGoalRequest:
 
 
 def numbers(start: float, target: float) -> pb.Metric:
-    return pb.Metric(kind="number", start=start, target=target, direction="increase")
+    return pb.Metric(
+        kind=pb.METRIC_KIND_NUMBER,
+        start=start,
+        target=target,
+        direction=pb.METRIC_DIRECTION_INCREASE,
+    )
 
 
 def template_request(*owner_ids: str) -> pb.CreateGoalsFromTemplateRequest:

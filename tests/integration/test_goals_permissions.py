@@ -72,10 +72,12 @@ def goal_request(**overrides: Any) -> pb.CreateGoalRequest:
         title="Answer every ticket within a day",
         description="Median first response under 24 hours.",
         owner_id="owner-1",
-        level="personal",
+        level=pb.GOAL_LEVEL_PERSONAL,
         start_date="2026-01-01",
         due_date="2026-12-31",
-        metric=pb.Metric(kind="number", start=0, target=100, direction="increase"),
+        metric=pb.Metric(
+            kind=pb.METRIC_KIND_NUMBER, start=0, target=100, direction=pb.METRIC_DIRECTION_INCREASE
+        ),
         activate=True,
     )
     for name, value in overrides.items():
@@ -94,10 +96,16 @@ async def prepare(
 
     if action.startswith("view a "):
         visibility = action.removeprefix("view a ").removesuffix(" goal")
-        goal_id = await fresh(visibility=visibility)
+        goal_id = await fresh(
+            visibility=pb.GoalVisibility.Value(f"GOAL_VISIBILITY_{visibility}".upper())
+        )
         return lambda: stub.GetGoal(pb.GetGoalRequest(goal_id=goal_id), metadata=caller)
     if action.startswith("check in"):
-        goal_id = await fresh(visibility="private" if "private" in action else "public")
+        goal_id = await fresh(
+            visibility=pb.GOAL_VISIBILITY_PRIVATE
+            if "private" in action
+            else pb.GOAL_VISIBILITY_PUBLIC
+        )
         request = pb.CheckInRequest(goal_id=goal_id, value=10, confidence=0.7)
         return lambda: stub.CheckIn(request, metadata=caller)
     if action == "change the target":
@@ -105,9 +113,12 @@ async def prepare(
         target = pb.ChangeTargetRequest(goal_id=goal_id, new_target=120, reason="new budget")
         return lambda: stub.ChangeTarget(target, metadata=caller)
     if action == "cascade the team goal":
-        goal_id = await fresh(level="team", owner_id="manager-1", team_id="team-a")
+        goal_id = await fresh(level=pb.GOAL_LEVEL_TEAM, owner_id="manager-1", team_id="team-a")
         return lambda: _cascade(system, goal_id, caller)
-    level = {"set a strategic objective": "strategy", "set a company goal": "company"}
+    level = {
+        "set a strategic objective": pb.GOAL_LEVEL_STRATEGY,
+        "set a company goal": pb.GOAL_LEVEL_COMPANY,
+    }
     if action in level:
         create = goal_request(level=level[action], owner_id="hr-1")
         return lambda: stub.CreateGoal(create, metadata=caller)
@@ -162,7 +173,11 @@ async def test_missing_expired_tampered_or_foreign_tokens_are_unauthenticated(
     )
     tokens = {
         "expired": mint_dev_token(
-            DEFAULT_DEV_SECRET, subject="hr-1", tenant_id="acme", roles=["hr_admin"], ttl_seconds=-5
+            DEFAULT_DEV_SECRET,
+            subject="hr-1",
+            tenant_id="acme",
+            roles=["hr_admin"],
+            ttl_seconds=-300,
         ),
         "tampered": tampered(good),
         "wrongly signed": mint_dev_token(
@@ -229,7 +244,8 @@ async def test_a_new_manager_and_team_change_permissions_without_a_restart(
     goals, directory = system.goals_stub, system.directory_stub
     goal = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
     team_goal = await goals.CreateGoal(
-        goal_request(owner_id="owner-1", visibility="team", team_id="team-a"), metadata=HR
+        goal_request(owner_id="owner-1", visibility=pb.GOAL_VISIBILITY_TEAM, team_id="team-a"),
+        metadata=HR,
     )
     manager_2 = bearer("manager-2", ["manager"])
     await directory.UpsertPerson(

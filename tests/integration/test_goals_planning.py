@@ -25,10 +25,12 @@ def team_goal_request() -> pb.CreateGoalRequest:
         description="Escalations closed within five working days.",
         owner_id="manager-1",
         team_id="team-a",
-        level="team",
+        level=pb.GOAL_LEVEL_TEAM,
         start_date="2026-01-01",
         due_date="2026-03-31",
-        metric=pb.Metric(kind="number", start=0, target=30, direction="increase"),
+        metric=pb.Metric(
+            kind=pb.METRIC_KIND_NUMBER, start=0, target=30, direction=pb.METRIC_DIRECTION_INCREASE
+        ),
         activate=True,
     )
 
@@ -47,8 +49,8 @@ async def test_cascade_gives_each_member_one_aligned_goal_and_repeats_only_for_n
     for goal in personal.values():
         assert (goal.parent_goal_id, goal.level, goal.lifecycle) == (
             team_goal.goal.id,
-            "personal",
-            "active",
+            pb.GOAL_LEVEL_PERSONAL,
+            pb.GOAL_LIFECYCLE_ACTIVE,
         )
         assert (goal.title, goal.metric.target, goal.team_id) == (
             team_goal.goal.title,
@@ -103,7 +105,12 @@ async def test_template_goals_are_made_once_per_person_and_recurring_goals_roll_
             description="All modules passed.",
             start_date="2026-01-01",
             due_date="2026-03-31",
-            metric=pb.Metric(kind="binary", start=0, target=1, direction="increase"),
+            metric=pb.Metric(
+                kind=pb.METRIC_KIND_BINARY,
+                start=0,
+                target=1,
+                direction=pb.METRIC_DIRECTION_INCREASE,
+            ),
             recurring=True,
         ),
         owner_ids=["owner-1"],
@@ -134,7 +141,10 @@ async def test_template_goals_are_made_once_per_person_and_recurring_goals_roll_
     assert "next_goal_id" in error_details(caught.value)
 
     archived = await stub.ArchiveGoal(pb.ArchiveGoalRequest(goal_id=goal.id), metadata=HR)
-    assert (archived.goal.lifecycle, archived.goal.status) == ("archived", "completed")
+    assert (archived.goal.lifecycle, archived.goal.status) == (
+        pb.GOAL_LIFECYCLE_ARCHIVED,
+        pb.GOAL_STATUS_COMPLETED,
+    )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ReopenGoal(pb.ReopenGoalRequest(goal_id=goal.id, reason="x"), metadata=HR)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -143,7 +153,7 @@ async def test_template_goals_are_made_once_per_person_and_recurring_goals_roll_
     reopened = await stub.ReopenGoal(
         pb.ReopenGoalRequest(goal_id=other.id, reason="back early"), metadata=HR
     )
-    assert reopened.goal.lifecycle == "active"
+    assert reopened.goal.lifecycle == pb.GOAL_LIFECYCLE_ACTIVE
 
 
 async def test_pages_hold_only_visible_goals_and_smart_is_summarised_per_team(
@@ -152,8 +162,8 @@ async def test_pages_hold_only_visible_goals_and_smart_is_summarised_per_team(
     stub = running_system.goals_stub
     for number in range(5):
         request = team_goal_request()
-        request.owner_id, request.level = "owner-1", "personal"
-        request.visibility = "private" if number % 2 else "public"
+        request.owner_id, request.level = "owner-1", pb.GOAL_LEVEL_PERSONAL
+        request.visibility = pb.GOAL_VISIBILITY_PRIVATE if number % 2 else pb.GOAL_VISIBILITY_PUBLIC
         await stub.CreateGoal(request, metadata=HR)
     vague = pb.CreateGoalRequest(title="Be better", owner_id="owner-2", start_date="2026-01-01")
     await stub.CreateGoal(vague, metadata=HR)

@@ -93,7 +93,7 @@ async def create_goal(goals_port: int) -> goals_pb2.GoalCommandResponse:
         title="Keep customer NPS above 40",
         owner_id="owner-1",
         team_id="team-a",
-        level="team",
+        level=goals_pb2.GOAL_LEVEL_TEAM,
         start_date="2026-01-01",
         due_date="2026-12-31",
         activate=True,

@@ -22,8 +22,10 @@ async def test_a_past_moment_rolls_up_the_children_as_they_were_then(
     running_system: RunningSystem,
 ) -> None:
     system = running_system
-    parent = await create(system, "Grow revenue", "company")
-    child = await create(system, "Close deals", "team", parent.goal.id, metric=metric(0, 10))
+    parent = await create(system, "Grow revenue", goals_pb2.GOAL_LEVEL_COMPANY)
+    child = await create(
+        system, "Close deals", goals_pb2.GOAL_LEVEL_TEAM, parent.goal.id, metric=metric(0, 10)
+    )
     halfway = await system.goals_stub.CheckIn(
         goals_pb2.CheckInRequest(goal_id=child.goal.id, value=5, confidence=0.8, note="half"),
         metadata=HR,

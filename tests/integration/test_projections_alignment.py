@@ -63,17 +63,32 @@ async def test_three_levels_with_contributes_to_links_match_the_goals_service_an
     system = running_system
     stub = system.projections_stub
     await add_subteam(system, "team-a-east", "team-a")
-    s = await create(system, "Lead the European market", "strategy")
-    c1 = await create(system, "Grow revenue 20%", "company", s.goal.id)
-    c2 = await create(system, "Raise retention to 95%", "company", s.goal.id)
-    t1 = await create(system, "Open the Lyon office", "team", c1.goal.id, team_id="team-a-east")
-    t2 = await create(
-        system, "Cut churn in Benelux", "team", c2.goal.id, team_id="team-b", metric=metric(0, 10)
+    s = await create(system, "Lead the European market", goals_pb2.GOAL_LEVEL_STRATEGY)
+    c1 = await create(system, "Grow revenue 20%", goals_pb2.GOAL_LEVEL_COMPANY, s.goal.id)
+    c2 = await create(system, "Raise retention to 95%", goals_pb2.GOAL_LEVEL_COMPANY, s.goal.id)
+    t1 = await create(
+        system, "Open the Lyon office", goals_pb2.GOAL_LEVEL_TEAM, c1.goal.id, team_id="team-a-east"
     )
-    p1 = await create(system, "Close 10 deals", "personal", t1.goal.id, metric=metric(0, 10))
-    p2 = await create(system, "Hire 4 engineers", "personal", t1.goal.id, metric=metric(0, 4))
+    t2 = await create(
+        system,
+        "Cut churn in Benelux",
+        goals_pb2.GOAL_LEVEL_TEAM,
+        c2.goal.id,
+        team_id="team-b",
+        metric=metric(0, 10),
+    )
+    p1 = await create(
+        system, "Close 10 deals", goals_pb2.GOAL_LEVEL_PERSONAL, t1.goal.id, metric=metric(0, 10)
+    )
+    p2 = await create(
+        system, "Hire 4 engineers", goals_pb2.GOAL_LEVEL_PERSONAL, t1.goal.id, metric=metric(0, 4)
+    )
     orphan = await create(
-        system, "Repaint the office", "team", owner_id="manager-1", team_id="team-b"
+        system,
+        "Repaint the office",
+        goals_pb2.GOAL_LEVEL_TEAM,
+        owner_id="manager-1",
+        team_id="team-b",
     )
     # Multi-parent: T1 also counts twice towards C2, and P2 also towards T2.
     tokens = [
@@ -91,7 +106,10 @@ async def test_three_levels_with_contributes_to_links_match_the_goals_service_an
     )
     by_id = {node.goal_id: node for node in tree.nodes}
     assert tree.total_size == len(tree.nodes) == 8
-    assert sum(tree.status_counts.values()) == 8
+    assert sum(entry.count for entry in tree.status_counts) == 8
+    assert [entry.status for entry in tree.status_counts] == sorted(
+        {node.status for node in tree.nodes}
+    )
     assert [n.goal_id for n in tree.nodes if n.depth == 0] == [s.goal.id, orphan.goal.id]
     assert by_id[t1.goal.id].contributes_to[0].goal_id == c2.goal.id
     assert set(by_id[c2.goal.id].child_goal_ids) == {t1.goal.id, t2.goal.id}
@@ -100,7 +118,9 @@ async def test_three_levels_with_contributes_to_links_match_the_goals_service_an
             goals_pb2.GetGoalRequest(goal_id=goal_id), metadata=HR
         )
         assert node.progress == pytest.approx(own_view.progress)
-        assert node.status == own_view.status
+        assert projections_pb2.GoalStatus.Name(node.status) == goals_pb2.GoalStatus.Name(
+            own_view.status
+        )
     assert by_id[c2.goal.id].progress == pytest.approx((1.0 + 2 * 0.75) / 3)
 
     team_tree = await stub.GetAlignmentTree(

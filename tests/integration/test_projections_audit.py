@@ -66,8 +66,12 @@ async def test_histories_past_states_exports_and_tampering(
 ) -> None:
     system = running_system
     stub = system.projections_stub
-    goal = await create(system, "Cut churn to 3%", "personal", metric=metric(0, 10))
-    other = await create(system, "Ship the mobile app", "personal", metric=metric(0, 1))
+    goal = await create(
+        system, "Cut churn to 3%", goals_pb2.GOAL_LEVEL_PERSONAL, metric=metric(0, 10)
+    )
+    other = await create(
+        system, "Ship the mobile app", goals_pb2.GOAL_LEVEL_PERSONAL, metric=metric(0, 1)
+    )
     tokens = [goal.position_token, other.position_token]
     for value in (2, 4, 6):
         response = await system.goals_stub.CheckIn(

@@ -11,11 +11,12 @@ from typing import Any
 import grpc
 import pytest
 
+from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2 as pb
 from services.directory.domain import person_uuid
 from services.shared.grpc_server import error_details
 from services.shared.position import decode_position_token, encode_position_token
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem, bearer, platform_operator
 from tests.integration.test_walking_skeleton import HR, create, metric
 
 pytestmark = [pytest.mark.kafka]
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.kafka]
 AUDITOR = bearer("auditor-1", ["auditor"])
 MANAGER = bearer("manager-1", ["manager"])
 EMPLOYEE = bearer("owner-1", ["employee"])
-OPERATIONS = bearer("ops-1", ["integration"])
+OPERATOR = platform_operator()
 GLOBEX_HR = bearer("globex-hr", ["hr_admin"], tenant_id="globex")
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -53,13 +54,22 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
 ) -> None:
     system = running_system
     stub = system.projections_stub
-    goal = await create(system, "Grow revenue", "company", metric=metric(0, 10))
+    goal = await create(system, "Grow revenue", goals_pb2.GOAL_LEVEL_COMPANY, metric=metric(0, 10))
     secret = await create(
-        system, "Private plan", "personal", owner_id="owner-2", visibility="private"
+        system,
+        "Private plan",
+        goals_pb2.GOAL_LEVEL_PERSONAL,
+        owner_id="owner-2",
+        visibility=goals_pb2.GOAL_VISIBILITY_PRIVATE,
     )
-    shared = await create(system, "Team offsite", "personal", owner_id="owner-2")
+    shared = await create(system, "Team offsite", goals_pb2.GOAL_LEVEL_PERSONAL, owner_id="owner-2")
     theirs = await create(
-        system, "Globex growth", "company", owner_id="globex-owner", team_id="", metadata=GLOBEX_HR
+        system,
+        "Globex growth",
+        goals_pb2.GOAL_LEVEL_COMPANY,
+        owner_id="globex-owner",
+        team_id="",
+        metadata=GLOBEX_HR,
     )
     await stub.GetAlignmentTree(
         pb.GetAlignmentTreeRequest(
@@ -194,28 +204,30 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         ("export: unknown", export(aggregate_id=unknown, format=jsonl), NOT_FOUND, "aggregate_id"),
         (
             "rebuild: by an HR admin",
-            lambda: stub.StartRebuild(pb.StartRebuildRequest(read_model="goals"), metadata=HR),
+            lambda: stub.StartRebuild(
+                pb.StartRebuildRequest(read_model=pb.READ_MODEL_GOALS), metadata=HR
+            ),
             DENIED,
             "",
         ),
         (
             "rebuild: no read model",
-            lambda: stub.StartRebuild(pb.StartRebuildRequest(), metadata=OPERATIONS),
+            lambda: stub.StartRebuild(pb.StartRebuildRequest(), metadata=OPERATOR),
             INVALID,
             "read_model",
         ),
         (
-            "rebuild status: unknown read model",
+            "rebuild status: a read model number the enum does not define",
             lambda: stub.GetRebuildStatus(
-                pb.GetRebuildStatusRequest(read_model="kpis"), metadata=AUDITOR
+                pb.GetRebuildStatusRequest(read_model=pb.ReadModel.ValueType(99)), metadata=OPERATOR
             ),
-            NOT_FOUND,
+            INVALID,
             "read_model",
         ),
         (
             "rebuild status: by an employee",
             lambda: stub.GetRebuildStatus(
-                pb.GetRebuildStatusRequest(read_model="goals"), metadata=EMPLOYEE
+                pb.GetRebuildStatusRequest(read_model=pb.READ_MODEL_GOALS), metadata=EMPLOYEE
             ),
             DENIED,
             "",
@@ -223,7 +235,8 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         (
             "content hash: no such version",
             lambda: stub.GetContentHash(
-                pb.GetContentHashRequest(read_model="goals", version="goals-v9"), metadata=AUDITOR
+                pb.GetContentHashRequest(read_model=pb.READ_MODEL_GOALS, version="goals-v9"),
+                metadata=OPERATOR,
             ),
             NOT_FOUND,
             "version",

@@ -18,14 +18,13 @@ from services.projections.goals_projection import GoalsProjection
 from services.shared.consumer import EventConsumer
 from services.shared.metrics import ServiceMetrics
 from services.shared.runtime import kafka_broker
-from tests.integration.conftest import FAST_RETRY, RunningSystem, bearer
+from tests.integration.conftest import FAST_RETRY, RunningSystem, platform_operator
 from tests.integration.test_walking_skeleton import HR, create, metric
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 
-OPERATIONS = bearer("ops-1", ["integration"])
-AUDITOR = bearer("auditor-1", ["auditor"])
+OPERATIONS = platform_operator()
 
 
 def applied(system: RunningSystem, projection: str) -> float:
@@ -37,11 +36,12 @@ def applied(system: RunningSystem, projection: str) -> float:
 
 
 async def live_after_rebuild(system: RunningSystem, version: str) -> projections_pb2.RebuildStatus:
-    """Polls the rebuild status (as an auditor may) until `version` serves queries."""
+    """Polls the rebuild status (as the platform operator) until `version` serves queries."""
     deadline = time.monotonic() + 60
     while True:
         status: projections_pb2.RebuildStatus = await system.projections_stub.GetRebuildStatus(
-            projections_pb2.GetRebuildStatusRequest(read_model="goals"), metadata=AUDITOR
+            projections_pb2.GetRebuildStatusRequest(read_model=projections_pb2.READ_MODEL_GOALS),
+            metadata=OPERATIONS,
         )
         assert 0.0 <= status.progress <= 1.0
         if status.live_version == version:
@@ -87,9 +87,15 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_equal_to_ol
     peer = await start_projections_service(
         system.settings, group_id=system.projections.read_models.group_id, retry=FAST_RETRY
     )
-    strategy = await create(system, "Lead the European market", "strategy")
+    strategy = await create(system, "Lead the European market", goals_pb2.GOAL_LEVEL_STRATEGY)
     goals = [
-        await create(system, f"Win region {n}", "company", strategy.goal.id, metric=metric(0, 10))
+        await create(
+            system,
+            f"Win region {n}",
+            goals_pb2.GOAL_LEVEL_COMPANY,
+            strategy.goal.id,
+            metric=metric(0, 10),
+        )
         for n in range(4)
     ]
     tokens = [strategy.position_token, *(g.position_token for g in goals)]
@@ -125,7 +131,8 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_equal_to_ol
     load = [asyncio.create_task(keep_checking_in()), asyncio.create_task(keep_querying())]
     try:
         started = await stub.StartRebuild(
-            projections_pb2.StartRebuildRequest(read_model="goals"), metadata=OPERATIONS
+            projections_pb2.StartRebuildRequest(read_model=projections_pb2.READ_MODEL_GOALS),
+            metadata=OPERATIONS,
         )
         assert (started.live_version, started.building_version) == ("goals-v1", "goals-v2")
         assert started.partitions
@@ -163,24 +170,30 @@ async def test_rebuild_under_load_switches_in_without_a_failed_query_equal_to_ol
         projections_pb2.GetAlignmentTreeRequest(consistency_tokens=tokens), metadata=HR
     )
     rebuilt = await stub.GetContentHash(
-        projections_pb2.GetContentHashRequest(read_model="goals"), metadata=AUDITOR
+        projections_pb2.GetContentHashRequest(read_model=projections_pb2.READ_MODEL_GOALS),
+        metadata=OPERATIONS,
     )
     assert rebuilt.version == "goals-v2"
     # The replaced version, built live as the commands came, holds the same content once it
     # has applied the same events (its consumer stopped at the switch, the commands did not).
     await catch_up_retired(system, "goals-v1", tokens)
     replaced = await stub.GetContentHash(
-        projections_pb2.GetContentHashRequest(read_model="goals", version="goals-v1"),
-        metadata=AUDITOR,
+        projections_pb2.GetContentHashRequest(
+            read_model=projections_pb2.READ_MODEL_GOALS, version="goals-v1"
+        ),
+        metadata=OPERATIONS,
     )
     assert (replaced.sha256, replaced.row_count) == (rebuilt.sha256, rebuilt.row_count)
     await stub.StartRebuild(
-        projections_pb2.StartRebuildRequest(read_model="goals"), metadata=OPERATIONS
+        projections_pb2.StartRebuildRequest(read_model=projections_pb2.READ_MODEL_GOALS),
+        metadata=OPERATIONS,
     )
     await live_after_rebuild(system, "goals-v3")
     fresh = await stub.GetContentHash(
-        projections_pb2.GetContentHashRequest(read_model="goals", version="goals-v3"),
-        metadata=AUDITOR,
+        projections_pb2.GetContentHashRequest(
+            read_model=projections_pb2.READ_MODEL_GOALS, version="goals-v3"
+        ),
+        metadata=OPERATIONS,
     )
     assert (fresh.sha256, fresh.row_count) == (rebuilt.sha256, rebuilt.row_count)
     assert fresh.row_count > len(tokens)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from northstar.goals.v1 import goals_pb2
@@ -14,11 +16,20 @@ HR = bearer("hr-1", ["hr_admin"])
 
 
 def metric(start: float, target: float) -> goals_pb2.Metric:
-    return goals_pb2.Metric(kind="number", start=start, target=target, direction="increase")
+    return goals_pb2.Metric(
+        kind=goals_pb2.METRIC_KIND_NUMBER,
+        start=start,
+        target=target,
+        direction=goals_pb2.METRIC_DIRECTION_INCREASE,
+    )
 
 
 async def create(
-    system: RunningSystem, title: str, level: str, parent: str = "", **fields: object
+    system: RunningSystem,
+    title: str,
+    level: goals_pb2.GoalLevel.ValueType,
+    parent: str = "",
+    **fields: Any,
 ) -> goals_pb2.GoalCommandResponse:
     """An active goal of owner-1 in team-a unless `fields` say otherwise (owner_id, team_id,
     visibility, metric, metadata: the caller's token)."""
@@ -30,15 +41,15 @@ async def create(
         start_date="2026-01-01",
         due_date="2026-12-31",
         parent_goal_id=parent,
-        visibility=str(fields.get("visibility", "")),
+        visibility=fields.get("visibility", goals_pb2.GOAL_VISIBILITY_UNSPECIFIED),
         activate=True,
     )
     if "metric" in fields:
-        request.metric.CopyFrom(fields["metric"])  # type: ignore[arg-type]
+        request.metric.CopyFrom(fields["metric"])
     metadata = fields.get("metadata", HR)
     response: goals_pb2.GoalCommandResponse = await system.goals_stub.CreateGoal(
         request,
-        metadata=metadata,  # type: ignore[arg-type]
+        metadata=metadata,
     )
     return response
 
@@ -47,10 +58,16 @@ async def test_check_in_rolls_up_through_company_team_and_personal_goals(
     running_system: RunningSystem,
 ) -> None:
     system = running_system
-    company = await create(system, "Grow revenue in Europe by 20%", "company")
-    team = await create(system, "Sign 40 new customers in France", "team", company.goal.id)
+    company = await create(system, "Grow revenue in Europe by 20%", goals_pb2.GOAL_LEVEL_COMPANY)
+    team = await create(
+        system, "Sign 40 new customers in France", goals_pb2.GOAL_LEVEL_TEAM, company.goal.id
+    )
     personal = await create(
-        system, "Close 10 deals in Lyon", "personal", team.goal.id, metric=metric(0, 10)
+        system,
+        "Close 10 deals in Lyon",
+        goals_pb2.GOAL_LEVEL_PERSONAL,
+        team.goal.id,
+        metric=metric(0, 10),
     )
     check_in = await system.goals_stub.CheckIn(
         goals_pb2.CheckInRequest(goal_id=personal.goal.id, value=5, confidence=0.8, note="halfway"),
@@ -78,14 +95,19 @@ async def test_check_in_rolls_up_through_company_team_and_personal_goals(
             goals_pb2.GetGoalRequest(goal_id=goal_id), metadata=HR
         )
         assert own_view.progress == pytest.approx(node.progress)
-        assert own_view.status == node.status
+        # The two APIs define the same enum in their own packages: compare by name.
+        assert goals_pb2.GoalStatus.Name(own_view.status) == projections_pb2.GoalStatus.Name(
+            node.status
+        )
 
 
 async def test_audit_history_shows_who_changed_what_and_verifies(
     running_system: RunningSystem,
 ) -> None:
     system = running_system
-    goal = await create(system, "Cut churn to 3% this year", "personal", metric=metric(0, 10))
+    goal = await create(
+        system, "Cut churn to 3% this year", goals_pb2.GOAL_LEVEL_PERSONAL, metric=metric(0, 10)
+    )
     check_in = await system.goals_stub.CheckIn(
         goals_pb2.CheckInRequest(goal_id=goal.goal.id, value=4, confidence=0.7, note="q1"),
         metadata=HR,

@@ -1,4 +1,6 @@
-"""Bearer-JWT verification (HS256 dev mode, RS256 production keys) and the token CLI."""
+"""Bearer-JWT verification (HS256 dev mode, RS256/ES256 production keys) and the token CLI.
+
+Key sets served over HTTP are in test_auth_jwks.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from services.shared import cli
 from services.shared.auth import (
@@ -19,6 +21,7 @@ from services.shared.auth import (
     DEV_SECRET_ENV,
     Authenticator,
     Principal,
+    TokenRules,
     current_principal,
     mint_dev_token,
     reset_current_principal,
@@ -56,6 +59,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "tenant": "acme",
         "roles": ["manager"],
         "iat": now,
+        "nbf": now,
         "exp": now + 300,
     }
     return {key: value for key, value in (base | overrides).items() if value is not None}
@@ -95,7 +99,7 @@ def test_principal_has_role_when_it_holds_any_of_the_named_roles() -> None:
 
 def test_expired_token_is_rejected_as_expired() -> None:
     token = mint_dev_token(
-        SECRET, subject="p1", tenant_id="acme", roles=["employee"], ttl_seconds=-1
+        SECRET, subject="p1", tenant_id="acme", roles=["employee"], ttl_seconds=-300
     )
 
     assert rejection(Authenticator.dev(SECRET), token) == "token expired"
@@ -111,6 +115,8 @@ def test_token_signed_with_another_secret_has_a_bad_signature() -> None:
     ("claim", "reason"),
     [
         ("exp", "token lacks the 'exp' claim"),
+        ("iat", "token lacks the 'iat' claim"),
+        ("nbf", "token lacks the 'nbf' claim"),
         ("sub", "token lacks the 'sub' claim"),
         ("tenant", "token lacks the 'tenant' claim"),
         ("roles", "token lacks the 'roles' claim (a list of strings)"),
@@ -160,7 +166,7 @@ def test_production_refuses_hs256_even_when_signed_with_its_public_key() -> None
 
     reason = rejection(Authenticator.production({"a": PUBLIC_A}), forged)
 
-    assert reason == "token algorithm 'HS256' is not RS256"
+    assert reason == "token algorithm 'HS256' is not ES256 or RS256"
 
 
 def test_production_verifies_rs256_with_the_key_named_by_kid() -> None:
@@ -181,6 +187,10 @@ def test_production_rejects_unknown_or_absent_kid_when_several_keys_are_configur
 
     assert rejection(authenticator, rs256(PRIVATE_A, kid="z")) == "unknown signing key id 'z'"
     assert rejection(authenticator, rs256(PRIVATE_A, kid=None)) == "unknown signing key id None"
+    long_kid = rejection(authenticator, rs256(PRIVATE_A, kid="z" * 5000))
+    assert len(long_kid) <= 300
+    assert long_kid.startswith("unknown signing key id 'zzz")
+    assert "(4,765 characters omitted)" in long_kid
 
 
 def test_production_with_a_single_key_accepts_tokens_without_kid() -> None:
@@ -243,3 +253,161 @@ def test_cli_signs_with_the_environment_secret_else_the_dev_default(
     monkeypatch.setenv(DEV_SECRET_ENV, SECRET)
     cli.main(argv)
     assert Authenticator.dev(SECRET).verify(capsys.readouterr().out.strip())
+
+
+def test_cli_token_carries_issued_at_not_before_and_expiry(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["mint-token", "--subject", "p1", "--tenant", "acme", "--role", "employee"]
+    cli.main([*argv, "--secret", SECRET, "--ttl-seconds", "600"])
+
+    token = capsys.readouterr().out.strip()
+    minted = jwt.decode(token, options={"verify_signature": False})
+    assert minted["exp"] - minted["iat"] == 600
+    assert minted["nbf"] == minted["iat"]
+    assert Authenticator.dev(SECRET).verify(token).subject == "p1"
+
+
+# ---- time claims are numbers, bounded in lifetime -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("exp", "9999999999"),  # PyJWT alone accepts any string int() can read
+        ("exp", True),
+        ("iat", str(int(time.time()))),
+        ("nbf", [0]),
+        ("exp", {"seconds": 1}),
+    ],
+)
+def test_time_claims_must_be_numbers(claim: str, value: Any) -> None:
+    reason = rejection(Authenticator.dev(SECRET), hs256(**{claim: value}))
+
+    assert reason == f"token claim '{claim}' is not a number of seconds"
+
+
+def test_infinite_expiry_is_not_a_number_of_seconds() -> None:
+    # Python's json reads `Infinity`, which no JWT library writes: craft the token by hand.
+    header = jwt.utils.base64url_encode(b'{"alg":"HS256","typ":"JWT"}').decode()
+    body = json.dumps(claims(exp=0)).replace('"exp": 0', '"exp": Infinity')
+    payload = jwt.utils.base64url_encode(body.encode()).decode()
+    signature = hmac.new(SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
+    token = f"{header}.{payload}.{jwt.utils.base64url_encode(signature.digest()).decode()}"
+
+    assert rejection(Authenticator.dev(SECRET), token) == (
+        "token claim 'exp' is not a number of seconds"
+    )
+
+
+def test_a_token_that_never_expires_exceeds_the_maximum_lifetime() -> None:
+    now = int(time.time())
+
+    reason = rejection(Authenticator.dev(SECRET), hs256(exp=10**30))
+
+    assert reason == "token lifetime exceeds the maximum of 86400 s"
+    assert Authenticator.dev(SECRET).verify(hs256(iat=now, exp=now + 86_400))
+
+
+def test_the_maximum_lifetime_is_configurable() -> None:
+    now = int(time.time())
+    strict = Authenticator.dev(SECRET, TokenRules(max_lifetime_seconds=600))
+
+    assert strict.verify(hs256(iat=now, exp=now + 600))
+    assert rejection(strict, hs256(iat=now, exp=now + 601)) == (
+        "token lifetime exceeds the maximum of 600 s"
+    )
+
+
+def test_clock_skew_within_the_leeway_is_tolerated_beyond_it_refused() -> None:
+    now = int(time.time())
+    authenticator = Authenticator.dev(SECRET, TokenRules(leeway_seconds=10))
+
+    assert authenticator.verify(hs256(iat=now - 300, exp=now - 5))
+    assert rejection(authenticator, hs256(iat=now - 300, exp=now - 60)) == "token expired"
+    assert authenticator.verify(hs256(nbf=now + 5, iat=now + 5))
+    assert rejection(authenticator, hs256(nbf=now + 60)) == "token not valid yet"
+    assert rejection(authenticator, hs256(iat=now + 60, nbf=now)) == (
+        "token issued in the future ('iat')"
+    )
+
+
+def test_nbf_may_be_optional_for_providers_that_never_send_it() -> None:
+    relaxed = Authenticator.dev(SECRET, TokenRules(require_nbf=False))
+
+    assert relaxed.verify(hs256(nbf=None)).subject == "p1"
+    assert "is not a number" in rejection(relaxed, hs256(nbf="0"))
+
+
+# ---- issuer, audience and claim names are configured ----------------------------------------
+
+
+def test_configured_issuer_and_audience_are_required() -> None:
+    rules = TokenRules(issuer="https://idp.example/realms/acme", audience="northstar-api")
+    authenticator = Authenticator.dev(SECRET, rules)
+
+    good = hs256(iss="https://idp.example/realms/acme", aud=["account", "northstar-api"])
+    assert authenticator.verify(good).subject == "p1"
+    assert rejection(authenticator, hs256(aud="northstar-api")) == (
+        "token issuer is not 'https://idp.example/realms/acme'"
+    )
+    assert rejection(authenticator, hs256(iss="https://idp.example/realms/acme")) == (
+        "token audience is not 'northstar-api'"
+    )
+
+
+def test_tenant_and_roles_claims_may_be_named_or_nested() -> None:
+    rules = TokenRules(
+        tenant_claim="https://northstar.example/tenant",
+        roles_claim="resource_access.northstar.roles",
+    )
+    authenticator = Authenticator.dev(SECRET, rules)
+    token = hs256(
+        tenant=None,
+        roles=None,
+        **{"https://northstar.example/tenant": "globex"},
+        resource_access={"northstar": {"roles": ["auditor"]}, "account": {"roles": ["x"]}},
+    )
+
+    assert authenticator.verify(token) == Principal("p1", "globex", frozenset({"auditor"}))
+    assert rejection(authenticator, hs256()) == (
+        "token lacks the 'https://northstar.example/tenant' claim"
+    )
+
+
+def test_oversized_or_unprintable_identities_are_refused() -> None:
+    authenticator = Authenticator.dev(SECRET)
+
+    assert "at most 200 printable" in rejection(authenticator, hs256(sub="p" * 201))
+    assert "at most 200 printable" in rejection(authenticator, hs256(tenant="ac\x00me"))
+    assert "longer than 8192" in rejection(authenticator, "x" * 9000)
+
+
+# ---- ES256 as well as RS256 -----------------------------------------------------------------
+
+
+def ec_key_pair() -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+def test_production_verifies_es256_and_rs256_each_with_its_own_key() -> None:
+    ec_private, ec_public = ec_key_pair()
+    authenticator = Authenticator.production({"rsa": PUBLIC_A, "ec": ec_public})
+    es256 = jwt.encode(claims(), ec_private, algorithm="ES256", headers={"kid": "ec"})
+
+    assert authenticator.verify(es256).subject == "p1"
+    assert authenticator.verify(rs256(PRIVATE_A, kid="rsa")).subject == "p1"
+    # The same ES256 token naming the RSA key: the key decides the algorithm, not the header.
+    mislabelled = jwt.encode(claims(), ec_private, algorithm="ES256", headers={"kid": "rsa"})
+    assert (
+        rejection(authenticator, mislabelled) == "token algorithm 'ES256' does not match key 'rsa'"
+    )

@@ -20,6 +20,10 @@ from northstar_contracts.artefacts import (
 from northstar_contracts.catalogue import all_events
 from services.directory.domain import Person, Team
 from services.directory.publishing import public_type_name as directory_type_name
+from services.feedback.domain import Feedback, FeedbackSettings
+from services.feedback.one_on_ones import OneOnOne
+from services.feedback.publishing import type_name_of as feedback_type_name
+from services.feedback.requests import FeedbackRequest
 from services.goals.domain import Goal
 from services.goals.publishing import public_type_name as goal_type_name
 from services.kpi.domain import Kpi
@@ -48,6 +52,14 @@ def published_type_names() -> set[str]:
     names = {goal_type_name(event_class) for event_class in event_classes(Goal, "Created")}
     for aggregate in (Person, Team):
         names |= {directory_type_name(c) for c in event_classes(aggregate, "Registered")}
+    feedback_aggregates: tuple[tuple[type, str], ...] = (
+        (Feedback, "Given"),
+        (FeedbackRequest, "Created"),
+        (OneOnOne, "Scheduled"),
+        (FeedbackSettings, "Created"),
+    )
+    for feedback_aggregate, creation in feedback_aggregates:
+        names |= {feedback_type_name(c) for c in event_classes(feedback_aggregate, creation)}
     names |= {kpi_type_name(c) for c in event_classes(Kpi, "Defined")}
     return names
 
@@ -61,7 +73,7 @@ def test_every_published_event_type_has_a_schema_an_asyncapi_entry_and_a_catalog
     asyncapi = json.loads((ROOT / ASYNCAPI_PATH).read_text())
     catalogue = (ROOT / CATALOGUE_PATH).read_text()
     published = published_type_names()
-    assert len(published) == 20 + 11 + 7
+    assert len(published) == 20 + 11 + 16 + 7
     for type_name in sorted(published):
         version = events.current_version(type_name)
         assert (ROOT / event_schema_file(type_name, version)).is_file(), type_name

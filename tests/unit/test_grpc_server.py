@@ -289,7 +289,7 @@ def tampered(token: str) -> str:
             (("authorization", "Basic dXNlcjpwdw=="),),
             "authorization metadata must be 'Bearer <token>'",
         ),
-        (bearer(manager_token(ttl_seconds=-10)), "token expired"),
+        (bearer(manager_token(ttl_seconds=-300)), "token expired"),
         (bearer(tampered(manager_token())), "bad token signature"),
         (
             bearer(
