@@ -12,6 +12,7 @@ import base64
 import concurrent.futures
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -222,6 +223,17 @@ def _stop_running_brokers() -> None:
         broker.stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class KraftQuorum:
+    """A static KRaft controller quorum shared by the nodes of a local cluster."""
+
+    cluster_id: str
+    voters: tuple[tuple[int, int], ...]  # (node id, controller port)
+
+    def voters_config(self) -> str:
+        return ",".join(f"{node}@127.0.0.1:{port}" for node, port in self.voters)
+
+
 class LocalKafka:
     """One Apache Kafka node (broker and KRaft controller) on loopback, run from the jars.
 
@@ -231,7 +243,8 @@ class LocalKafka:
 
     Ports never move silently, because clients keep the address they were given: an explicit
     `port` is used or start() fails naming it, and a restart (start() after `kill()`, or a
-    persistent node's next run) takes the previous run's ports or fails naming them.
+    persistent node's next run) takes the previous run's ports or fails naming them. With
+    `quorum` the node is one of a cluster's nodes (see LocalKafkaCluster).
     """
 
     def __init__(
@@ -243,7 +256,13 @@ class LocalKafka:
         heap: str = "512m",
         start_timeout: float = 90.0,
         stop_timeout: float = 30.0,
+        node_id: int = 1,
+        quorum: KraftQuorum | None = None,
+        replication: int = 1,
     ) -> None:
+        self._node_id = node_id
+        self._quorum = quorum
+        self._replication = replication
         self._persistent_dir = data_dir
         self._requested_port = port
         self._jars_dir = jars_dir
@@ -280,6 +299,21 @@ class LocalKafka:
     def start(self) -> Self:
         if self._process is not None:
             return self
+        try:
+            self.launch()
+            self.wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_until_ready(self) -> None:
+        assert self._port is not None
+        self._wait_until_ready(self._port)
+
+    def launch(self) -> None:
+        """Starts the node's process without waiting for it to serve (a cluster's nodes must all
+        be launched before any of them can form the quorum)."""
         jars_dir = self._jars_dir if self._jars_dir is not None else ensure_kafka_jars()
         java = find_java()
         if self._persistent_dir is not None:
@@ -288,17 +322,11 @@ class LocalKafka:
         elif self._data_dir is None:  # else: restarting after kill(), on the same data
             self._data_dir = Path(tempfile.mkdtemp(prefix="northstar-kafka-"))
         _running_brokers.add(self)
-        try:
-            port, controller_port = self._choose_ports()
-            properties_path = self._write_server_properties(port, controller_port)
-            self._format_storage_once(java, jars_dir, properties_path)
-            self._launch(java, jars_dir, properties_path)
-            self._port = port
-            self._wait_until_ready(port)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        port, controller_port = self._choose_ports()
+        properties_path = self._write_server_properties(port, controller_port)
+        self._format_storage_once(java, jars_dir, properties_path)
+        self._launch(java, jars_dir, properties_path)
+        self._port = port
 
     def stop(self) -> None:
         """SIGTERM (a clean shutdown), then SIGKILL if it takes too long; idempotent."""
@@ -364,7 +392,9 @@ class LocalKafka:
         else:
             port = free_loopback_port()
         controller_port = previous.get("controller", 0)
-        if controller_port and controller_port != port:
+        if self._quorum is not None:  # the voter set names it
+            controller_port = dict(self._quorum.voters)[self._node_id]
+        elif controller_port and controller_port != port:
             _require_free(controller_port, f"Kafka's controller port {controller_port} (kept)")
         else:
             controller_port = free_loopback_port()
@@ -377,10 +407,15 @@ class LocalKafka:
 
     def _write_server_properties(self, port: int, controller_port: int) -> Path:
         assert self._data_dir is not None
+        replicas = str(self._replication)
         settings = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+            "node.id": str(self._node_id),
+            **(
+                {"controller.quorum.voters": self._quorum.voters_config()}
+                if self._quorum is not None
+                else {"controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}"}
+            ),
             "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
             "controller.listener.names": "CONTROLLER",
@@ -390,13 +425,16 @@ class LocalKafka:
             "auto.create.topics.enable": "true",
             # The event log is the record of what happened: never delete it.
             "log.retention.ms": "-1",
-            # One node: every internal topic has one replica, and groups need not wait.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
+            # One node: every internal topic has one replica, and groups need not wait. A
+            # cluster replicates every topic `replication` times, with a write quorum of 2.
+            "offsets.topic.replication.factor": replicas,
+            "transaction.state.log.replication.factor": replicas,
             "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": "2" if self._replication >= 3 else "1",
         }
         properties_path = self._data_dir / "server.properties"
         properties_path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
@@ -413,9 +451,9 @@ class LocalKafka:
             f"{jars_dir}/*",
             "kafka.tools.StorageTool",
             "format",
-            "--standalone",
+            *(["--standalone"] if self._quorum is None else []),
             "-t",
-            _random_cluster_id(),
+            _random_cluster_id() if self._quorum is None else self._quorum.cluster_id,
             "-c",
             str(properties_path),
         ]
@@ -506,6 +544,52 @@ def broker_lists_itself(bootstrap_servers: str) -> bool:
     # Its own thread and event loop: the caller may be inside a running loop already.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
         return executor.submit(asyncio.run, probe()).result()
+
+
+class LocalKafkaCluster:
+    """Several Kafka nodes from the same jars, each broker and voter of one static KRaft quorum,
+    every topic replicated `replication` times with min.insync.replicas 2 (3 nodes: a write
+    survives the loss of one). For fault tests: `nodes[i].kill()` crashes one."""
+
+    def __init__(self, size: int = 3, *, heap: str = "384m", replication: int = 3) -> None:
+        quorum = KraftQuorum(
+            _random_cluster_id(),
+            tuple((node, free_loopback_port()) for node in range(1, size + 1)),
+        )
+        self.nodes = [
+            LocalKafka(heap=heap, node_id=node, quorum=quorum, replication=replication)
+            for node in range(1, size + 1)
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.bootstrap_servers for node in self.nodes if node._process)
+
+    def start(self) -> Self:
+        try:
+            for node in self.nodes:
+                node.launch()
+            for node in self.nodes:
+                node.wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 # --- command line -----------------------------------------------------------------------------

@@ -378,7 +378,10 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 principal.tenant_id, goal_id, version=request.version or None, as_of=as_of
             )
             policy.require_can_view(principal, self.org, goal, "goal_id")
-            return goal_to_proto(self._view(goal))
+            past = request.version or as_of is not None
+            # A past state rolls up its aligned goals as they were at that same moment.
+            moment = (as_of or goal.modified_on) if past else None
+            return goal_to_proto(goal_view(self.app, self.index, goal, self.today(), moment))
 
         return await _in_thread(get)
 

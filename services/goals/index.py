@@ -49,6 +49,18 @@ INDEX_DDL = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS goal_links_target ON goal_links (target_goal_id)",
+    # Every link the index has seen, kept when it is removed: the goals that were children of
+    # a goal at some past moment are among these (a state at that moment is checked, not this).
+    """
+    CREATE TABLE IF NOT EXISTS goal_links_seen (
+        goal_id TEXT NOT NULL,
+        target_goal_id TEXT NOT NULL,
+        PRIMARY KEY (goal_id, target_goal_id)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS goal_links_seen_target ON goal_links_seen (target_goal_id)",
+    "INSERT INTO goal_links_seen (goal_id, target_goal_id) "
+    "SELECT goal_id, target_goal_id FROM goal_links WHERE TRUE ON CONFLICT DO NOTHING",
     "CREATE INDEX IF NOT EXISTS goal_index_owner ON goal_index (tenant_id, owner_id)",
     "CREATE INDEX IF NOT EXISTS goal_index_team ON goal_index (tenant_id, team_id)",
     """
@@ -168,6 +180,14 @@ class GoalIndex:
         )
         return [(UUID(row[0]), float(row[1])) for row in rows]
 
+    def children_ever(self, goal_id: UUID) -> list[UUID]:
+        """Goals that were linked to this goal at any time since the index has seen them."""
+        rows = self.db.read(
+            "SELECT goal_id FROM goal_links_seen WHERE target_goal_id = ? ORDER BY goal_id",
+            (str(goal_id),),
+        )
+        return [UUID(row[0]) for row in rows]
+
     def primary_children_by_owner(self, goal_id: UUID) -> dict[str, UUID]:
         """Owner -> goal of the open or completed goals whose primary parent is `goal_id`."""
         rows = self.db.read(
@@ -277,6 +297,11 @@ def _write_goal(tx: Transaction, goal: Goal) -> None:
             "INSERT INTO goal_links (goal_id, target_goal_id, weight, is_primary) "
             "VALUES (?, ?, ?, ?)",
             (str(goal.id), str(target), weight, is_primary),
+        )
+        tx.execute(
+            "INSERT INTO goal_links_seen (goal_id, target_goal_id) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (str(goal.id), str(target)),
         )
 
 

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 from northstar_contracts.progress import rollup_progress
@@ -24,7 +24,7 @@ from services.goals.smart import (
     summarise_smart_by_team,
 )
 from services.shared.canonical import canonical_json
-from services.shared.errors import InvalidArgument
+from services.shared.errors import InvalidArgument, NotFound
 from services.shared.validation import reject_control_characters
 
 
@@ -38,23 +38,22 @@ class GoalView:
 
 
 def descendants_graph(
-    app: GoalsApplication, index: GoalIndex, root: Goal
+    app: GoalsApplication, index: GoalIndex, root: Goal, moment: datetime | None = None
 ) -> tuple[dict[UUID, Goal], dict[UUID, list[tuple[UUID, float]]]]:
-    """Every goal below `root` (primary children and contributors) and the child lists."""
+    """Every goal below `root` (primary children and contributors) and the child lists: now,
+    or with `moment` as each goal was linked and stood at that moment."""
     goals: dict[UUID, Goal] = {root.id: root}
     children_of: dict[UUID, list[tuple[UUID, float]]] = {}
     pending = [root.id]
     while pending:
         goal_id = pending.pop()
-        children = index.children_of(goal_id)
+        children = _children(app, index, root.tenant_id, goal_id, moment)
         if children:
-            children_of[goal_id] = children
-        for child_id, _weight in children:
-            if child_id not in goals:
-                child: object = app.repository.get(child_id)
-                if isinstance(child, Goal) and child.tenant_id == root.tenant_id:
-                    goals[child_id] = child
-                    pending.append(child_id)
+            children_of[goal_id] = [(child.id, weight) for child, weight in children]
+        for child, _weight in children:
+            if child.id not in goals:
+                goals[child.id] = child
+                pending.append(child.id)
     # A child the tenant cannot see (or that vanished) contributes nothing.
     children_of = {
         goal_id: [(c, w) for c, w in children if c in goals]
@@ -63,8 +62,32 @@ def descendants_graph(
     return goals, children_of
 
 
-def rolled_up_progress(app: GoalsApplication, index: GoalIndex, goal: Goal) -> float:
-    goals, children_of = descendants_graph(app, index, goal)
+def _children(
+    app: GoalsApplication, index: GoalIndex, tenant_id: str, goal_id: UUID, moment: datetime | None
+) -> list[tuple[Goal, float]]:
+    if moment is None:
+        found = []
+        for child_id, weight in index.children_of(goal_id):
+            child: object = app.repository.get(child_id)
+            if isinstance(child, Goal) and child.tenant_id == tenant_id:
+                found.append((child, weight))
+        return found
+    then = []
+    for child_id in index.children_ever(goal_id):
+        try:
+            past = app.get_goal(tenant_id, child_id, as_of=moment)
+        except NotFound:  # did not exist then (or is another tenant's)
+            continue
+        link = 1.0 if past.parent_goal_id == goal_id else past.contributions.get(goal_id)
+        if link:
+            then.append((past, float(link)))
+    return then
+
+
+def rolled_up_progress(
+    app: GoalsApplication, index: GoalIndex, goal: Goal, moment: datetime | None = None
+) -> float:
+    goals, children_of = descendants_graph(app, index, goal, moment)
     own = {goal_id: g.own_progress() for goal_id, g in goals.items()}
     progress = rollup_progress(
         [goal.id],
@@ -75,8 +98,16 @@ def rolled_up_progress(app: GoalsApplication, index: GoalIndex, goal: Goal) -> f
     return progress[goal.id]
 
 
-def goal_view(app: GoalsApplication, index: GoalIndex, goal: Goal, today: date) -> GoalView:
-    progress = rolled_up_progress(app, index, goal)
+def goal_view(
+    app: GoalsApplication,
+    index: GoalIndex,
+    goal: Goal,
+    today: date,
+    moment: datetime | None = None,
+) -> GoalView:
+    """The goal's view; with `moment` (a past version or time) its roll-up uses its aligned
+    goals as they stood at that moment, not as they are today."""
+    progress = rolled_up_progress(app, index, goal, moment)
     return GoalView(
         goal=goal,
         progress=progress,

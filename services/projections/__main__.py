@@ -35,6 +35,7 @@ from services.shared.launcher import run_service
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.runtime import ServiceRuntime
+from services.shared.sequencing import HoldLimits
 from services.shared.settings import ServiceSettings
 
 SERVICE = "projections"
@@ -66,7 +67,10 @@ class ProjectionsService:
 
 
 def read_model_kinds(
-    db: ReadModelDatabase, settings: ServiceSettings, replica: DirectoryReplica
+    db: ReadModelDatabase,
+    settings: ServiceSettings,
+    replica: DirectoryReplica,
+    limits: HoldLimits | None = None,
 ) -> list[ReadModelKind]:
     def directory_tables(name: str) -> list[VersionTable]:
         return audit_version_tables(AuditTables(table_prefix(name)))
@@ -75,25 +79,25 @@ def read_model_kinds(
         ReadModelKind(
             name=GOALS_READ_MODEL,
             topics=(settings.topic_for("goals"),),
-            build=lambda name: GoalsProjection(db, name),
+            build=lambda name: GoalsProjection(db, name, limits),
             tables=goals_version_tables,
         ),
         ReadModelKind(
             name=DIRECTORY_AUDIT_READ_MODEL,
             topics=(settings.topic_for("directory"),),
-            build=lambda name: DirectoryAuditProjection(db, name, replica),
+            build=lambda name: DirectoryAuditProjection(db, name, replica, limits),
             tables=directory_tables,
         ),
         ReadModelKind(
             name=FEEDBACK_READ_MODEL,
             topics=(settings.topic_for("feedback"),),
-            build=lambda name: FeedbackActivityProjection(db, name),
+            build=lambda name: FeedbackActivityProjection(db, name, limits),
             tables=feedback_version_tables,
         ),
         ReadModelKind(
             name=KPI_READ_MODEL,
             topics=(settings.topic_for("kpi"),),
-            build=lambda name: KpiProjection(db, name),
+            build=lambda name: KpiProjection(db, name, limits),
             tables=kpi_version_tables,
         ),
     ]
@@ -104,13 +108,16 @@ async def start_projections_service(
     *,
     group_id: str = "northstar-projections",
     retry: RetryPolicy | None = None,
+    hold_limits: HoldLimits | None = None,
 ) -> ProjectionsService:
     metrics = ServiceMetrics(SERVICE)
+    # Served before the read models start: a start that replays a lost store shows its progress.
+    metrics.start_http(settings.metrics_port, host=settings.grpc_host)
     db = ReadModelDatabase(settings.store_url_for(SERVICE), schema="projections")
     replica = DirectoryReplica(db)
     read_models = ReadModels(
         db,
-        read_model_kinds(db, settings, replica),
+        read_model_kinds(db, settings, replica, hold_limits),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=group_id,
         metrics=metrics,
@@ -118,6 +125,8 @@ async def start_projections_service(
         bare_group_version=GOALS_PROJECTION,
     )
     runtime = ProjectionsRuntime(SERVICE, settings, metrics)
+    # Returns once every read model has caught up with what its consumer group had committed:
+    # gRPC (and its health check) starts only then.
     await read_models.start()
     runtime.read_models = read_models
     servicer = ProjectionServicer(
@@ -141,7 +150,11 @@ async def start_projections_service(
 
 async def serve(settings: ServiceSettings) -> None:
     """Runs the service until SIGTERM or SIGINT, then stops it cleanly."""
-    service = await start_projections_service(settings)
+    # The default namespace keeps the group it always had (northstar-projections); another
+    # namespace (a second installation, a test run) gets a group of its own.
+    service = await start_projections_service(
+        settings, group_id=f"{settings.topic_namespace}-projections"
+    )
     await service.runtime.run_until_signalled()
 
 

@@ -68,11 +68,10 @@ def ensure_alignment_tables(db: ReadModelDatabase, table: str) -> None:
         tx.execute(_INDEX_DDL.format(table=table))
 
 
-def upsert_goal_node(
-    tx: Transaction, table: str, goal_id: str, version: int, state: Mapping[str, Any]
-) -> None:
+def _row_values(goal_id: str, version: int, state: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A goal's alignment row (in `_COLUMNS` order) from its folded state."""
     metric = state.get("metric") or {}
-    values = (
+    return (
         goal_id,
         state["tenant_id"],
         state["title"],
@@ -92,6 +91,17 @@ def upsert_goal_node(
         state.get("confidence"),
         version,
     )
+
+
+def node_from_state(goal_id: str, version: int, state: Mapping[str, Any]) -> GoalNode:
+    """The graph node of a goal as its folded state says (e.g. a state at a past moment)."""
+    return _node(_row_values(goal_id, version, state))
+
+
+def upsert_goal_node(
+    tx: Transaction, table: str, goal_id: str, version: int, state: Mapping[str, Any]
+) -> None:
+    values = _row_values(goal_id, version, state)
     updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
     placeholders = ", ".join("?" * len(values))
     tx.execute(

@@ -17,6 +17,7 @@ from services.projections.api_alignment import AlignmentQueries, DepartmentOf
 from services.projections.api_audit import AuditQueries
 from services.projections.api_feedback import FeedbackQueries
 from services.projections.api_kpi import KpiQueries
+from services.projections.api_parking import ParkingOperations
 from services.projections.api_support import (
     LiveVersions,
     NoReportingLines,
@@ -32,6 +33,7 @@ from services.shared.errors import FailedPrecondition
 from services.shared.goal_visibility import ReportingLines
 from services.shared.kpi_visibility import Manages
 from services.shared.readmodel import ReadModelDatabase
+from services.shared.sequencing import SequencedLedger
 
 Context = grpc.aio.ServicerContext[Any, Any]
 PLATFORM_OPERATORS = frozenset({PLATFORM_OPERATOR})
@@ -40,12 +42,22 @@ rebuild, its progress (offsets of shared topics) and content hashes (row counts 
 other tenants' activity) are the platform's business, never a tenant's."""
 _SERVICE = "/northstar.projections.v1.ProjectionService/"
 PLATFORM_METHODS = frozenset(
-    _SERVICE + name for name in ("StartRebuild", "GetRebuildStatus", "GetContentHash")
+    _SERVICE + name
+    for name in (
+        "StartRebuild",
+        "GetRebuildStatus",
+        "GetContentHash",
+        "ListParkedEvents",
+        "RetryParkedEvents",
+        "SkipParkedEvent",
+    )
 )
 """The RPCs a platform operator may call; every other one serves a tenant's data."""
 
 
 class Rebuilds(LiveVersions, Protocol):
+    def live_ledger(self, read_model: str) -> SequencedLedger: ...
+
     async def start_rebuild(self, read_model: str) -> RebuildStatus: ...
 
     async def status(self, read_model: str) -> RebuildStatus: ...
@@ -80,6 +92,7 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         self.alignment = AlignmentQueries(self.reads, department_of)
         self.audit = AuditQueries(self.reads, manages)
         self.kpis = KpiQueries(self.reads, manages)
+        self.parking = ParkingOperations(read_models.live_ledger)
         self.feedback = FeedbackQueries(self.reads, directory) if directory else None
 
     # ---- alignment ----
@@ -173,6 +186,23 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         return projections_pb2.ContentHash(
             version=digest.version, sha256=digest.sha256, row_count=digest.row_count
         )
+
+    # ---- parked events ----
+
+    async def ListParkedEvents(  # noqa: N802
+        self, request: projections_pb2.ListParkedEventsRequest, context: Context
+    ) -> projections_pb2.ListParkedEventsResponse:
+        return await self.parking.list(request)
+
+    async def RetryParkedEvents(  # noqa: N802
+        self, request: projections_pb2.RetryParkedEventsRequest, context: Context
+    ) -> projections_pb2.ParkedEventsOutcome:
+        return await self.parking.retry(request)
+
+    async def SkipParkedEvent(  # noqa: N802
+        self, request: projections_pb2.SkipParkedEventRequest, context: Context
+    ) -> projections_pb2.ParkedEventsOutcome:
+        return await self.parking.skip(request)
 
 
 def _status_to_proto(status: RebuildStatus) -> projections_pb2.RebuildStatus:

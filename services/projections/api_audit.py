@@ -6,20 +6,30 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from uuid import UUID
 
 from northstar.projections.v1 import projections_pb2
+from services.projections.alignment import GoalNode, link_graph, node_from_state
 from services.projections.api_support import (
     History,
     Page,
     ReadContext,
     require_role,
 )
-from services.projections.audit import AuditEntry, entries_as_of, fold_entries, verify_chain
+from services.projections.audit import (
+    AuditEntry,
+    State,
+    entries_as_of,
+    fold_entries,
+    verify_chain,
+)
 from services.projections.audit_export import (
     CSV_MEDIA_TYPE,
     JSONL_MEDIA_TYPE,
     csv_header,
     csv_line,
+    goals_as_of,
     jsonl_line,
     tenant_aggregate_ids,
     tenant_entries,
@@ -106,11 +116,29 @@ class AuditQueries:
             if not entries:
                 raise NotFound(f"goal {goal_id} did not exist then", field="as_of")
         state = fold_entries(entries, fold_goal_event)
+        # Roll-up at that moment: every goal of the tenant as it was then, this one included.
+        at = moment or datetime.fromisoformat(entries[-1].occurred_at)
+        node = await asyncio.to_thread(
+            self._node_at, principal.tenant_id, goal_id, entries[-1].version, state, at
+        )
         return projections_pb2.GoalSnapshot(
             goal_id=goal_id,
             version=entries[-1].version,
             state_json=json.dumps(state, sort_keys=True),
+            progress=node.progress,
+            own_progress=node.own_progress or 0.0,
         )
+
+    def _node_at(
+        self, tenant_id: str, goal_id: str, version: int, state: State, moment: datetime
+    ) -> GoalNode:
+        """The goal's node in the tenant's goal graph as every goal stood at `moment`."""
+        nodes = {
+            node.goal_id: node
+            for node in goals_as_of(self.context.db, tenant_id, self.context.goal_audit(), moment)
+        }
+        nodes[UUID(goal_id)] = node_from_state(goal_id, version, state)
+        return link_graph(nodes, moment.date())[UUID(goal_id)]
 
     async def verify(
         self, request: projections_pb2.VerifyHistoryRequest

@@ -92,6 +92,9 @@ class ReadContext:
     def alignment_table(self) -> str:
         return alignment_table(table_prefix(self.live.live_name(GOALS_READ_MODEL)))
 
+    def goal_audit(self) -> AuditTables:
+        return AuditTables(table_prefix(self.live.live_name(GOALS_READ_MODEL)))
+
     def audit_tables(self) -> list[AuditTables]:
         return [AuditTables(table_prefix(self.live.live_name(m))) for m in AUDIT_READ_MODELS]
 

@@ -10,14 +10,18 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
+from services.projections.alignment import GoalNode, node_from_state
 from services.projections.audit import (
     COLUMNS,
     STANDALONE,
     AuditEntry,
     AuditTables,
+    fold_entries,
     insert_entry,
 )
+from services.projections.goal_state import fold_goal_event
 from services.shared.canonical import canonical_json
 from services.shared.readmodel import ReadModelDatabase
 
@@ -118,3 +122,28 @@ def tenant_aggregate_ids(db: ReadModelDatabase, tenant_id: str, tables: AuditTab
         (tenant_id,),
     )
     return [str(row[0]) for row in rows]
+
+
+def goals_as_of(
+    db: ReadModelDatabase, tenant_id: str, tables: AuditTables, moment: datetime
+) -> list[GoalNode]:
+    """Every goal of the tenant folded from its entries up to `moment` (goals that did not
+    exist yet are left out), read a batch at a time."""
+    nodes: list[GoalNode] = []
+    current: list[AuditEntry] = []
+
+    def close() -> None:
+        if current:
+            state = fold_entries(current, fold_goal_event)
+            if state.get("tenant_id"):  # a goal whose creation was skipped has no state
+                nodes.append(node_from_state(current[0].aggregate_id, current[-1].version, state))
+            current.clear()
+
+    for batch in tenant_entries(db, tenant_id, tables):
+        for entry in batch:
+            if current and entry.aggregate_id != current[0].aggregate_id:
+                close()
+            if datetime.fromisoformat(entry.occurred_at) <= moment:
+                current.append(entry)
+    close()
+    return nodes

@@ -1,31 +1,27 @@
 """Audit history of aggregates other than goals (directory people and teams first), with a
 merge fold: each event sets the fields it carries.
 
-The directory events also keep the service's directory replica current, which the alignment
-summary asks for departments (the top team above a goal's team).
+The directory events also keep the service's directory replica current (in the same
+transaction), which the alignment summary asks for departments (the top team above a goal's
+team).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Mapping
 from typing import Any
 
 from northstar_contracts.envelope import EventEnvelope
 from services.projections.audit import AuditTables, State, ensure_audit_tables, record_event
+from services.projections.goal_state import SKIPPED_EVENT_TYPE
 from services.projections.goals_projection import audit_version_tables
+from services.projections.skips import require_known, skip_entry_envelope
 from services.projections.versions import VersionTable, table_prefix, version_name
 from services.shared.directory_replica import DirectoryReplica
-from services.shared.readmodel import (
-    ReadModelDatabase,
-    Transaction,
-    VersionedWrite,
-    apply_once,
-    apply_once_each,
-    ensure_applied_versions,
-)
+from services.shared.readmodel import ReadModelDatabase, Transaction
+from services.shared.sequencing import HoldLimits, SequencedLedger, SkipRecord, Write
 
 DIRECTORY_AUDIT_READ_MODEL = "directory-audit"
 
@@ -39,7 +35,10 @@ _IMPLIED: dict[str, dict[str, Any]] = {
 
 
 def merge_fold(state: State, event_type: str, data: Mapping[str, Any]) -> State:
-    """The state after one event: its fields (but not `previous_*` echoes) over the old ones."""
+    """The state after one event: its fields (but not `previous_*` echoes) over the old ones;
+    an operator's skip changes nothing."""
+    if event_type == SKIPPED_EVENT_TYPE:
+        return state
     carried = {
         name: value
         for name, value in data.items()
@@ -49,20 +48,28 @@ def merge_fold(state: State, event_type: str, data: Mapping[str, Any]) -> State:
 
 
 class DirectoryAuditProjection:
-    """One version of the directory audit read model."""
+    """One version of the directory audit read model (and the feed of the service's replica)."""
 
     def __init__(
         self,
         db: ReadModelDatabase,
         name: str = version_name(DIRECTORY_AUDIT_READ_MODEL, 1),
         replica: DirectoryReplica | None = None,
+        limits: HoldLimits | None = None,
     ) -> None:
         self.db = db
         self._name = name
         self.audit = AuditTables(table_prefix(name))
         self.replica = replica
-        ensure_applied_versions(db)
         ensure_audit_tables(db, self.audit)
+        self.ledger = SequencedLedger(
+            db,
+            name,
+            read_model=DIRECTORY_AUDIT_READ_MODEL,
+            prepare=self._prepare,
+            fill_skipped=self._fill_skipped,
+            limits=limits,
+        )
 
     @property
     def name(self) -> str:
@@ -72,44 +79,21 @@ class DirectoryAuditProjection:
         return audit_version_tables(self.audit)
 
     async def apply(self, envelope: EventEnvelope) -> bool:
-        return await asyncio.to_thread(self._apply, envelope)
+        return (await self.apply_batch([envelope]))[0]
 
     async def apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
-        """Apply directory events in order: their audit entries in one transaction (all or
-        none), then the replica, event by event as `apply` does (idempotent, so a run that
-        failed part-way and is applied again event by event changes nothing twice)."""
-        return await asyncio.to_thread(self._apply_batch, envelopes)
+        """Apply directory events in order, in one transaction: audit entries and the replica
+        together; True for each one applied now."""
+        return await asyncio.to_thread(self.ledger.take, envelopes)
 
-    def _apply(self, envelope: EventEnvelope) -> bool:
-        applied = apply_once(
-            self.db,
-            self.name,
-            envelope.aggregate_id,
-            envelope.aggregate_version,
-            functools.partial(self._write, envelope=envelope),
-        )
-        self._replicate(envelope)
-        return applied
-
-    def _apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
-        writes = [
-            VersionedWrite(
-                envelope.aggregate_id,
-                envelope.aggregate_version,
-                functools.partial(self._write, envelope=envelope),
-            )
-            for envelope in envelopes
-        ]
-        applied = apply_once_each(self.db, self.name, writes)
-        for envelope in envelopes:
-            self._replicate(envelope)
-        return applied
+    def _prepare(self, envelope: EventEnvelope) -> Write:
+        require_known(envelope)
+        return functools.partial(self._write, envelope=envelope)
 
     def _write(self, tx: Transaction, envelope: EventEnvelope) -> None:
         record_event(tx, envelope, merge_fold, self.audit)
-
-    def _replicate(self, envelope: EventEnvelope) -> None:
         if self.replica is not None:
-            # An event type newer than this release is audited, not replicated.
-            with contextlib.suppress(LookupError):
-                self.replica.apply_envelope(envelope)
+            self.replica.write_in(tx, envelope)
+
+    def _fill_skipped(self, tx: Transaction, record: SkipRecord) -> None:
+        record_event(tx, skip_entry_envelope(record), merge_fold, self.audit)

@@ -19,15 +19,11 @@ from northstar_contracts.envelope import EventEnvelope
 from northstar_contracts.feedback import CONTENT_FIELDS
 from northstar_contracts.registry import EVENTS
 from services.projections.audit import AuditTables, State, ensure_audit_tables, record_event
+from services.projections.goal_state import SKIPPED_EVENT_TYPE
+from services.projections.skips import require_known, skip_entry_envelope
 from services.projections.versions import VersionTable, table_prefix, version_name
-from services.shared.readmodel import (
-    ReadModelDatabase,
-    Transaction,
-    VersionedWrite,
-    apply_once,
-    apply_once_each,
-    ensure_applied_versions,
-)
+from services.shared.readmodel import ReadModelDatabase, Transaction
+from services.shared.sequencing import HoldLimits, SequencedLedger, SkipRecord, Write
 
 FEEDBACK_READ_MODEL = "feedback"
 
@@ -105,7 +101,10 @@ def feedback_version_tables(name: str) -> list[VersionTable]:
 
 
 def metadata_fold(state: State, event_type: str, data: Mapping[str, Any]) -> State:
-    """The aggregate's metadata after one event: its fields over the old ones."""
+    """The aggregate's metadata after one event: its fields over the old ones; an operator's
+    skip changes nothing."""
+    if event_type == SKIPPED_EVENT_TYPE:
+        return state
     carried = {k: v for k, v in data.items() if not k.startswith("previous_")}
     if event_type == "feedback.FeedbackRetracted":
         carried["retracted"] = True
@@ -119,18 +118,28 @@ def without_content(envelope: EventEnvelope) -> EventEnvelope:
 
 class FeedbackActivityProjection:
     def __init__(
-        self, db: ReadModelDatabase, name: str = version_name(FEEDBACK_READ_MODEL, 1)
+        self,
+        db: ReadModelDatabase,
+        name: str = version_name(FEEDBACK_READ_MODEL, 1),
+        limits: HoldLimits | None = None,
     ) -> None:
         self.db = db
         self._name = name
         prefix = table_prefix(name)
         self.tables_ = FeedbackTables(prefix)
         self.audit = AuditTables(prefix)
-        ensure_applied_versions(db)
         ensure_audit_tables(db, self.audit)
         with db.transaction() as tx:
             for statement in self.tables_.ddl():
                 tx.execute(statement)
+        self.ledger = SequencedLedger(
+            db,
+            name,
+            read_model=FEEDBACK_READ_MODEL,
+            prepare=self._prepare,
+            fill_skipped=self._fill_skipped,
+            limits=limits,
+        )
 
     @property
     def name(self) -> str:
@@ -140,23 +149,19 @@ class FeedbackActivityProjection:
         return feedback_version_tables(self.name)
 
     async def apply(self, envelope: EventEnvelope) -> bool:
-        return await asyncio.to_thread(
-            apply_once,
-            self.db,
-            self.name,
-            envelope.aggregate_id,
-            envelope.aggregate_version,
-            functools.partial(self._write, envelope=envelope),
-        )
+        return (await self.apply_batch([envelope]))[0]
 
     async def apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
-        writes = [
-            VersionedWrite(
-                e.aggregate_id, e.aggregate_version, functools.partial(self._write, envelope=e)
-            )
-            for e in envelopes
-        ]
-        return await asyncio.to_thread(apply_once_each, self.db, self.name, writes)
+        """Apply feedback events in order, per aggregate in version order (sequenced ledger);
+        True for each one applied now."""
+        return await asyncio.to_thread(self.ledger.take, envelopes)
+
+    def _prepare(self, envelope: EventEnvelope) -> Write:
+        require_known(envelope)
+        return functools.partial(self._write, envelope=envelope)
+
+    def _fill_skipped(self, tx: Transaction, record: SkipRecord) -> None:
+        record_event(tx, skip_entry_envelope(record), metadata_fold, self.audit)
 
     def _write(self, tx: Transaction, envelope: EventEnvelope) -> None:
         EVENTS.read(envelope)  # an event type this release does not know is refused, not skipped

@@ -33,8 +33,27 @@ _FIELDS_SET_BY = {
 }
 
 
+_OTHER_TYPES = (
+    "goals.GoalCreated",
+    "goals.GoalArchived",
+    "goals.GoalFlaggedForReassignment",
+    "goals.GoalKeyResultAdded",
+    "goals.GoalKeyResultRemoved",
+    "goals.GoalCheckedIn",
+    "goals.GoalTargetChanged",
+    "goals.GoalDueDateChanged",
+)
+GOAL_EVENT_TYPES = frozenset({*_LIFECYCLE_AFTER, *_FIELDS_SET_BY, *_OTHER_TYPES})
+"""Every goal event type this fold knows. The projection parks any other type (with every
+later event of its goal) rather than fold it as "no change" and let it take a version."""
+
+SKIPPED_EVENT_TYPE = "projections.EventSkipped"
+"""The audit entry that fills a version an operator skipped: it changes no field."""
+
+
 def fold_goal_event(state: State, event_type: str, data: Mapping[str, Any]) -> State:
-    """The state after one event; unknown (newer) event types leave the state unchanged."""
+    """The state after one event. Only known types reach a read model; the skip marker (and any
+    other type, in a history read back) leaves the state unchanged."""
     if event_type == "goals.GoalCreated":
         return {
             **data,

@@ -1,5 +1,7 @@
-"""One version of the goals read model: goal events applied once each, atomically, to the
-version's audit history and alignment view."""
+"""One version of the goals read model: goal events applied once each, in version order per
+goal, atomically, to the version's audit history and alignment view (through the sequenced
+ledger, services/shared/sequencing.py: gaps held, failures, unknown types and conflicts
+parked)."""
 
 from __future__ import annotations
 
@@ -14,16 +16,11 @@ from services.projections.alignment import (
     upsert_goal_node,
 )
 from services.projections.audit import AuditTables, ensure_audit_tables, record_event
-from services.projections.goal_state import fold_goal_event
+from services.projections.goal_state import GOAL_EVENT_TYPES, fold_goal_event
+from services.projections.skips import require_known, skip_entry_envelope
 from services.projections.versions import VersionTable, table_prefix
-from services.shared.readmodel import (
-    ReadModelDatabase,
-    Transaction,
-    VersionedWrite,
-    apply_once,
-    apply_once_each,
-    ensure_applied_versions,
-)
+from services.shared.readmodel import ReadModelDatabase, Transaction
+from services.shared.sequencing import HoldLimits, SequencedLedger, SkipRecord, Write
 
 GOALS_READ_MODEL = "goals"
 GOALS_PROJECTION = "goals-v1"
@@ -46,15 +43,27 @@ def goals_version_tables(name: str) -> list[VersionTable]:
 
 
 class GoalsProjection:
-    def __init__(self, db: ReadModelDatabase, name: str = GOALS_PROJECTION) -> None:
+    def __init__(
+        self,
+        db: ReadModelDatabase,
+        name: str = GOALS_PROJECTION,
+        limits: HoldLimits | None = None,
+    ) -> None:
         self.db = db
         self._name = name
         prefix = table_prefix(name)
         self.audit = AuditTables(prefix)
         self.alignment = alignment_table(prefix)
-        ensure_applied_versions(db)
         ensure_audit_tables(db, self.audit)
         ensure_alignment_tables(db, self.alignment)
+        self.ledger = SequencedLedger(
+            db,
+            name,
+            read_model=GOALS_READ_MODEL,
+            prepare=self._prepare,
+            fill_skipped=self._fill_skipped,
+            limits=limits,
+        )
 
     @property
     def name(self) -> str:
@@ -64,28 +73,17 @@ class GoalsProjection:
         return goals_version_tables(self.name)
 
     async def apply(self, envelope: EventEnvelope) -> bool:
-        """Apply one goal event; False if this version (or a later one) was applied already."""
-        return await asyncio.to_thread(
-            apply_once,
-            self.db,
-            self.name,
-            envelope.aggregate_id,
-            envelope.aggregate_version,
-            lambda tx: self._write(tx, envelope),
-        )
+        """Apply one goal event; False unless it was applied now (a duplicate, or held or
+        parked by the ledger)."""
+        return (await self.apply_batch([envelope]))[0]
 
     async def apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
-        """Apply goal events in order, in one transaction (all or none); False for each event
-        whose version (or a later one) was applied already. The consumer's fast path."""
-        writes = [
-            VersionedWrite(
-                envelope.aggregate_id,
-                envelope.aggregate_version,
-                functools.partial(self._write, envelope=envelope),
-            )
-            for envelope in envelopes
-        ]
-        return await asyncio.to_thread(apply_once_each, self.db, self.name, writes)
+        """Apply goal events in order, in one transaction; True for each one applied now."""
+        return await asyncio.to_thread(self.ledger.take, envelopes)
+
+    def _prepare(self, envelope: EventEnvelope) -> Write:
+        require_known(envelope, GOAL_EVENT_TYPES)
+        return functools.partial(self._write, envelope=envelope)
 
     def _write(self, tx: Transaction, envelope: EventEnvelope) -> None:
         # Audit entry, alignment row and dedup marker commit together or not at all.
@@ -93,3 +91,10 @@ class GoalsProjection:
         upsert_goal_node(
             tx, self.alignment, envelope.aggregate_id, envelope.aggregate_version, state
         )
+
+    def _fill_skipped(self, tx: Transaction, record: SkipRecord) -> None:
+        marker = skip_entry_envelope(record)
+        _entry, state = record_event(tx, marker, fold_goal_event, self.audit)
+        if state:  # the goal exists: its row follows the version (its fields do not change)
+            version = marker.aggregate_version
+            upsert_goal_node(tx, self.alignment, marker.aggregate_id, version, state)

@@ -18,15 +18,10 @@ from typing import Any
 from northstar_contracts.envelope import EventEnvelope
 from services.projections.audit import AuditTables, State, ensure_audit_tables, record_event
 from services.projections.goals_projection import audit_version_tables
+from services.projections.skips import require_known, skip_entry_envelope
 from services.projections.versions import VersionTable, table_prefix, version_name
-from services.shared.readmodel import (
-    ReadModelDatabase,
-    Transaction,
-    VersionedWrite,
-    apply_once,
-    apply_once_each,
-    ensure_applied_versions,
-)
+from services.shared.readmodel import ReadModelDatabase, Transaction
+from services.shared.sequencing import HoldLimits, SequencedLedger, SkipRecord, Write
 
 KPI_READ_MODEL = "kpi"
 KPI_AGGREGATE_TYPE = "Kpi"
@@ -121,17 +116,29 @@ def kpi_fold(state: State, event_type: str, data: Mapping[str, Any]) -> State:
 class KpiProjection:
     """One version of the KPI read model."""
 
-    def __init__(self, db: ReadModelDatabase, name: str = version_name(KPI_READ_MODEL, 1)) -> None:
+    def __init__(
+        self,
+        db: ReadModelDatabase,
+        name: str = version_name(KPI_READ_MODEL, 1),
+        limits: HoldLimits | None = None,
+    ) -> None:
         self.db = db
         self._name = name
         prefix = table_prefix(name)
         self.audit = AuditTables(prefix)
         self.scoreboard, self.periods = scoreboard_tables(prefix)
-        ensure_applied_versions(db)
         ensure_audit_tables(db, self.audit)
         with db.transaction() as tx:
             for statement in _ddl(self.scoreboard, self.periods):
                 tx.execute(statement)
+        self.ledger = SequencedLedger(
+            db,
+            name,
+            read_model=KPI_READ_MODEL,
+            prepare=self._prepare,
+            fill_skipped=self._fill_skipped,
+            limits=limits,
+        )
 
     @property
     def name(self) -> str:
@@ -141,23 +148,19 @@ class KpiProjection:
         return kpi_version_tables(self.name)
 
     async def apply(self, envelope: EventEnvelope) -> bool:
-        return await asyncio.to_thread(
-            apply_once,
-            self.db,
-            self.name,
-            envelope.aggregate_id,
-            envelope.aggregate_version,
-            functools.partial(self._write, envelope=envelope),
-        )
+        return (await self.apply_batch([envelope]))[0]
 
     async def apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
-        writes = [
-            VersionedWrite(
-                e.aggregate_id, e.aggregate_version, functools.partial(self._write, envelope=e)
-            )
-            for e in envelopes
-        ]
-        return await asyncio.to_thread(apply_once_each, self.db, self.name, writes)
+        """Apply KPI events in order, per KPI in version order (sequenced ledger); True for
+        each one applied now."""
+        return await asyncio.to_thread(self.ledger.take, envelopes)
+
+    def _prepare(self, envelope: EventEnvelope) -> Write:
+        require_known(envelope)
+        return functools.partial(self._write, envelope=envelope)
+
+    def _fill_skipped(self, tx: Transaction, record: SkipRecord) -> None:
+        record_event(tx, skip_entry_envelope(record), kpi_fold, self.audit)
 
     def _write(self, tx: Transaction, envelope: EventEnvelope) -> None:
         # Audit entry, scoreboard rows and dedup marker commit together or not at all.

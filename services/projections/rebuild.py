@@ -4,8 +4,13 @@ Each version consumes with a Kafka consumer group of its own, so a new version r
 from offset 0 into its own tables while the live version keeps consuming and serving. Once the
 new version has caught up with the end offsets seen at a switch attempt (it keeps consuming
 throughout), the live pointer and the views move to it in one transaction, and the old version's
-consumer stops. Its tables stay until the next rebuild starts, so a query that picked the old
-version just before the switch still completes.
+consumer stops and its metric series are removed (the live version's are what dashboards and
+the autoscaler read). Its tables stay until the next rebuild starts, so a query that picked the
+old version just before the switch still completes.
+
+On start, a live version whose store is behind its consumer group (a lost or restored store)
+is replayed before `start` returns, so the service reports SERVING only once it has caught up
+(services/projections/healing.py).
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import Gauge
 
 from services.projections.content_hash import ContentDigest, content_hash
+from services.projections.healing import behind_partitions, heal_before_serving
 from services.projections.kafka_progress import (
     OffsetProbe,
     PartitionOffsets,
     applied_share,
     caught_up,
 )
+from services.projections.live_metrics import LiveMetrics
 from services.projections.versions import (
     BUILDING,
     LIVE,
@@ -48,6 +55,7 @@ from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.shared.metrics import PREFIX, ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.runtime import kafka_broker, stop_broker
+from services.shared.sequencing import SequencedLedger
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +64,8 @@ SWITCH_ATTEMPTS = 3
 """Switch once nothing new arrived while catching up, or after this many attempts at most."""
 FOLLOW_SECONDS = 2.0
 """How often a process looks for a switch another process (sharing the store) has made."""
+WATCH_SECONDS = 1.0
+"""How often holds are checked against their time bound and the live metrics refreshed."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ class VersionRunner:
     projection: VersionedProjection
     broker: KafkaBroker
     group_id: str
+    consumer: EventConsumer
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,8 @@ class ReadModels:
         self.retry = retry
         self.bare_group_version = bare_group_version
         self._following: asyncio.Task[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
+        self.live_metrics = LiveMetrics(metrics)
         # Stops of retired versions' consumers: they must finish even if whoever started them
         # is cancelled (a shutdown mid-switch), or the old consumer stays in its group.
         self._retiring: set[asyncio.Task[None]] = set()
@@ -140,7 +153,10 @@ class ReadModels:
     # ---- lifecycle ----
 
     async def start(self) -> None:
+        """Starts every read model's live version (and an unfinished rebuild); returns once
+        every live version whose store was behind its consumer group has caught up."""
         await asyncio.to_thread(ensure_versions_table, self.db)
+        healing = []
         for kind in self.kinds.values():
             versions = await asyncio.to_thread(load_versions, self.db, kind.name)
             if not versions:
@@ -148,19 +164,38 @@ class ReadModels:
                 await asyncio.to_thread(adopt_unversioned_tables, self.db, kind.tables(first))
                 versions = [await asyncio.to_thread(self._add_version, kind.name, 1, LIVE)]
             live = next(v for v in versions if v.state == LIVE)
+            group_id = self._group_of(live.name)
+            behind = await behind_partitions(self.db, self.probe, live.name, group_id, kind.topics)
             self._states[kind.name] = _State(kind, await self._run(kind, live))
+            self.live_metrics.set_live(kind.name, live.name, group_id)
+            self.live_metrics.catch_up.labels(read_model=kind.name).set(0.0 if behind else 1.0)
             self.rebuild_progress.labels(read_model=kind.name).set(1.0)
+            if behind:
+                healing.append(
+                    heal_before_serving(
+                        self.db,
+                        self.probe,
+                        self.live_metrics,
+                        read_model=kind.name,
+                        version=live.name,
+                        topics=kind.topics,
+                        behind=behind,
+                    )
+                )
             for record in versions:
                 if record.state == BUILDING:  # a rebuild the last process left unfinished
                     await self._start_building(self._states[kind.name], record)
         await asyncio.to_thread(self._point_views)
         self._following = asyncio.create_task(self._follow_switches())
+        self._watching = asyncio.create_task(self._watch())
+        await asyncio.gather(*healing)
 
     async def stop(self) -> None:
-        if self._following is not None:
-            self._following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._following
+        for task in (self._following, self._watching):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for state in self._states.values():
             if state.switching is not None:
                 state.switching.cancel()
@@ -173,11 +208,15 @@ class ReadModels:
             await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.probe.stop()
 
-    async def _retire(self, broker: KafkaBroker) -> None:
-        stopping = asyncio.create_task(stop_broker(broker))
+    async def _retire(self, state: _State, retired: VersionRunner) -> None:
+        live = state.live
+        self.live_metrics.set_live(state.kind.name, live.record.name, live.group_id)
+        stopping = asyncio.create_task(stop_broker(retired.broker))
         self._retiring.add(stopping)
         stopping.add_done_callback(self._retiring.discard)
         await asyncio.shield(stopping)
+        # After the stop: a batch the old consumer was finishing must not re-create a series.
+        self.live_metrics.forget_version(retired.record.name)
 
     # ---- what queries read ----
 
@@ -189,6 +228,10 @@ class ReadModels:
 
     def live_names(self) -> list[str]:
         return [state.live.record.name for state in self._states.values()]
+
+    def live_ledger(self, read_model: str) -> SequencedLedger:
+        """The sequenced ledger (parked events, retries, skips) of a read model's live version."""
+        return self._states[self.kind(read_model).name].live.projection.ledger
 
     # ---- rebuilds ----
 
@@ -285,7 +328,7 @@ class ReadModels:
             state.live, state.building, state.switching = building, None, None
         self.rebuild_progress.labels(read_model=state.kind.name).set(1.0)
         logger.info("%s: switched from %s", building.record.name, retired.record.name)
-        await self._retire(retired.broker)
+        await self._retire(state, retired)
 
     async def _follow_switches(self) -> None:
         """Processes sharing one store (several pods) follow a switch any of them made."""
@@ -313,17 +356,16 @@ class ReadModels:
                 state.live = await self._run(state.kind, live)
         logger.info("%s: following the switch to %s", state.kind.name, live.name)
         self.rebuild_progress.labels(read_model=state.kind.name).set(1.0)
-        await self._retire(retired.broker)
+        await self._retire(state, retired)
+
+    def _group_of(self, version: str) -> str:
+        return self.group_id if version == self.bare_group_version else f"{self.group_id}.{version}"
 
     async def _run(self, kind: ReadModelKind, record: VersionRecord) -> VersionRunner:
         projection = await asyncio.to_thread(kind.build, record.name)
         broker = kafka_broker(self.bootstrap_servers, client_id=f"northstar-{record.name}")
-        group_id = (
-            self.group_id
-            if record.name == self.bare_group_version
-            else f"{self.group_id}.{record.name}"
-        )
-        EventConsumer(
+        group_id = self._group_of(record.name)
+        consumer = EventConsumer(
             broker=broker,
             name=record.name,
             topics=kind.topics,
@@ -331,9 +373,32 @@ class ReadModels:
             apply=projection.apply,
             metrics=self.metrics,
             retry=self.retry,
+            ledger=projection.ledger,
         )
         await broker.start()
-        return VersionRunner(record, projection, broker, group_id)
+        return VersionRunner(record, projection, broker, group_id, consumer)
+
+    async def _watch(self) -> None:
+        """Holds past their time bound are parked (also when no event arrives), and the live
+        versions' waiting events and group lag are exported."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            for state in list(self._states.values()):
+                try:
+                    await self._watch_one(state)
+                except Exception:  # the store or Kafka unreachable for a moment
+                    logger.exception("%s: watching the read model failed", state.kind.name)
+
+    async def _watch_one(self, state: _State) -> None:
+        for runner in (state.live, state.building):
+            if runner is not None:
+                await asyncio.to_thread(runner.projection.ledger.sweep)
+        live = state.live
+        counts = await asyncio.to_thread(live.projection.ledger.counts)
+        self.live_metrics.set_waiting(state.kind.name, counts)
+        ends = await self.probe.end_offsets(state.kind.topics)
+        committed = await self.probe.committed(live.group_id, ends)
+        self.live_metrics.set_lag(state.kind.name, ends, committed)
 
     def _live_tables(self, switching: Mapping[str, str] | None = None) -> dict[str, list[str]]:
         """Each view's tables: the live versions', or for `switching` read models the named

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from northstar_contracts.envelope import EventEnvelope
 from services.shared.readmodel import ReadModelDatabase, Transaction
+from services.shared.sequencing import SequencedLedger
 
 BUILDING = "building"
 LIVE = "live"
@@ -59,6 +60,9 @@ class VersionedProjection(Protocol):
     def name(self) -> str: ...
 
     def tables(self) -> list[VersionTable]: ...
+
+    @property
+    def ledger(self) -> SequencedLedger: ...
 
     async def apply(self, envelope: EventEnvelope) -> bool: ...
 
@@ -116,10 +120,12 @@ def switch_live(tx: Transaction, read_model: str, number: int, switched_at: str)
 
 
 def drop_version(tx: Transaction, record: VersionRecord, tables: Sequence[VersionTable]) -> None:
-    """Remove a version nobody reads any more: its tables and its dedup markers."""
+    """Remove a version nobody reads any more: its tables, dedup markers, positions and parked
+    events (operators' skip decisions belong to the read model, not the version: they stay)."""
     for table in tables:
         tx.execute(f"DROP TABLE IF EXISTS {table.physical}")
-    tx.execute("DELETE FROM applied_versions WHERE projection = ?", (record.name,))
+    for bookkeeping in ("applied_versions", "applied_events", "consumed_offsets", "parked_events"):
+        tx.execute(f"DELETE FROM {bookkeeping} WHERE projection = ?", (record.name,))
     tx.execute(
         "UPDATE read_model_versions SET state = ? WHERE read_model = ? AND version = ?",
         (DROPPED, record.read_model, record.number),

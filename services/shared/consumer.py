@@ -7,10 +7,18 @@
 - A consumer whose `apply` comes with an `apply_batch` (all-or-nothing, one transaction) applies
   runs of records in one call; when a run fails, its records are applied one by one instead, so
   the failing one is isolated and the others still apply, in order.
-- A failing message is retried with exponential backoff a bounded number of times, then sent to
-  `<topic>.dlq` with the error in its headers, and consumption carries on. Errors listed as
-  permanent (e.g. a record that fails validation) are dead-lettered at once: retrying cannot help.
-  A store outage is retried until the store answers, never dead-lettered.
+- A record that does not decode (not an envelope, malformed) is sent to `<topic>.dlq` at once,
+  with the error in its headers: retrying cannot help. A failing apply is retried with
+  exponential backoff a bounded number of times, then dead-lettered, and consumption carries on
+  (errors listed as permanent are dead-lettered at once). A store outage is retried until the
+  store answers, never dead-lettered.
+- A consumer given a `ledger` (a read model's `SequencedLedger`, services/shared/sequencing.py)
+  hands it whole batches instead: the ledger applies, holds or parks each event per aggregate
+  and records the consumed offsets in the read model's own transaction. Its store is then the
+  truth for positions: on every partition assignment the consumer seeks to the offsets the
+  store recorded (offset 0 when it recorded none, so a lost store is rebuilt from the start),
+  not to the group's committed offsets. A record that does not decode is dead-lettered once
+  per read model: its position is recorded, so a rebuild does not dead-letter it again.
 - Bodies are Northstar envelopes by default; `decode` lets a consumer read another format (e.g.
   the inbound HRIS records) with the same guarantees.
 """
@@ -18,17 +26,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
-import psycopg
-import psycopg_pool
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -37,6 +43,10 @@ from faststream.kafka.annotations import Consumer, KafkaMessage
 from northstar_contracts.envelope import EventEnvelope
 from services.shared.canonical import utc_now
 from services.shared.metrics import ServiceMetrics
+from services.shared.parking import Delivery
+from services.shared.readmodel import consumed_offsets
+from services.shared.readmodel import store_unavailable as store_unavailable
+from services.shared.sequencing import Outcome, SequencedLedger
 
 logger = logging.getLogger(__name__)
 
@@ -44,29 +54,6 @@ DEAD_LETTER_SUFFIX = ".dlq"
 MAX_BATCH_RECORDS = 500
 BATCH_TIMEOUT_MS = 20
 """How long an idle consumer waits for records; a busy one gets them as soon as they are fetched."""
-# Errors that say the read-model store cannot be reached (not that the message is bad).
-STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    sqlite3.OperationalError,
-    psycopg.OperationalError,
-    psycopg_pool.PoolTimeout,
-)
-# SQLite raises OperationalError for outages and for bugs alike ("no such table"): only these
-# mean the store is busy or unreachable; a bug must reach the dead-letter topic, not stall.
-SQLITE_OUTAGE_MESSAGES = (
-    "database is locked",
-    "database table is locked",
-    "unable to open",
-    "disk i/o error",
-    "database or disk is full",
-)
-
-
-def store_unavailable(error: BaseException) -> bool:
-    if isinstance(error, sqlite3.OperationalError):
-        return any(text in str(error).lower() for text in SQLITE_OUTAGE_MESSAGES)
-    return isinstance(error, STORE_UNAVAILABLE)
-
-
 Record: TypeAlias = "ConsumerRecord[Any, Any]"
 
 ApplyEnvelope = Callable[[EventEnvelope], Awaitable[bool]]
@@ -119,6 +106,7 @@ class EventConsumer:
         permanent_errors: tuple[type[Exception], ...] = (),
         apply_batch: ApplyBatch | None = None,
         max_batch_records: int = MAX_BATCH_RECORDS,
+        ledger: SequencedLedger | None = None,
     ) -> None:
         self.broker = broker
         self.name = name
@@ -130,6 +118,7 @@ class EventConsumer:
         self.retry = retry or RetryPolicy()
         self.decode = decode
         self.permanent_errors = permanent_errors
+        self.ledger = ledger
         self.subscriber = broker.subscriber(
             *self.topics,
             group_id=group_id,
@@ -140,11 +129,14 @@ class EventConsumer:
             batch_timeout_ms=BATCH_TIMEOUT_MS,
             parser=_tolerant_parse,
             decoder=_raw_bodies,
+            listener=_StorePositions(self) if ledger is not None else None,
         )
-        self.subscriber(self._on_batch)
+        self.subscriber(self._on_batch if ledger is None else self._on_sequenced_batch)
         # Export every series from the start, so dashboards and alerts see zeros, not gaps.
         metrics.events_applied_total.labels(projection=name)
         metrics.duplicates_skipped_total.labels(projection=name)
+        if ledger is not None:
+            metrics.events_held_total.labels(projection=name)
         for topic in self.topics:
             metrics.dead_lettered_total.labels(topic=topic)
             metrics.consumer_retries_total.labels(topic=topic)
@@ -159,6 +151,83 @@ class EventConsumer:
         await self._commit(consumer, records[:processed])
         if processed < len(records):
             await asyncio.sleep(self.retry.max_backoff_seconds)
+
+    async def _on_sequenced_batch(self, message: KafkaMessage, consumer: Consumer) -> None:
+        """The whole batch goes to the ledger in one transaction with its offsets; nothing is
+        committed (and the partitions are rewound) unless that transaction committed."""
+        assert self.ledger is not None
+        records: tuple[Record, ...] = tuple(message.raw_message)
+        deliveries = [self._delivery(record) for record in records]
+        try:
+            await self._dead_letter_undecodable(records, deliveries)
+            outcome = await self._consume_until_stored(deliveries)
+        except Exception:
+            # Dead-lettering failed (the broker is unreachable) or the ledger has a bug: hold
+            # these partitions and take the batch again, so no record is lost or skipped.
+            logger.exception("%s: batch from %s not taken; retrying", self.name, _where(records[0]))
+            _rewind(consumer, records)
+            await asyncio.sleep(self.retry.max_backoff_seconds)
+            return
+        self._count_outcome(outcome)
+        await self._commit(consumer, records)
+
+    def _delivery(self, record: Record) -> Delivery:
+        body = _body(record)
+        try:
+            envelope = EventEnvelope.from_json_bytes(body)
+        except Exception as error:
+            where = (record.topic, record.partition, record.offset)
+            return Delivery(*where, body, None, repr(error), failure=error)
+        return Delivery(record.topic, record.partition, record.offset, body, envelope)
+
+    async def _dead_letter_undecodable(
+        self, records: Sequence[Record], deliveries: Sequence[Delivery]
+    ) -> None:
+        assert self.ledger is not None
+        pairs = zip(records, deliveries, strict=True)
+        undecodable = [(rec, delivery) for rec, delivery in pairs if delivery.envelope is None]
+        if not undecodable:
+            return
+        positions = [delivery for _, delivery in undecodable]
+        done = await asyncio.to_thread(self.ledger.already_dead_lettered, positions)
+        for record, delivery in undecodable:
+            if (delivery.topic, delivery.partition, delivery.offset) in done:
+                logger.info("%s: %s was dead-lettered before", self.name, delivery.source)
+                continue
+            failure = delivery.failure or ValueError(delivery.error)
+            await self._dead_letter(delivery.body, record, failure, attempts=1)
+
+    async def _consume_until_stored(self, deliveries: list[Delivery]) -> Outcome:
+        assert self.ledger is not None
+        while True:
+            try:
+                return await asyncio.to_thread(self.ledger.consume, deliveries)
+            except Exception as error:
+                if not store_unavailable(error):
+                    raise
+                logger.warning("%s: store unavailable: %r", self.name, error)
+                for topic in {delivery.topic for delivery in deliveries}:
+                    self.metrics.consumer_retries_total.labels(topic=topic).inc()
+                await asyncio.sleep(self.retry.max_backoff_seconds)
+
+    def _count_outcome(self, outcome: Outcome) -> None:
+        self._count(outcome.applied, [True] * len(outcome.applied))
+        if outcome.duplicates:
+            self.metrics.duplicates_skipped_total.labels(projection=self.name).inc(
+                outcome.duplicates
+            )
+        if outcome.held:
+            self.metrics.events_held_total.labels(projection=self.name).inc(outcome.held)
+        for kind, parked in outcome.parked.items():
+            self.metrics.events_parked_total.labels(projection=self.name, kind=kind).inc(parked)
+
+    def forget_partitions(self, partitions: set[TopicPartition]) -> None:
+        """Removes the lag series of partitions this consumer no longer owns."""
+        for partition in partitions:
+            with contextlib.suppress(KeyError):
+                self.metrics.consumer_lag_messages.remove(
+                    self.name, partition.topic, str(partition.partition)
+                )
 
     async def _process_in_order(self, records: Sequence[Record]) -> int:
         """Applies or dead-letters the records in order; returns how many it got through."""
@@ -223,12 +292,18 @@ class EventConsumer:
 
     async def _process(self, record: Record) -> None:
         body = _body(record)
+        try:
+            decoded = self.decode(body)
+        except Exception as error:
+            # The same bytes never decode on a later attempt: dead-letter them at once.
+            logger.warning("%s: %s does not decode: %r", self.name, _where(record), error)
+            await self._dead_letter(body, record, error, attempts=1)
+            return
         last_error: Exception | None = None
         attempt = 0
         while attempt < self.retry.attempts:
             attempt += 1
             try:
-                decoded = self.decode(body)
                 applied = await self.apply(decoded)
             except Exception as error:
                 if store_unavailable(error):
@@ -325,6 +400,43 @@ class EventConsumer:
             self.metrics.consumer_lag_messages.labels(
                 consumer=self.name, topic=partition.topic, partition=str(partition.partition)
             ).set(max(highwater - offset - 1, 0))
+
+
+class _StorePositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Seeks newly assigned partitions to the offsets the read model's store recorded, and
+    drops the lag series of revoked ones (their new owner reports them)."""
+
+    def __init__(self, owner: EventConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.owner.forget_partitions(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        owner = self.owner
+        assert owner.ledger is not None
+        consumer = getattr(owner.subscriber, "consumer", None)
+        if consumer is None or not assigned:
+            return
+        while True:
+            try:
+                stored = await asyncio.to_thread(
+                    consumed_offsets, owner.ledger.db, owner.ledger.projection
+                )
+                break
+            except Exception as error:  # never start from the group's offsets instead
+                logger.warning("%s: reading stored offsets failed: %r", owner.name, error)
+                await asyncio.sleep(owner.retry.max_backoff_seconds)
+        for partition in sorted(assigned, key=lambda tp: (tp.topic, tp.partition)):
+            offset = stored.get((partition.topic, partition.partition), 0)
+            consumer.seek(partition, offset)
+            logger.info(
+                "%s: %s[%d] resumes at stored offset %d",
+                owner.name,
+                partition.topic,
+                partition.partition,
+                offset,
+            )
 
 
 def _batch_entry_point(apply: Callable[..., Any]) -> ApplyBatch | None:

@@ -32,7 +32,7 @@ from services.shared.readmodel import (
     ReadModelDatabase,
     Row,
     Transaction,
-    apply_once,
+    apply_once_in,
     ensure_applied_versions,
 )
 
@@ -133,6 +133,12 @@ class DirectoryReplica:
         return await asyncio.to_thread(self.apply_envelope, envelope)
 
     def apply_envelope(self, envelope: EventEnvelope) -> bool:
+        with self.db.transaction() as tx:
+            return self.write_in(tx, envelope)
+
+    def write_in(self, tx: Transaction, envelope: EventEnvelope) -> bool:
+        """`apply_envelope` inside the caller's transaction (a read model that feeds the
+        replica writes both at once)."""
         if not envelope.type.startswith(TYPE_PREFIX):
             raise LookupError(f"not a directory event: {envelope.type}")
         contract = EVENTS.read(envelope)
@@ -141,8 +147,8 @@ class DirectoryReplica:
         def write(tx: Transaction) -> None:
             _write(tx, tenant, contract)
 
-        return apply_once(
-            self.db, REPLICA_PROJECTION, envelope.aggregate_id, envelope.aggregate_version, write
+        return apply_once_in(
+            tx, REPLICA_PROJECTION, envelope.aggregate_id, envelope.aggregate_version, write
         )
 
     # ---- queries (all scoped to one tenant) ----

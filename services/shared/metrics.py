@@ -97,6 +97,19 @@ class ServiceMetrics:
             ["projection"],
             registry=registry,
         )
+        self.events_held_total = Counter(
+            PREFIX + "events_held_total",
+            "Events a projection held because an earlier version of their aggregate was missing.",
+            ["projection"],
+            registry=registry,
+        )
+        self.events_parked_total = Counter(
+            PREFIX + "events_parked_total",
+            "Events a projection parked (with every later event of their aggregate), by kind: "
+            "failed, unknown type, conflict, gap, behind.",
+            ["projection", "kind"],
+            registry=registry,
+        )
         self.dead_lettered_total = Counter(
             PREFIX + "dead_lettered_total",
             "Messages moved to a dead-letter topic after their retries ran out, by source topic.",

@@ -4,27 +4,76 @@ SQL is written once with `?` placeholders and the common dialect both engines ac
 (INSERT ... ON CONFLICT ... DO UPDATE, TEXT/BIGINT/DOUBLE PRECISION). Every projection write
 goes through `apply_once` (or `apply_once_each`, several events in one transaction), which records
 the aggregate version in the same transaction as the read-model change: a redelivered event is
-skipped, and a crash never leaves half a write.
+skipped, and a crash never leaves half a write. Projections fed in order per aggregate (the
+sequenced ledger, `services/shared/sequencing.py`) also record each applied event's id per
+version (`applied_events`, so a different event at an applied version is a conflict, not a
+duplicate) and the Kafka positions they consumed (`consumed_offsets`), in the same transaction.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
+import psycopg
+import psycopg_pool
+
 Row = tuple[Any, ...]
+
+# Errors that say the read-model store cannot be reached (not that the message is bad).
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+)
+# SQLite raises OperationalError for outages and for bugs alike ("no such table"): only these
+# mean the store is busy or unreachable; a bug must reach the dead-letter topic, not stall.
+SQLITE_OUTAGE_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "unable to open",
+    "disk i/o error",
+    "database or disk is full",
+)
+
+
+def store_unavailable(error: BaseException) -> bool:
+    """True when `error` says the store is out of reach (retry later), not that the data or the
+    code is wrong."""
+    if isinstance(error, sqlite3.OperationalError):
+        return any(text in str(error).lower() for text in SQLITE_OUTAGE_MESSAGES)
+    return isinstance(error, STORE_UNAVAILABLE)
 
 
 class Transaction(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+
+_savepoints = itertools.count(1)
+
+
+@contextmanager
+def savepoint(tx: Transaction) -> Iterator[None]:
+    """A nested all-or-nothing step inside `tx` (SQL SAVEPOINT, on both engines): if the block
+    raises, only its own writes are undone and the transaction goes on."""
+    name = f"step_{next(_savepoints)}"
+    tx.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        tx.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    tx.execute(f"RELEASE SAVEPOINT {name}")
 
 
 class _SqliteTransaction:
@@ -167,9 +216,85 @@ CREATE TABLE IF NOT EXISTS applied_versions (
 """
 
 
+APPLIED_EVENTS_DDL = """
+CREATE TABLE IF NOT EXISTS applied_events (
+    projection TEXT NOT NULL,
+    aggregate_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (projection, aggregate_id, version)
+)
+"""
+
+CONSUMED_OFFSETS_DDL = """
+CREATE TABLE IF NOT EXISTS consumed_offsets (
+    projection TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition_number BIGINT NOT NULL,
+    next_offset BIGINT NOT NULL,
+    PRIMARY KEY (projection, topic, partition_number)
+)
+"""
+
+
 def ensure_applied_versions(db: ReadModelDatabase) -> None:
     with db.transaction() as tx:
         tx.execute(APPLIED_VERSIONS_DDL)
+        tx.execute(APPLIED_EVENTS_DDL)
+        tx.execute(CONSUMED_OFFSETS_DDL)
+
+
+def applied_event_id(tx: Transaction, projection: str, aggregate_id: str, version: int) -> str:
+    """The id of the event applied at that version; "" when unknown (applied before ids were
+    recorded, or never applied)."""
+    row = tx.one(
+        "SELECT event_id FROM applied_events "
+        "WHERE projection = ? AND aggregate_id = ? AND version = ?",
+        (projection, aggregate_id, version),
+    )
+    return str(row[0]) if row else ""
+
+
+def record_applied(
+    tx: Transaction, projection: str, aggregate_id: str, version: int, event_id: str
+) -> None:
+    """Marks `version` of the aggregate applied, by the event `event_id`."""
+    tx.execute(
+        "INSERT INTO applied_versions (projection, aggregate_id, version) VALUES (?, ?, ?) "
+        "ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = excluded.version",
+        (projection, aggregate_id, version),
+    )
+    tx.execute(
+        "INSERT INTO applied_events (projection, aggregate_id, version, event_id) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (projection, aggregate_id, version) DO NOTHING",
+        (projection, aggregate_id, version, event_id),
+    )
+
+
+def record_consumed(
+    tx: Transaction, projection: str, next_offsets: Mapping[tuple[str, int], int]
+) -> None:
+    """The next offset to consume per (topic, partition); a position never moves backwards (a
+    consumer that lost its partitions mid-batch may commit after the new owner)."""
+    for (topic, partition), offset in next_offsets.items():
+        if not topic:
+            continue  # applied directly, not consumed from Kafka: no position to record
+        tx.execute(
+            "INSERT INTO consumed_offsets (projection, topic, partition_number, next_offset) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (projection, topic, partition_number) DO UPDATE SET "
+            "next_offset = CASE WHEN excluded.next_offset > consumed_offsets.next_offset "
+            "THEN excluded.next_offset ELSE consumed_offsets.next_offset END",
+            (projection, topic, partition, offset),
+        )
+
+
+def consumed_offsets(db: ReadModelDatabase, projection: str) -> dict[tuple[str, int], int]:
+    """What the projection's store says it consumed: the next offset per (topic, partition)."""
+    rows = db.read(
+        "SELECT topic, partition_number, next_offset FROM consumed_offsets WHERE projection = ?",
+        (projection,),
+    )
+    return {(str(r[0]), int(r[1])): int(r[2]) for r in rows}
 
 
 def applied_version(tx: Transaction, projection: str, aggregate_id: str) -> int:

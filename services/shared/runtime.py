@@ -77,9 +77,11 @@ def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
     """A FastStream broker for a service's consumers. FastStream logs two INFO lines per
     message by default; at our volumes that is noise and cost, so its per-message log is DEBUG
     (our consumer runtime logs retries, dead letters and outages itself). Its lines go through
-    our JSON logs, not the coloured text handler it would install."""
+    our JSON logs, not the coloured text handler it would install. FastStream takes a string as
+    ONE address, so a `host:port,host:port` list is split here."""
+    servers = [server.strip() for server in bootstrap_servers.split(",") if server.strip()]
     return KafkaBroker(
-        bootstrap_servers,
+        servers,
         client_id=client_id,
         log_level=logging.DEBUG,
         logger=library_logger(client_id),

@@ -7,7 +7,6 @@ test_k8s_manifests.py, the compose file's schema in test_compose.py.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import subprocess
@@ -20,7 +19,7 @@ import yaml
 
 from northstar_contracts.hris import hris_inbound_topic
 from northstar_contracts.kpi import measurements_inbound_topic
-from services.projections.__main__ import start_projections_service
+from services.projections.live_metrics import LiveMetrics
 from services.shared.consumer import dead_letter_topic
 from services.shared.metrics import PREFIX, ServiceMetrics
 from services.shared.settings import ServiceSettings, topic_for
@@ -340,12 +339,13 @@ def test_projections_scale_on_consumer_lag_up_to_the_partition_count() -> None:
     assert "projections" not in WRITING_SERVICES
     scaled = k8s_of_kind("ScaledObject")["projections"]["spec"]
     assert scaled["scaleTargetRef"]["name"] == "projections"
-    lag = next(t for t in scaled["triggers"] if t["type"] == "kafka")["metadata"]
-    projections_group = inspect.signature(start_projections_service).parameters["group_id"]
-    assert lag["consumerGroup"] == projections_group.default
-    assert lag["topic"] == topic_for("goals")
-    assert lag["bootstrapServers"] == config_map()["NORTHSTAR_KAFKA_BOOTSTRAP_SERVERS"]
-    assert lag["allowIdleConsumers"] == "false"
+    # The live version's lag as the service exports it (it follows blue/green switches).
+    lag = next(t for t in scaled["triggers"] if t["type"] == "prometheus")["metadata"]
+    assert lag["query"] == 'max(northstar_read_model_lag_messages{read_model="goals"})'
+    exported = LiveMetrics(ServiceMetrics("projections")).live_lag
+    assert exported._name == "northstar_read_model_lag_messages"
+    assert exported._labelnames == ("read_model",)
+    assert int(lag["threshold"]) > 0
     partitions = k8s_of_kind("KafkaTopic")[topic_for("goals")]["spec"]["partitions"]
     assert 1 < scaled["minReplicaCount"] <= scaled["maxReplicaCount"] == partitions
     assert any(t["type"] == "cpu" for t in scaled["triggers"])

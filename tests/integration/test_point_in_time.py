@@ -1,0 +1,66 @@
+"""A goal at a past version or time rolls up its aligned goals as they were at that moment, in
+the goals service (GetGoal with version or as_of) and in the projections (GetGoalAsOf)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from northstar.goals.v1 import goals_pb2
+from northstar.projections.v1 import projections_pb2
+from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.test_walking_skeleton import create, metric
+
+pytestmark = [pytest.mark.kafka]
+
+HR = bearer("hr-1", ["hr_admin"])
+AUDITOR = bearer("auditor-1", ["auditor"])
+
+
+async def test_a_past_moment_rolls_up_the_children_as_they_were_then(
+    running_system: RunningSystem,
+) -> None:
+    system = running_system
+    parent = await create(system, "Grow revenue", goals_pb2.GOAL_LEVEL_COMPANY)
+    child = await create(
+        system, "Close deals", goals_pb2.GOAL_LEVEL_TEAM, parent.goal.id, metric=metric(0, 10)
+    )
+    halfway = await system.goals_stub.CheckIn(
+        goals_pb2.CheckInRequest(goal_id=child.goal.id, value=5, confidence=0.8, note="half"),
+        metadata=HR,
+    )
+    moment = datetime.now(UTC).isoformat()
+    done = await system.goals_stub.CheckIn(
+        goals_pb2.CheckInRequest(goal_id=child.goal.id, value=10, confidence=0.9, note="all"),
+        metadata=HR,
+    )
+    tokens = [r.position_token for r in (parent, child, halfway, done)]
+
+    now = await system.goals_stub.GetGoal(
+        goals_pb2.GetGoalRequest(goal_id=parent.goal.id), metadata=HR
+    )
+    then = await system.goals_stub.GetGoal(
+        goals_pb2.GetGoalRequest(goal_id=parent.goal.id, as_of=moment), metadata=HR
+    )
+    at_version = await system.goals_stub.GetGoal(
+        goals_pb2.GetGoalRequest(goal_id=parent.goal.id, version=parent.version), metadata=HR
+    )
+    await system.projections_stub.GetGoalHistory(
+        projections_pb2.GetGoalHistoryRequest(goal_id=child.goal.id, consistency_tokens=tokens),
+        metadata=AUDITOR,
+    )
+    projected = await system.projections_stub.GetGoalAsOf(
+        projections_pb2.GetGoalAsOfRequest(goal_id=parent.goal.id, as_of=moment),
+        metadata=AUDITOR,
+    )
+    projected_now = await system.projections_stub.GetGoalAsOf(
+        projections_pb2.GetGoalAsOfRequest(goal_id=child.goal.id), metadata=AUDITOR
+    )
+
+    assert now.progress == pytest.approx(1.0)
+    assert then.progress == pytest.approx(0.5)  # the child was halfway at that moment
+    assert at_version.progress == pytest.approx(0.0)  # no check-in yet when that version was made
+    assert projected.progress == pytest.approx(0.5)
+    assert projected_now.progress == pytest.approx(1.0)
+    assert projected_now.own_progress == pytest.approx(1.0)
