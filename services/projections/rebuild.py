@@ -40,6 +40,7 @@ from services.projections.versions import (
     VersionedProjection,
     VersionRecord,
     VersionTable,
+    add_first_live_version,
     add_version,
     adopt_unversioned_tables,
     drop_version,
@@ -162,7 +163,8 @@ class ReadModels:
             if not versions:
                 first = version_name(kind.name, 1)
                 await asyncio.to_thread(adopt_unversioned_tables, self.db, kind.tables(first))
-                versions = [await asyncio.to_thread(self._add_version, kind.name, 1, LIVE)]
+                await asyncio.to_thread(self._add_first_version, kind.name)
+                versions = await asyncio.to_thread(load_versions, self.db, kind.name)
             live = next(v for v in versions if v.state == LIVE)
             group_id = self._group_of(live.name)
             behind = await behind_partitions(self.db, self.probe, live.name, group_id, kind.topics)
@@ -409,6 +411,10 @@ class ReadModels:
             for table in state.kind.tables(live):
                 views.setdefault(table.logical, []).append(table.physical)
         return views
+
+    def _add_first_version(self, read_model: str) -> None:
+        with self.db.transaction() as tx:
+            add_first_live_version(tx, read_model, utc_now().isoformat())
 
     def _add_version(self, read_model: str, number: int, state: str) -> VersionRecord:
         with self.db.transaction() as tx:

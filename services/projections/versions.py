@@ -106,6 +106,16 @@ def add_version(
     return VersionRecord(read_model, number, state, started_at, switched_at)
 
 
+def add_first_live_version(tx: Transaction, read_model: str, started_at: str) -> None:
+    """Version 1 as live, unless another process sharing the store recorded it first (two
+    replicas starting at once on a new store must both come up, on the same version)."""
+    tx.execute(
+        "INSERT INTO read_model_versions (read_model, version, state, started_at, switched_at) "
+        "VALUES (?, 1, ?, ?, ?) ON CONFLICT (read_model, version) DO NOTHING",
+        (read_model, LIVE, started_at, started_at),
+    )
+
+
 def switch_live(tx: Transaction, read_model: str, number: int, switched_at: str) -> None:
     """The given version becomes live; the one live before is retired."""
     tx.execute(

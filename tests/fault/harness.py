@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.kafka import REPO_ROOT, free_loopback_port
+from devstack.run import is_serving_line
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
 from services.shared.auth import DEFAULT_DEV_SECRET
 from services.shared.readmodel import ReadModelDatabase
@@ -95,7 +96,7 @@ class ServiceProcess:
             for line in process.stdout:
                 log.write(line)
                 log.flush()
-                if line.startswith(f"{self.service}: grpc=".encode()):
+                if is_serving_line(line.decode(errors="replace")):
                     self.ready.set()
 
     async def wait_serving(self, within_seconds: float = START_TIMEOUT_SECONDS) -> None:
