@@ -11,7 +11,6 @@ import asyncio
 from dataclasses import dataclass
 
 from northstar.kpi.v1 import kpi_pb2_grpc
-
 from northstar_contracts.kpi import measurements_inbound_topic
 from services.kpi.api import SERVICE_FULL_NAME, KpiServicer
 from services.kpi.application import Clock, KpiApplication

@@ -8,7 +8,6 @@ import json
 from collections.abc import Sequence
 
 from northstar.projections.v1 import projections_pb2
-
 from services.projections.api_support import Page, ReadContext
 from services.projections.kpi_projection import KPI_READ_MODEL, scoreboard_tables, target_for
 from services.projections.versions import table_prefix

@@ -18,9 +18,9 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from northstar.kpi.v1 import kpi_pb2, kpi_pb2_grpc
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
-
 from northstar_contracts.kpi import measurements_inbound_topic
 from services.directory.__main__ import DirectoryService, start_directory_service
 from services.kpi.__main__ import KpiService, start_kpi_service

@@ -13,8 +13,8 @@ from typing import Any
 import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
-from northstar.projections.v1 import projections_pb2
 
+from northstar.projections.v1 import projections_pb2
 from northstar_contracts import directory, goals
 from northstar_contracts.envelope import EventEnvelope, envelope_id
 from tests.integration.conftest import RunningSystem, bearer
