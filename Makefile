@@ -13,19 +13,37 @@ GO ?= go
 BUF_VERSION := v1.75.0
 BUF := $(CURDIR)/.cache/buf/$(BUF_VERSION)/buf
 
-.PHONY: setup run test unit lint typecheck bench proto kafka-jars contracts mutate clean
+UV_COMPILE := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" --no-emit-package northstar-contracts
+
+.PHONY: setup run test unit lint typecheck bench proto kafka-jars contracts mutate deploy-tools \
+	lock clean
 .PHONY: buf buf-version buf-breaking
 
 ASYNCAPI_SPECS := .cache/asyncapi/.unpacked
 ASYNCAPI_SPECS_VERSION := 6.11.1
 
-setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars $(ASYNCAPI_SPECS)
+setup: $(VENV_STAMP) $(PROTO_STAMP) kafka-jars $(ASYNCAPI_SPECS) deploy-tools
 
-$(VENV_STAMP): pyproject.toml contracts/pyproject.toml
+# Every dependency comes from the lockfile, pinned by hash; the published language and the
+# project itself are then installed editable without resolving anything.
+$(VENV_STAMP): pyproject.toml setup.py contracts/pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ./contracts -e '.[dev]'
+	$(PY) -m pip install --quiet pip==26.3
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e ./contracts -e .
 	touch $@
+
+# Regenerates the lockfiles from pyproject.toml and requirements/build.in (after a version bump).
+lock: $(VENV_STAMP)
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.lock
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev -o requirements/dev.lock
+	$(UV_COMPILE) requirements/build.in -o requirements/build.lock
+
+# kustomize (into .cache/bin) and the published schemas the deployment tests check against,
+# when missing (devstack/deploytools.py says where each comes from).
+deploy-tools: $(VENV_STAMP)
+	$(PY) -m devstack.deploytools fetch
 
 # gRPC stubs (and their .pyi for mypy) are generated, never committed.
 $(PROTO_STAMP): $(PROTOS) $(VENV_STAMP)
@@ -54,8 +72,9 @@ contracts: $(VENV_STAMP)
 kafka-jars: $(VENV_STAMP)
 	$(PY) -m devstack.kafka fetch
 
+# `make run DEMO=0` starts without loading the demo organisation.
 run: setup
-	$(PY) -m devstack.run
+	$(PY) -m devstack.run $(if $(filter 0,$(DEMO)),--no-demo)
 
 lint: $(VENV_STAMP) $(BUF)
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,5 @@
-"""Wiring of the directory service: `python -m services.directory` (settings from NORTHSTAR_*).
+"""Wiring of the directory service: `northstar-directory` or
+`python -m services.directory` (settings from NORTHSTAR_*, listed by --help).
 
 One process serves the gRPC API, publishes the directory's events (outbox relay), applies the
 inbound HRIS feed, and keeps its own replica of the directory for list queries.
@@ -6,7 +7,8 @@ inbound HRIS feed, and keeps its own replica of the directory for list queries.
 
 from __future__ import annotations
 
-import asyncio
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -19,13 +21,18 @@ from services.directory.publishing import directory_envelope
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.eventstore import persistence_env
+from services.shared.launcher import run_service
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.relay import NotificationRelay
-from services.shared.runtime import ServiceRuntime, configure_logging, kafka_broker
+from services.shared.runtime import ServiceRuntime, kafka_broker
 from services.shared.settings import ServiceSettings
 
 SERVICE = "directory"
+SUMMARY = (
+    "The directory service: people, teams and reporting lines over gRPC, the inbound HRIS feed "
+    "from Kafka; it stores their events and publishes them to Kafka (outbox relay)."
+)
 
 
 def replica_url_for(store_url: str) -> str:
@@ -102,12 +109,17 @@ async def start_directory_service(
     return DirectoryService(runtime=runtime, app=app, replica=replica, relay=relay, hris=hris)
 
 
-async def main() -> None:
-    configure_logging()
-    service = await start_directory_service(ServiceSettings())
+async def serve(settings: ServiceSettings) -> None:
+    """Runs the service until SIGTERM or SIGINT, then stops it cleanly."""
+    service = await start_directory_service(settings)
     await service.runtime.run_until_signalled()
     service.replica.db.close()
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`northstar-directory`: see --help for the settings."""
+    return run_service(SERVICE, SUMMARY, serve, argv)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(cli())

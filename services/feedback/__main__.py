@@ -1,4 +1,5 @@
-"""Wiring of the feedback service: `python -m services.feedback` (settings from NORTHSTAR_*).
+"""Wiring of the feedback service: `northstar-feedback` or `python -m services.feedback`
+(settings from NORTHSTAR_*, listed by --help).
 
 One process serves the gRPC API, publishes the feedback events (outbox relay), keeps its
 directory replica and goal ids from their topics, flags requests of departed people, and runs
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -26,13 +29,18 @@ from services.shared.canonical import utc_now
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.eventstore import persistence_env
+from services.shared.launcher import run_service
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.relay import NotificationRelay
-from services.shared.runtime import ServiceRuntime, configure_logging, kafka_broker
+from services.shared.runtime import ServiceRuntime, kafka_broker
 from services.shared.settings import ServiceSettings
 
 SERVICE = "feedback"
+SUMMARY = (
+    "The feedback service: continuous feedback, feedback requests and one-on-ones over gRPC; it "
+    "stores their events and publishes them to Kafka (outbox relay)."
+)
 SCHEDULER_INTERVAL_SECONDS = 60.0
 
 
@@ -169,13 +177,18 @@ async def start_feedback_service(
     return service
 
 
-async def main() -> None:
-    configure_logging()
-    service = await start_feedback_service(ServiceSettings())
+async def serve(settings: ServiceSettings) -> None:
+    """Runs the service until SIGTERM or SIGINT, then stops it cleanly."""
+    service = await start_feedback_service(settings)
     await service.runtime.run_until_signalled()
     await service.stop_scheduler()
     service.close_databases()
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`northstar-feedback`: see --help for the settings."""
+    return run_service(SERVICE, SUMMARY, serve, argv)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(cli())

@@ -1,8 +1,10 @@
-"""Wiring of the goals service: `python -m services.goals` (settings from NORTHSTAR_*)."""
+"""Wiring of the goals service: `northstar-goals` or
+`python -m services.goals` (settings from NORTHSTAR_*, listed by --help)."""
 
 from __future__ import annotations
 
-import asyncio
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from northstar.goals.v1 import goals_pb2_grpc
@@ -14,13 +16,18 @@ from services.goals.publishing import goal_envelope
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.eventstore import persistence_env
+from services.shared.launcher import run_service
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.relay import NotificationRelay
-from services.shared.runtime import ServiceRuntime, configure_logging, kafka_broker
+from services.shared.runtime import ServiceRuntime, kafka_broker
 from services.shared.settings import ServiceSettings
 
 SERVICE = "goals"
+SUMMARY = (
+    "The goals service: SMART goals, key results, alignment, check-ins and progress over gRPC; it "
+    "stores their events and publishes them to Kafka (outbox relay)."
+)
 GRPC_SERVICE_NAME = "northstar.goals.v1.GoalService"
 
 
@@ -102,13 +109,18 @@ async def start_goals_service(
     return GoalsService(runtime=runtime, app=app, index=index, relay=relay, replica=replica)
 
 
-async def main() -> None:
-    configure_logging()
-    service = await start_goals_service(ServiceSettings())
+async def serve(settings: ServiceSettings) -> None:
+    """Runs the service until SIGTERM or SIGINT, then stops it cleanly."""
+    service = await start_goals_service(settings)
     await service.runtime.run_until_signalled()
     service.replica.db.close()
     service.index.db.close()
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`northstar-goals`: see --help for the settings."""
+    return run_service(SERVICE, SUMMARY, serve, argv)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(cli())

@@ -1,4 +1,5 @@
-"""Wiring of the KPI service: `python -m services.kpi` (settings from NORTHSTAR_*).
+"""Wiring of the KPI service: `northstar-kpi` or `python -m services.kpi` (settings from
+NORTHSTAR_*, listed by --help).
 
 One process serves the gRPC API, publishes the KPI events (outbox relay), applies the inbound
 measurement feed, keeps its own directory replica and KPI index, and runs the periodic
@@ -7,7 +8,8 @@ overdue check.
 
 from __future__ import annotations
 
-import asyncio
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from northstar.kpi.v1 import kpi_pb2_grpc
@@ -22,13 +24,19 @@ from services.shared.canonical import utc_now
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.eventstore import persistence_env
+from services.shared.launcher import run_service
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.relay import NotificationRelay
-from services.shared.runtime import ServiceRuntime, configure_logging, kafka_broker
+from services.shared.runtime import ServiceRuntime, kafka_broker
 from services.shared.settings import ServiceSettings
 
 SERVICE = "kpi"
+SUMMARY = (
+    "The KPI service: KPIs, their measurements, corrections and NPS surveys over gRPC, the "
+    "inbound measurement feed from Kafka; it stores their events and publishes them to Kafka "
+    "(outbox relay)."
+)
 
 
 @dataclass
@@ -110,14 +118,19 @@ async def start_kpi_service(
     return KpiService(runtime, app, index, replica, relay, feed, overdue)
 
 
-async def main() -> None:
-    configure_logging()
-    service = await start_kpi_service(ServiceSettings())
+async def serve(settings: ServiceSettings) -> None:
+    """Runs the service until SIGTERM or SIGINT, then stops it cleanly."""
+    service = await start_kpi_service(settings)
     await service.runtime.run_until_signalled()
     await service.overdue.stop()
     service.replica.db.close()
     service.index.db.close()
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`northstar-kpi`: see --help for the settings."""
+    return run_service(SERVICE, SUMMARY, serve, argv)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(cli())

@@ -1,8 +1,10 @@
-"""Wiring of the projections service: `python -m services.projections` (NORTHSTAR_* settings)."""
+"""Wiring of the projections service: `northstar-projections` or
+`python -m services.projections` (settings from NORTHSTAR_*, listed by --help)."""
 
 from __future__ import annotations
 
-import asyncio
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from northstar.projections.v1 import projections_pb2_grpc
@@ -29,13 +31,18 @@ from services.projections.rebuild import ReadModelKind, ReadModels
 from services.projections.versions import VersionTable, table_prefix
 from services.shared.consumer import RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
+from services.shared.launcher import run_service
 from services.shared.metrics import ServiceMetrics
 from services.shared.readmodel import ReadModelDatabase
-from services.shared.runtime import ServiceRuntime, configure_logging
+from services.shared.runtime import ServiceRuntime
 from services.shared.sequencing import HoldLimits
 from services.shared.settings import ServiceSettings
 
 SERVICE = "projections"
+SUMMARY = (
+    "The projections service: read models (alignment view, audit history) built from the event "
+    "topics on Kafka and served over gRPC."
+)
 GRPC_SERVICE_NAME = "northstar.projections.v1.ProjectionService"
 
 
@@ -141,9 +148,8 @@ async def start_projections_service(
     )
 
 
-async def main() -> None:
-    configure_logging()
-    settings = ServiceSettings()
+async def serve(settings: ServiceSettings) -> None:
+    """Runs the service until SIGTERM or SIGINT, then stops it cleanly."""
     # The default namespace keeps the group it always had (northstar-projections); another
     # namespace (a second installation, a test run) gets a group of its own.
     service = await start_projections_service(
@@ -152,5 +158,10 @@ async def main() -> None:
     await service.runtime.run_until_signalled()
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`northstar-projections`: see --help for the settings."""
+    return run_service(SERVICE, SUMMARY, serve, argv)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(cli())

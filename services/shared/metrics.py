@@ -10,6 +10,9 @@ import threading
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -30,6 +33,11 @@ class ServiceMetrics:
         self._http_server: WSGIServer | None = None
         self._http_thread: threading.Thread | None = None
         registry = self.registry
+        # The process (CPU, memory, file descriptors, start time) and the interpreter (version,
+        # garbage collections), as the global registry would have them: the same collectors,
+        # registered on ours, since nothing scrapes the global one.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            registry.register(collector)
 
         self.grpc_requests_total = Counter(
             PREFIX + "grpc_requests_total",

@@ -21,13 +21,15 @@ from services.shared.auth import Authenticator, TokenRules
 from services.shared.grpc_server import RunningServer, ServicerRegistration, start_grpc_server
 from services.shared.leadership import leadership_for
 from services.shared.logs import configure_logging as configure_logging
-from services.shared.logs import rate_limit_kafka_client_logs
+from services.shared.logs import library_logger, rate_limit_kafka_client_logs
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
 from services.shared.settings import ServiceSettings
 from services.shared.signing_keys import JwksKeys
 
 logger = logging.getLogger(__name__)
+# The `event` field of the log line that says a service is up (make run waits for it).
+SERVING_EVENT = "serving"
 
 
 def authenticator_from(settings: ServiceSettings) -> Authenticator:
@@ -74,10 +76,16 @@ def relay_health_name(relay_name: str) -> str:
 def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
     """A FastStream broker for a service's consumers. FastStream logs two INFO lines per
     message by default; at our volumes that is noise and cost, so its per-message log is DEBUG
-    (our consumer runtime logs retries, dead letters and outages itself). FastStream takes a
-    string as ONE address, so a `host:port,host:port` list is split here."""
+    (our consumer runtime logs retries, dead letters and outages itself). Its lines go through
+    our JSON logs, not the coloured text handler it would install. FastStream takes a string as
+    ONE address, so a `host:port,host:port` list is split here."""
     servers = [server.strip() for server in bootstrap_servers.split(",") if server.strip()]
-    return KafkaBroker(servers, client_id=client_id, log_level=logging.DEBUG)
+    return KafkaBroker(
+        servers,
+        client_id=client_id,
+        log_level=logging.DEBUG,
+        logger=library_logger(client_id),
+    )
 
 
 async def stop_broker(broker: KafkaBroker) -> None:
@@ -153,10 +161,18 @@ class ServiceRuntime:
         for relay in self.relays:
             await self._report_relay_health(relay.name, relay.stalled)
         # One line a supervisor (make run) or a person can read the endpoints from.
-        print(
-            f"{self.name}: grpc={self.settings.grpc_host}:{self.grpc.port} "
-            f"metrics=http://127.0.0.1:{self.metrics_port}/metrics",
-            flush=True,
+        grpc_address = f"{self.settings.grpc_host}:{self.grpc.port}"
+        metrics_url = f"http://{self.settings.grpc_host}:{self.metrics_port}/metrics"
+        logger.info(
+            "%s: serving gRPC on %s, metrics on %s",
+            self.name,
+            grpc_address,
+            metrics_url,
+            extra={
+                "event": SERVING_EVENT,
+                "grpc_address": grpc_address,
+                "metrics_url": metrics_url,
+            },
         )
 
     async def _report_relay_health(self, relay_name: str, stalled: bool) -> None:

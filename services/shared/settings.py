@@ -17,12 +17,22 @@ class ServiceSettings(BaseSettings):
     store_url: str = Field(
         "", description="Event/read-model store; empty = sqlite:///<data_dir>/<service>.db"
     )
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    grpc_host: str = "127.0.0.1"
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]."
+    )
+    grpc_host: str = Field(
+        "127.0.0.1", description="Address gRPC and /metrics bind (0.0.0.0 in a container)."
+    )
     grpc_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
-    metrics_port: int = Field(0, ge=0, le=65535)
-    auth_mode: Literal["dev", "production"] = "dev"
-    jwt_dev_secret: str = "northstar-dev-secret"
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Prometheus /metrics port; 0 picks a free port."
+    )
+    auth_mode: Literal["dev", "production"] = Field(
+        "dev", description="dev: HS256 tokens (dev secret); production: RS256 (public keys)."
+    )
+    jwt_dev_secret: str = Field(
+        "northstar-dev-secret", description="Dev mode only: the HS256 signing secret."
+    )
     jwt_public_keys_dir: Path | None = Field(
         None, description="Production: folder of <kid>.pem RSA (RS256) or P-256 (ES256) keys."
     )

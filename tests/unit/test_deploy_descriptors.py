@@ -1,7 +1,8 @@
 """The deployment descriptors (deploy/) agree with the code: names, ports, probes, topics, scaling.
 
-No container engine or cluster runs them here; these tests read them and run the topic script
-against stand-in Kafka tools.
+No container engine or cluster runs them here; these tests read them and run the compose topic
+script against stand-in Kafka tools. Rendering and schema validation of the manifests are in
+test_k8s_manifests.py, the compose file's schema in test_compose.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from northstar_contracts.hris import hris_inbound_topic
 from northstar_contracts.kpi import measurements_inbound_topic
 from services.projections.live_metrics import LiveMetrics
 from services.shared.consumer import dead_letter_topic
-from services.shared.metrics import ServiceMetrics
+from services.shared.metrics import PREFIX, ServiceMetrics
 from services.shared.settings import ServiceSettings, topic_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,7 @@ def compose_northstar_services() -> dict[str, Manifest]:
     return {
         name: service
         for name, service in compose()["services"].items()
-        if service.get("image", "").split(":")[0] == "northstar"
+        if service.get("image", "").startswith("northstar-")
     }
 
 
@@ -97,7 +98,7 @@ def settings_variables() -> set[str]:
     return {f"NORTHSTAR_{field.upper()}" for field in ServiceSettings.model_fields}
 
 
-# --- one image, one command form ------------------------------------------------------------
+# --- an image and a command per service ----------------------------------------------------
 
 
 def test_every_runnable_service_is_deployed_by_compose_and_kubernetes() -> None:
@@ -107,21 +108,28 @@ def test_every_runnable_service_is_deployed_by_compose_and_kubernetes() -> None:
     assert sorted(k8s_of_kind("Service")) == RUNNABLE_SERVICES
 
 
-def test_every_service_runs_the_one_image_with_python_dash_m_its_package() -> None:
+def test_every_service_runs_its_own_image_and_entry_point() -> None:
     for name, service in compose_northstar_services().items():
-        assert service["image"] == "northstar:dev"
-        assert service["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
-        assert service["command"] == ["python", "-m", f"services.{name}"]
+        assert service["image"] == f"northstar-{name}:dev"
+        assert service["build"] == {
+            "context": "..",
+            "dockerfile": "deploy/Dockerfile",
+            "target": name,
+        }
+        assert "command" not in service, "the image's entry point is the service"
     for name, deployment in k8s_of_kind("Deployment").items():
         container = only_container(deployment)
-        assert container["image"].split(":")[0] == "northstar"
-        assert container["command"] == ["python", "-m", f"services.{name}"]
+        assert container["image"].split(":")[0] == f"northstar-{name}"
+        assert container["command"] == [f"northstar-{name}"]
         assert "args" not in container
 
 
-def test_kustomization_points_the_one_image_at_a_registry_and_applies_all_but_the_example() -> None:
+def test_kustomization_gives_each_image_its_own_tag_and_applies_all_but_the_example() -> None:
     kustomization = load_all(K8S / "kustomization.yaml")[0]
-    assert [image["name"] for image in kustomization["images"]] == ["northstar"]
+    assert sorted(image["name"] for image in kustomization["images"]) == [
+        f"northstar-{name}" for name in RUNNABLE_SERVICES
+    ]
+    assert all("newTag" in image for image in kustomization["images"])
     manifests = {path.name for path in K8S.glob("*.yaml")} - {
         "kustomization.yaml",
         SECRET_EXAMPLE.name,
@@ -129,15 +137,57 @@ def test_kustomization_points_the_one_image_at_a_registry_and_applies_all_but_th
     assert sorted(kustomization["resources"]) == sorted(manifests)
 
 
-def test_image_is_slim_python_generates_the_grpc_code_and_runs_as_non_root() -> None:
+def dockerfile_stages() -> dict[str, str]:
+    """Each `FROM ... AS <name>` stage of the Dockerfile and its instructions."""
+    stages: dict[str, str] = {}
+    parts = re.split(r"^FROM ", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    for part in parts[1:]:
+        header, _, body = part.partition("\n")
+        name = header.split(" AS ")[-1].strip() if " AS " in header else header.strip()
+        stages[name] = body
+    return stages
+
+
+def test_each_service_image_holds_shared_and_its_own_code_only_and_runs_as_non_root() -> None:
     dockerfile = DOCKERFILE.read_text()
-    assert "ARG PYTHON_IMAGE=python:3.11-slim" in dockerfile
-    assert "python -m grpc_tools.protoc -Iproto" in dockerfile
-    assert dockerfile.index("grpc_tools.protoc") < dockerfile.index("RUN pip install .")
-    users = re.findall(r"^USER (\S+)$", dockerfile, flags=re.MULTILINE)
-    assert users, "the image must not run as root"
-    assert users[-1].split(":")[0] not in {"0", "root"}
-    assert "ENTRYPOINT" not in dockerfile, "the command alone picks the service"
+    # The base is pinned by digest: a rebuild never silently moves to another Python image.
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, flags=re.MULTILINE)
+    assert base is not None
+    assert re.fullmatch(r"python:3\.11-slim[\w.-]*@sha256:[0-9a-f]{64}", base.group(1))
+    stages = dockerfile_stages()
+    assert "COPY services/shared " in stages["build-base"]
+    assert "--require-hashes -r requirements/runtime.lock" in stages["build-base"]
+    assert "--require-hashes -r requirements/build.lock" in stages["build-base"]
+    for name in RUNNABLE_SERVICES:
+        build = stages[f"build-{name}"]
+        copied = re.findall(r"^COPY (services/\S+)", build, flags=re.MULTILINE)
+        assert copied == [f"services/{name}"], name
+        assert f"northstar-{name} --help" in build
+        final = stages[name]
+        assert f"COPY --from=build-{name} /opt/venv /opt/venv" in final
+        assert re.search(r"^USER 10001:10001$", final, flags=re.MULTILINE), name
+        assert f'ENTRYPOINT ["northstar-{name}"]' in final
+    # Nothing of the build (grpcio-tools, setuptools, sources) reaches a final image.
+    assert "/opt/build" not in "".join(stages[name] for name in RUNNABLE_SERVICES)
+
+
+def test_dockerignore_lets_in_only_what_the_images_are_built_from() -> None:
+    lines = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = set(re.findall(r"^COPY (?!--)(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE))
+    copied |= {
+        path
+        for line in re.findall(r"^COPY (?!--)(.+) \./$", DOCKERFILE.read_text(), re.MULTILINE)
+        for path in line.split()
+    }
+    for path in copied:
+        assert any(path.rstrip("/") == a or path.startswith(a + "/") for a in allowed), path
+    assert not {".venv", ".cache", ".data", "northstar", "devstack", "tests"} & allowed
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -154,6 +204,10 @@ def test_operations_doc_lists_every_setting_and_every_metric() -> None:
     doc = OPERATIONS_DOC.read_text()
     assert settings_variables() <= northstar_variables_in(doc)
     for metric in ServiceMetrics("any").registry.collect():
+        if not metric.name.startswith(PREFIX):
+            # prometheus_client's process, platform and GC collectors: named as a family.
+            assert f"`{metric.name.split('_')[0]}_*`" in doc, f"{metric.name} is not documented"
+            continue
         name = f"{metric.name}_total" if metric.type == "counter" else metric.name
         assert f"`{name}`" in doc, f"{name} is not documented"
 
@@ -239,7 +293,6 @@ def test_every_service_routes_grpc_and_metrics_to_its_own_pods() -> None:
 
 def test_every_pod_runs_non_root_without_privilege_escalation() -> None:
     pods = [d["spec"]["template"]["spec"] for d in k8s_of_kind("Deployment").values()]
-    pods += [j["spec"]["template"]["spec"] for j in k8s_of_kind("Job").values()]
     for pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -250,7 +303,10 @@ def test_every_pod_runs_non_root_without_privilege_escalation() -> None:
 
 def test_every_namespaced_manifest_lives_in_the_northstar_namespace() -> None:
     for manifest in k8s_manifests():
-        if manifest["kind"] != "Namespace":
+        if manifest["kind"] == "KafkaTopic":
+            # The topic operator watches the Kafka cluster's namespace.
+            assert manifest["metadata"]["namespace"] == "kafka", manifest["metadata"]["name"]
+        elif manifest["kind"] != "Namespace":
             assert manifest["metadata"]["namespace"] == "northstar", manifest["metadata"]["name"]
 
 
@@ -263,8 +319,8 @@ def test_writing_services_scale_on_cpu_with_a_standby_relay_and_roll_without_dow
     autoscalers = k8s_of_kind("HorizontalPodAutoscaler")
     for name in WRITING_SERVICES:
         spec = deployments[name]["spec"]
-        # Two pods at least: one leads the relay, one stands by to take over.
-        assert spec["replicas"] >= 2
+        # The autoscaler owns the count: a `replicas` here would reset it on every apply.
+        assert "replicas" not in spec
         # A new pod is ready before an old one stops: the leader lock keeps one relay active.
         assert spec["strategy"] == {
             "type": "RollingUpdate",
@@ -272,7 +328,8 @@ def test_writing_services_scale_on_cpu_with_a_standby_relay_and_roll_without_dow
         }
         autoscaler = autoscalers[name]["spec"]
         assert autoscaler["scaleTargetRef"]["name"] == name
-        assert 2 <= autoscaler["minReplicas"] <= spec["replicas"] <= autoscaler["maxReplicas"]
+        # Two pods at least: one leads the relay, one stands by to take over.
+        assert 2 <= autoscaler["minReplicas"] < autoscaler["maxReplicas"]
         assert autoscaler["maxReplicas"] > autoscaler["minReplicas"]
         cpu_metric = autoscaler["metrics"][0]["resource"]
         assert cpu_metric["name"] == "cpu"
@@ -289,10 +346,10 @@ def test_projections_scale_on_consumer_lag_up_to_the_partition_count() -> None:
     assert exported._name == "northstar_read_model_lag_messages"
     assert exported._labelnames == ("read_model",)
     assert int(lag["threshold"]) > 0
-    partitions = int(k8s_job_environment()["EVENT_PARTITIONS"])
+    partitions = k8s_of_kind("KafkaTopic")[topic_for("goals")]["spec"]["partitions"]
     assert 1 < scaled["minReplicaCount"] <= scaled["maxReplicaCount"] == partitions
     assert any(t["type"] == "cpu" for t in scaled["triggers"])
-    assert k8s_of_kind("Deployment")["projections"]["spec"]["replicas"] >= 2
+    assert "replicas" not in k8s_of_kind("Deployment")["projections"]["spec"]
 
 
 def test_disruption_budgets_cover_every_deployment_without_blocking_drains() -> None:
@@ -307,24 +364,6 @@ def test_disruption_budgets_cover_every_deployment_without_blocking_drains() -> 
 
 
 # --- topics --------------------------------------------------------------------------------
-
-
-def k8s_job_environment() -> dict[str, str]:
-    container = only_container(k8s_of_kind("Job")["northstar-topics"])
-    environment = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    bootstrap = next(e for e in container["env"] if e["name"] == "BOOTSTRAP_SERVERS")
-    assert bootstrap["valueFrom"]["configMapKeyRef"]["name"] == "northstar-config"
-    environment["BOOTSTRAP_SERVERS"] = config_map()[
-        bootstrap["valueFrom"]["configMapKeyRef"]["key"]
-    ]
-    return environment
-
-
-def k8s_job_script() -> str:
-    container = only_container(k8s_of_kind("Job")["northstar-topics"])
-    assert container["command"] == ["/bin/sh", "-ec"]
-    script: str = container["args"][0]
-    return script
 
 
 def compose_topics_service() -> Manifest:
@@ -380,18 +419,12 @@ def expected_event_topics() -> set[str]:
     }
 
 
-@pytest.mark.parametrize(
-    ("descriptor", "replication", "min_insync"),
-    [("kubernetes", "3", "2"), ("compose", "1", "1")],
-)
-def test_topic_script_creates_every_topic_and_its_dead_letters_kept_forever(
-    kafka_tools: Path, descriptor: str, replication: str, min_insync: str
+def test_compose_topic_script_creates_every_topic_and_its_dead_letters_kept_forever(
+    kafka_tools: Path,
 ) -> None:
-    if descriptor == "kubernetes":
-        environment, script = k8s_job_environment(), k8s_job_script()
-    else:
-        environment = {k: str(v) for k, v in compose_topics_service()["environment"].items()}
-        script = compose_job_script()
+    replication, min_insync = "1", "1"
+    environment = {k: str(v) for k, v in compose_topics_service()["environment"].items()}
+    script = compose_job_script()
     calls = run_topic_script(script, environment, kafka_tools)
     created = dict(created_topics(calls))
     event_topics = set(environment["EVENT_TOPICS"].split())
@@ -416,11 +449,25 @@ def test_topic_script_creates_every_topic_and_its_dead_letters_kept_forever(
     assert all("retention.ms=-1" in configs.split(",") for configs in altered.values())
 
 
-def test_compose_and_cluster_create_the_same_topics() -> None:
-    assert (
-        compose_topics_service()["environment"]["EVENT_TOPICS"].split()
-        == k8s_job_environment()["EVENT_TOPICS"].split()
-    )
+def test_cluster_topics_are_strimzi_kafka_topics_replicated_three_times_and_kept_forever() -> None:
+    topics = k8s_of_kind("KafkaTopic")
+    environment = compose_topics_service()["environment"]
+    event_topics = environment["EVENT_TOPICS"].split()
+    assert expected_event_topics() <= set(event_topics)
+    assert set(topics) == set(event_topics) | {dead_letter_topic(t) for t in event_topics}
+    for name, topic in topics.items():
+        spec = topic["spec"]
+        assert spec["topicName"] == name
+        # The Strimzi cluster behind the services' bootstrap address (configmap.yaml).
+        cluster = topic["metadata"]["labels"]["strimzi.io/cluster"]
+        bootstrap = config_map()["NORTHSTAR_KAFKA_BOOTSTRAP_SERVERS"]
+        assert bootstrap.startswith(f"{cluster}-kafka-bootstrap.{topic['metadata']['namespace']}.")
+        partitions = environment["DLQ_PARTITIONS" if name.endswith(".dlq") else "EVENT_PARTITIONS"]
+        assert spec["partitions"] == int(partitions), name
+        assert spec["replicas"] == 3
+        assert spec["config"]["min.insync.replicas"] == 2
+        assert spec["config"]["retention.ms"] == -1
+        assert spec["config"]["retention.bytes"] == -1
 
 
 def test_kafka_images_match_the_kafka_release_of_the_local_broker() -> None:
@@ -430,7 +477,6 @@ def test_kafka_images_match_the_kafka_release_of_the_local_broker() -> None:
     image = f"apache/kafka:{match.group(1)}"
     assert compose()["services"]["kafka"]["image"] == image
     assert compose_topics_service()["image"] == image
-    assert only_container(k8s_of_kind("Job")["northstar-topics"])["image"] == image
 
 
 def test_compose_kafka_is_one_kraft_node_that_never_deletes_events() -> None:

@@ -1,0 +1,1 @@
+"""The `northstar` console command: Northstar for people, through the public gRPC APIs."""

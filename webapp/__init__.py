@@ -1,0 +1,1 @@
+"""Northstar web pages: the alignment tree, goals and KPIs, read only through the gRPC APIs."""
