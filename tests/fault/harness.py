@@ -69,7 +69,6 @@ class ServiceProcess:
     grpc_port: int = field(default_factory=free_loopback_port)
     metrics_port: int = field(default_factory=free_loopback_port)
     process: subprocess.Popen[bytes] | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         """Starts the process; returns at once (see `wait_serving`)."""
@@ -78,7 +77,6 @@ class ServiceProcess:
             NORTHSTAR_GRPC_PORT=str(self.grpc_port),
             NORTHSTAR_METRICS_PORT=str(self.metrics_port),
         )
-        self.ready.clear()
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.service}"],
             cwd=REPO_ROOT,
@@ -95,12 +93,11 @@ class ServiceProcess:
             for line in process.stdout:
                 log.write(line)
                 log.flush()
-                if line.startswith(f"{self.service}: grpc=".encode()):
-                    self.ready.set()
 
     async def wait_serving(self, within_seconds: float = START_TIMEOUT_SECONDS) -> None:
+        """Until the service's gRPC health answers SERVING (on its fixed port)."""
         deadline = time.monotonic() + within_seconds
-        while not self.ready.is_set():
+        while await self.health() != health_pb2.HealthCheckResponse.SERVING:
             if self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"{self.service} exited; see {self.log_path}")
             if time.monotonic() > deadline:
