@@ -15,6 +15,7 @@ from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument
 from services.shared.kpi_visibility import KpiAudience, Manages, can_view_kpi
 from services.shared.readmodel import Row
+from services.shared.validation import reject_control_characters
 
 DEFAULT_TREND_PERIODS = 6
 MAX_TREND_PERIODS = 60
@@ -60,6 +61,8 @@ class KpiQueries:
             ("objective_goal_id", request.objective_goal_id),
             ("owner_id", request.owner_id),
         ):
+            # NUL and other control characters match nothing and break PostgreSQL text.
+            reject_control_characters(value, column)
             if value:
                 sql += f" AND {column} = ?"
                 params.append(value)

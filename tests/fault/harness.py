@@ -24,7 +24,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.kafka import REPO_ROOT, free_loopback_port
-from devstack.run import is_serving_line
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
 from services.shared.auth import DEFAULT_DEV_SECRET
 from services.shared.readmodel import ReadModelDatabase
@@ -70,7 +69,6 @@ class ServiceProcess:
     grpc_port: int = field(default_factory=free_loopback_port)
     metrics_port: int = field(default_factory=free_loopback_port)
     process: subprocess.Popen[bytes] | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         """Starts the process; returns at once (see `wait_serving`)."""
@@ -79,7 +77,6 @@ class ServiceProcess:
             NORTHSTAR_GRPC_PORT=str(self.grpc_port),
             NORTHSTAR_METRICS_PORT=str(self.metrics_port),
         )
-        self.ready.clear()
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.service}"],
             cwd=REPO_ROOT,
@@ -96,12 +93,11 @@ class ServiceProcess:
             for line in process.stdout:
                 log.write(line)
                 log.flush()
-                if is_serving_line(line.decode(errors="replace")):
-                    self.ready.set()
 
     async def wait_serving(self, within_seconds: float = START_TIMEOUT_SECONDS) -> None:
+        """Until the service's gRPC health answers SERVING (on its fixed port)."""
         deadline = time.monotonic() + within_seconds
-        while not self.ready.is_set():
+        while await self.health() != health_pb2.HealthCheckResponse.SERVING:
             if self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"{self.service} exited; see {self.log_path}")
             if time.monotonic() > deadline:
