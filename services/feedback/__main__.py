@@ -107,6 +107,7 @@ async def start_feedback_service(
         ballots=BallotBox(ballots_db),
         clock=clock,
     )
+    app.request_retention = settings.request_retention
     index = FeedbackIndex(app, local_db)
     app.index = index
     index.catch_up()

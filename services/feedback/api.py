@@ -7,12 +7,15 @@ the stores, so each runs in a worker thread off the event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+
+from google.protobuf.message import Message
 
 from northstar.feedback.v1 import feedback_pb2 as pb
 from northstar.feedback.v1 import feedback_pb2_grpc
 from services.feedback.application import FeedbackApplication
+from services.feedback.domain import Feedback, FeedbackSettings
 from services.feedback.messages import (
     CADENCES,
     DIRECTIONS,
@@ -27,10 +30,16 @@ from services.feedback.messages import (
 )
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.request_cases import RequestView
-from services.feedback.requests import QuestionInput
+from services.feedback.requests import FeedbackRequest, QuestionInput
 from services.feedback.store import Saved
-from services.shared.auth import current_principal
-from services.shared.errors import InvalidArgument
+from services.shared.auth import Principal, current_principal
+from services.shared.errors import InvalidArgument, NorthstarError
+from services.shared.idempotency import (
+    REQUEST_ID_FIELD,
+    parse_request_id,
+    raise_if_recorded_meanwhile,
+    run_once,
+)
 from services.shared.validation import (
     page_size,
     parse_date,
@@ -39,8 +48,11 @@ from services.shared.validation import (
 )
 
 SERVICE_FULL_NAME = "northstar.feedback.v1.FeedbackService"
+CLIENT_REQUEST_ID_FIELD = "client_request_id"
+"""Field 100 where `request_id` names the feedback request (answering, closing)."""
 T = TypeVar("T")
 Context = Any
+Replay = Callable[[Mapping[str, Any]], T]
 
 
 async def _in_thread(call: Callable[[], T]) -> T:
@@ -65,6 +77,72 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     def __init__(self, app: FeedbackApplication) -> None:
         self.app = app
 
+    async def _once(
+        self,
+        principal: Principal,
+        request: Message,
+        run: Callable[[], T],
+        replay: Replay[T],
+        *,
+        id_field: str = REQUEST_ID_FIELD,
+        fingerprinted: Message | None = None,
+    ) -> T:
+        """`run` in a worker thread, at most once per client request id
+        (services.shared.idempotency): a retry answers `replay` of the first run's recorded
+        result. `fingerprinted` is what tells two requests apart, when not all of `request`."""
+        request_id = parse_request_id(getattr(request, id_field), id_field)
+        method = type(request).__name__.removesuffix("Request")
+
+        def guarded() -> T:
+            try:
+                return run()
+            except NorthstarError:
+                # A copy of this request may have been recorded meanwhile, and this one then
+                # refused by the domain (already answered, say): answer the copy's result.
+                raise_if_recorded_meanwhile(self.app.request_log)
+                raise
+
+        return await _in_thread(
+            lambda: run_once(
+                self.app.request_log,
+                principal,
+                request_id,
+                method,
+                fingerprinted or request,
+                self.app.request_retention,
+                guarded,
+                replay,
+                id_field,
+            )
+        )
+
+    def _feedback_response(
+        self,
+        respond: Callable[..., T],
+        principal: Principal,
+        result: tuple[Feedback, Saved],
+    ) -> T:
+        feedback, saved = result
+        return respond(
+            feedback=feedback_message(self.app.seen(principal, feedback)),
+            position_token=saved.position_token,
+        )
+
+    def _feedback_again(self, respond: Callable[..., T], principal: Principal) -> Replay[T]:
+        return lambda result: self._feedback_response(
+            respond, principal, self.app.recorded(Feedback, principal, result)
+        )
+
+    def _one_on_one_again(self, respond: Callable[..., T], principal: Principal) -> Replay[T]:
+        def again(result: Mapping[str, Any]) -> T:
+            recorded = self.app.recorded(OneOnOne, principal, result)
+            return respond(
+                one_on_one=self._one_on_one(recorded, principal.subject),
+                position_token=recorded[1].position_token,
+            )
+
+        return again
+
     # ---- feedback ----
 
     async def GiveFeedback(  # noqa: N802 (gRPC method names)
@@ -81,7 +159,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         goal_id = parse_optional_uuid(request.goal_id, "goal_id")
 
         def give() -> pb.GiveFeedbackResponse:
-            feedback, saved = self.app.give_feedback(
+            given = self.app.give_feedback(
                 principal,
                 recipient_id=request.recipient_id,
                 kind=kind,
@@ -90,12 +168,10 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
                 goal_id=goal_id,
                 values=list(request.values),
             )
-            seen = self.app.get_feedback(principal, feedback.id)
-            return pb.GiveFeedbackResponse(
-                feedback=feedback_message(seen), position_token=saved.position_token
-            )
+            return self._feedback_response(pb.GiveFeedbackResponse, principal, given)
 
-        return await _in_thread(give)
+        again = self._feedback_again(pb.GiveFeedbackResponse, principal)
+        return await self._once(principal, request, give, again)
 
     async def GetFeedback(  # noqa: N802
         self, request: pb.GetFeedbackRequest, context: Context
@@ -135,15 +211,11 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         version = _version(request.expected_version)
 
         def narrow() -> pb.NarrowFeedbackVisibilityResponse:
-            feedback, saved = self.app.narrow_visibility(
-                principal, feedback_id, visibility, version
-            )
-            seen = self.app.get_feedback(principal, feedback.id)
-            return pb.NarrowFeedbackVisibilityResponse(
-                feedback=feedback_message(seen), position_token=saved.position_token
-            )
+            narrowed = self.app.narrow_visibility(principal, feedback_id, visibility, version)
+            return self._feedback_response(pb.NarrowFeedbackVisibilityResponse, principal, narrowed)
 
-        return await _in_thread(narrow)
+        again = self._feedback_again(pb.NarrowFeedbackVisibilityResponse, principal)
+        return await self._once(principal, request, narrow, again)
 
     async def RetractFeedback(  # noqa: N802
         self, request: pb.RetractFeedbackRequest, context: Context
@@ -153,15 +225,11 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         version = _version(request.expected_version)
 
         def retract() -> pb.RetractFeedbackResponse:
-            feedback, saved = self.app.retract_feedback(
-                principal, feedback_id, request.reason, version
-            )
-            seen = self.app.get_feedback(principal, feedback.id)
-            return pb.RetractFeedbackResponse(
-                feedback=feedback_message(seen), position_token=saved.position_token
-            )
+            retracted = self.app.retract_feedback(principal, feedback_id, request.reason, version)
+            return self._feedback_response(pb.RetractFeedbackResponse, principal, retracted)
 
-        return await _in_thread(retract)
+        again = self._feedback_again(pb.RetractFeedbackResponse, principal)
+        return await self._once(principal, request, retract, again)
 
     # ---- requests ----
 
@@ -191,12 +259,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
                 due_date=due_date,
                 anonymous=request.anonymous,
             )
-            return pb.CreateFeedbackRequestResponse(
-                request=request_message(RequestView(created, False)),
-                position_token=saved.position_token,
-            )
+            return _request_response(pb.CreateFeedbackRequestResponse, created, saved)
 
-        return await _in_thread(create)
+        def again(result: Mapping[str, Any]) -> pb.CreateFeedbackRequestResponse:
+            created, saved = self.app.recorded(FeedbackRequest, principal, result)
+            return _request_response(pb.CreateFeedbackRequestResponse, created, saved)
+
+        return await self._once(principal, request, create, again)
 
     async def GetFeedbackRequest(  # noqa: N802
         self, request: pb.GetFeedbackRequestRequest, context: Context
@@ -215,19 +284,38 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             {"question_id": a.question_id, "rating": a.rating, "text": a.text}
             for a in request.answers
         ]
-        await _in_thread(lambda: self.app.submit_answer(principal, request_id, answers))
-        return pb.SubmitFeedbackAnswerResponse(accepted=True)
+
+        def submit() -> pb.SubmitFeedbackAnswerResponse:
+            self.app.submit_answer(principal, request_id, answers)
+            return pb.SubmitFeedbackAnswerResponse(accepted=True)
+
+        # Told apart by the request answered, never by the answers: nothing derived from an
+        # anonymous answer (a hash of a rating is easily reversed) is stored with its author.
+        fingerprinted = pb.SubmitFeedbackAnswerRequest(request_id=request.request_id)
+        return await self._once(
+            principal,
+            request,
+            submit,
+            lambda _result: pb.SubmitFeedbackAnswerResponse(accepted=True),
+            id_field=CLIENT_REQUEST_ID_FIELD,
+            fingerprinted=fingerprinted,
+        )
 
     async def CloseFeedbackRequest(  # noqa: N802
         self, request: pb.CloseFeedbackRequestRequest, context: Context
     ) -> pb.CloseFeedbackRequestResponse:
         principal = current_principal()
         request_id = parse_uuid(request.request_id, "request_id")
-        closed, saved = await _in_thread(lambda: self.app.close_request(principal, request_id))
-        return pb.CloseFeedbackRequestResponse(
-            request=request_message(RequestView(closed, False)),
-            position_token=saved.position_token,
-        )
+
+        def close() -> pb.CloseFeedbackRequestResponse:
+            closed, saved = self.app.close_request(principal, request_id)
+            return _request_response(pb.CloseFeedbackRequestResponse, closed, saved)
+
+        def again(result: Mapping[str, Any]) -> pb.CloseFeedbackRequestResponse:
+            closed, saved = self.app.recorded(FeedbackRequest, principal, result)
+            return _request_response(pb.CloseFeedbackRequestResponse, closed, saved)
+
+        return await self._once(principal, request, close, again, id_field=CLIENT_REQUEST_ID_FIELD)
 
     async def GetFeedbackRequestResults(  # noqa: N802
         self, request: pb.GetFeedbackRequestResultsRequest, context: Context
@@ -248,19 +336,22 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         cadence = CADENCES.from_request(request.cadence, "cadence")
         start = parse_date(request.start_date, "start_date")
-        result = await _in_thread(
-            lambda: self.app.schedule_one_on_one(
+
+        def schedule() -> pb.ScheduleOneOnOneResponse:
+            result = self.app.schedule_one_on_one(
                 principal,
                 manager_id=request.manager_id,
                 report_id=request.report_id,
                 cadence=cadence,
                 start_date=start,
             )
-        )
-        return pb.ScheduleOneOnOneResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
+            return pb.ScheduleOneOnOneResponse(
+                one_on_one=self._one_on_one(result, principal.subject),
+                position_token=result[1].position_token,
+            )
+
+        again = self._one_on_one_again(pb.ScheduleOneOnOneResponse, principal)
+        return await self._once(principal, request, schedule, again)
 
     async def GetOneOnOne(  # noqa: N802
         self, request: pb.GetOneOnOneRequest, context: Context
@@ -275,41 +366,50 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.AddAgendaItemResponse:
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        result = await _in_thread(
-            lambda: self.app.add_agenda_item(principal, one_on_one_id, request.text)
-        )
-        return pb.AddAgendaItemResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
+
+        def change() -> pb.AddAgendaItemResponse:
+            result = self.app.add_agenda_item(principal, one_on_one_id, request.text)
+            return pb.AddAgendaItemResponse(
+                one_on_one=self._one_on_one(result, principal.subject),
+                position_token=result[1].position_token,
+            )
+
+        again = self._one_on_one_again(pb.AddAgendaItemResponse, principal)
+        return await self._once(principal, request, change, again)
 
     async def AddPrivateNote(  # noqa: N802
         self, request: pb.AddPrivateNoteRequest, context: Context
     ) -> pb.AddPrivateNoteResponse:
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        result = await _in_thread(
-            lambda: self.app.add_private_note(principal, one_on_one_id, request.text)
-        )
-        return pb.AddPrivateNoteResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
+
+        def change() -> pb.AddPrivateNoteResponse:
+            result = self.app.add_private_note(principal, one_on_one_id, request.text)
+            return pb.AddPrivateNoteResponse(
+                one_on_one=self._one_on_one(result, principal.subject),
+                position_token=result[1].position_token,
+            )
+
+        again = self._one_on_one_again(pb.AddPrivateNoteResponse, principal)
+        return await self._once(principal, request, change, again)
 
     async def AddActionItem(  # noqa: N802
         self, request: pb.AddActionItemRequest, context: Context
     ) -> pb.AddActionItemResponse:
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        result = await _in_thread(
-            lambda: self.app.add_action_item(
+
+        def change() -> pb.AddActionItemResponse:
+            result = self.app.add_action_item(
                 principal, one_on_one_id, request.owner_id, request.text
             )
-        )
-        return pb.AddActionItemResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
+            return pb.AddActionItemResponse(
+                one_on_one=self._one_on_one(result, principal.subject),
+                position_token=result[1].position_token,
+            )
+
+        again = self._one_on_one_again(pb.AddActionItemResponse, principal)
+        return await self._once(principal, request, change, again)
 
     async def CompleteActionItem(  # noqa: N802
         self, request: pb.CompleteActionItemRequest, context: Context
@@ -317,13 +417,16 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
         item_id = parse_uuid(request.item_id, "item_id")
-        result = await _in_thread(
-            lambda: self.app.complete_action_item(principal, one_on_one_id, item_id)
-        )
-        return pb.CompleteActionItemResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
+
+        def change() -> pb.CompleteActionItemResponse:
+            result = self.app.complete_action_item(principal, one_on_one_id, item_id)
+            return pb.CompleteActionItemResponse(
+                one_on_one=self._one_on_one(result, principal.subject),
+                position_token=result[1].position_token,
+            )
+
+        again = self._one_on_one_again(pb.CompleteActionItemResponse, principal)
+        return await self._once(principal, request, change, again)
 
     async def RecordOneOnOneMeeting(  # noqa: N802
         self, request: pb.RecordOneOnOneMeetingRequest, context: Context
@@ -331,13 +434,16 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
         held_on = parse_date(request.held_on, "held_on")
-        result = await _in_thread(
-            lambda: self.app.record_meeting(principal, one_on_one_id, held_on)
-        )
-        return pb.RecordOneOnOneMeetingResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
+
+        def change() -> pb.RecordOneOnOneMeetingResponse:
+            result = self.app.record_meeting(principal, one_on_one_id, held_on)
+            return pb.RecordOneOnOneMeetingResponse(
+                one_on_one=self._one_on_one(result, principal.subject),
+                position_token=result[1].position_token,
+            )
+
+        again = self._one_on_one_again(pb.RecordOneOnOneMeetingResponse, principal)
+        return await self._once(principal, request, change, again)
 
     # ---- settings ----
 
@@ -358,10 +464,25 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             VISIBILITIES.from_request(v, f"allowed_visibilities[{i}]")
             for i, v in enumerate(request.allowed_visibilities)
         ]
-        settings = await _in_thread(
-            lambda: self.app.update_settings(principal, request.anonymity_threshold, visibilities)
-        )
-        return _settings_message(settings)
+
+        def update() -> pb.FeedbackSettings:
+            return _settings_message(
+                self.app.update_settings(principal, request.anonymity_threshold, visibilities)
+            )
+
+        def again(result: Mapping[str, Any]) -> pb.FeedbackSettings:
+            settings, _saved = self.app.recorded(FeedbackSettings, principal, result)
+            return _settings_message(
+                (settings.anonymity_threshold, settings.allowed_visibilities, settings.version)
+            )
+
+        return await self._once(principal, request, update, again)
+
+
+def _request_response(respond: Callable[..., T], request: FeedbackRequest, saved: Saved) -> T:
+    return respond(
+        request=request_message(RequestView(request, False)), position_token=saved.position_token
+    )
 
 
 def _settings_message(settings: tuple[int, list[str], int]) -> pb.FeedbackSettings:

@@ -62,9 +62,14 @@ class FeedbackApplication(RequestCases, OneOnOneCases):
         return feedback, self.save_as(principal, tenant, feedback)
 
     def get_feedback(self, principal: Principal, feedback_id: UUID) -> SeenFeedback:
-        feedback = self.load(Feedback, principal.tenant_id, feedback_id, "feedback_id")
+        return self.seen(
+            principal, self.load(Feedback, principal.tenant_id, feedback_id, "feedback_id")
+        )
+
+    def seen(self, principal: Principal, feedback: Feedback) -> SeenFeedback:
+        """The feedback as far as the caller may see it (NOT_FOUND when not at all)."""
         level = policy.require_visible(
-            principal, self.directory, feedback.facts(), str(feedback_id)
+            principal, self.directory, feedback.facts(), str(feedback.id)
         )
         return SeenFeedback(feedback, level)
 

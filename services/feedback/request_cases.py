@@ -130,6 +130,8 @@ class RequestCases(FeedbackStore):
                 raise AlreadyAnswered("you answered this request already", field="request_id")
             perspective = request.perspective_of(principal.subject) or ""
             self.ballots.cast(str(request.id), principal.subject, perspective, checked)
+            # Inside the lock, so a copy of this request waiting for it finds the record.
+            self.record_request_only(principal)
 
     def close_request(
         self, principal: Principal, request_id: UUID
