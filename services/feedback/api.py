@@ -28,6 +28,7 @@ from services.feedback.messages import (
     request_message,
     results_message,
 )
+from services.feedback.one_on_one_cases import OneOnOneResult
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.request_cases import RequestView
 from services.feedback.requests import FeedbackRequest, QuestionInput
@@ -327,8 +328,28 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
 
     # ---- 1:1s ----
 
-    def _one_on_one(self, result: tuple[OneOnOne, Saved], caller: str) -> pb.OneOnOne:
+    def _one_on_one(self, result: OneOnOneResult, caller: str) -> pb.OneOnOne:
         return one_on_one_message(result[0], caller, self.app.today())
+
+    async def _one_on_one_command(
+        self,
+        principal: Principal,
+        request: Message,
+        respond: Callable[..., T],
+        change: Callable[[], OneOnOneResult],
+    ) -> T:
+        """Every 1:1 command: `change` once per request id, answered with the 1:1 as the caller
+        sees it and the position token."""
+
+        def run() -> T:
+            result = change()
+            return respond(
+                one_on_one=self._one_on_one(result, principal.subject),
+                position_token=result[1].position_token,
+            )
+
+        again = self._one_on_one_again(respond, principal)
+        return await self._once(principal, request, run, again)
 
     async def ScheduleOneOnOne(  # noqa: N802
         self, request: pb.ScheduleOneOnOneRequest, context: Context
@@ -336,22 +357,18 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         cadence = CADENCES.from_request(request.cadence, "cadence")
         start = parse_date(request.start_date, "start_date")
-
-        def schedule() -> pb.ScheduleOneOnOneResponse:
-            result = self.app.schedule_one_on_one(
+        return await self._one_on_one_command(
+            principal,
+            request,
+            pb.ScheduleOneOnOneResponse,
+            lambda: self.app.schedule_one_on_one(
                 principal,
                 manager_id=request.manager_id,
                 report_id=request.report_id,
                 cadence=cadence,
                 start_date=start,
-            )
-            return pb.ScheduleOneOnOneResponse(
-                one_on_one=self._one_on_one(result, principal.subject),
-                position_token=result[1].position_token,
-            )
-
-        again = self._one_on_one_again(pb.ScheduleOneOnOneResponse, principal)
-        return await self._once(principal, request, schedule, again)
+            ),
+        )
 
     async def GetOneOnOne(  # noqa: N802
         self, request: pb.GetOneOnOneRequest, context: Context
@@ -366,50 +383,38 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.AddAgendaItemResponse:
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-
-        def change() -> pb.AddAgendaItemResponse:
-            result = self.app.add_agenda_item(principal, one_on_one_id, request.text)
-            return pb.AddAgendaItemResponse(
-                one_on_one=self._one_on_one(result, principal.subject),
-                position_token=result[1].position_token,
-            )
-
-        again = self._one_on_one_again(pb.AddAgendaItemResponse, principal)
-        return await self._once(principal, request, change, again)
+        return await self._one_on_one_command(
+            principal,
+            request,
+            pb.AddAgendaItemResponse,
+            lambda: self.app.add_agenda_item(principal, one_on_one_id, request.text),
+        )
 
     async def AddPrivateNote(  # noqa: N802
         self, request: pb.AddPrivateNoteRequest, context: Context
     ) -> pb.AddPrivateNoteResponse:
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-
-        def change() -> pb.AddPrivateNoteResponse:
-            result = self.app.add_private_note(principal, one_on_one_id, request.text)
-            return pb.AddPrivateNoteResponse(
-                one_on_one=self._one_on_one(result, principal.subject),
-                position_token=result[1].position_token,
-            )
-
-        again = self._one_on_one_again(pb.AddPrivateNoteResponse, principal)
-        return await self._once(principal, request, change, again)
+        return await self._one_on_one_command(
+            principal,
+            request,
+            pb.AddPrivateNoteResponse,
+            lambda: self.app.add_private_note(principal, one_on_one_id, request.text),
+        )
 
     async def AddActionItem(  # noqa: N802
         self, request: pb.AddActionItemRequest, context: Context
     ) -> pb.AddActionItemResponse:
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-
-        def change() -> pb.AddActionItemResponse:
-            result = self.app.add_action_item(
+        return await self._one_on_one_command(
+            principal,
+            request,
+            pb.AddActionItemResponse,
+            lambda: self.app.add_action_item(
                 principal, one_on_one_id, request.owner_id, request.text
-            )
-            return pb.AddActionItemResponse(
-                one_on_one=self._one_on_one(result, principal.subject),
-                position_token=result[1].position_token,
-            )
-
-        again = self._one_on_one_again(pb.AddActionItemResponse, principal)
-        return await self._once(principal, request, change, again)
+            ),
+        )
 
     async def CompleteActionItem(  # noqa: N802
         self, request: pb.CompleteActionItemRequest, context: Context
@@ -417,16 +422,12 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
         item_id = parse_uuid(request.item_id, "item_id")
-
-        def change() -> pb.CompleteActionItemResponse:
-            result = self.app.complete_action_item(principal, one_on_one_id, item_id)
-            return pb.CompleteActionItemResponse(
-                one_on_one=self._one_on_one(result, principal.subject),
-                position_token=result[1].position_token,
-            )
-
-        again = self._one_on_one_again(pb.CompleteActionItemResponse, principal)
-        return await self._once(principal, request, change, again)
+        return await self._one_on_one_command(
+            principal,
+            request,
+            pb.CompleteActionItemResponse,
+            lambda: self.app.complete_action_item(principal, one_on_one_id, item_id),
+        )
 
     async def RecordOneOnOneMeeting(  # noqa: N802
         self, request: pb.RecordOneOnOneMeetingRequest, context: Context
@@ -434,16 +435,12 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
         held_on = parse_date(request.held_on, "held_on")
-
-        def change() -> pb.RecordOneOnOneMeetingResponse:
-            result = self.app.record_meeting(principal, one_on_one_id, held_on)
-            return pb.RecordOneOnOneMeetingResponse(
-                one_on_one=self._one_on_one(result, principal.subject),
-                position_token=result[1].position_token,
-            )
-
-        again = self._one_on_one_again(pb.RecordOneOnOneMeetingResponse, principal)
-        return await self._once(principal, request, change, again)
+        return await self._one_on_one_command(
+            principal,
+            request,
+            pb.RecordOneOnOneMeetingResponse,
+            lambda: self.app.record_meeting(principal, one_on_one_id, held_on),
+        )
 
     # ---- settings ----
 
