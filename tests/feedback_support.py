@@ -1,5 +1,6 @@
-"""A feedback application on real SQLite stores, with a directory replica fed by real
-directory events and a settable clock: what the feedback tests build on (no Kafka)."""
+"""A feedback application on real stores (SQLite files by default, or PostgreSQL), with a
+directory replica fed by real directory events and a settable clock: what the feedback tests
+build on (no Kafka)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from northstar_contracts.envelope import EventEnvelope, envelope_id
 from northstar_contracts.registry import EVENTS
+from services.feedback.__main__ import sibling_store_url
 from services.feedback.application import FeedbackApplication
 from services.feedback.ballots import BallotBox
 from services.feedback.goal_ids import GoalIds
@@ -107,21 +109,30 @@ class FeedbackWorld:
     databases: list[ReadModelDatabase]
 
     def close(self) -> None:
+        self.app.close()
         for db in self.databases:
             db.close()
 
 
-def feedback_world(folder: Path, today: date = date(2026, 3, 2)) -> FeedbackWorld:
-    """A Monday, 2 March 2026, 09:00 UTC unless told otherwise."""
+def feedback_world(
+    folder: Path, today: date = date(2026, 3, 2), store_url: str = ""
+) -> FeedbackWorld:
+    """A Monday, 2 March 2026, 09:00 UTC unless told otherwise; SQLite files in `folder` unless
+    a store URL is given (the stores laid out as the service lays them out)."""
     clock = SettableClock(datetime(today.year, today.month, today.day, 9, tzinfo=UTC))
-    replica_db = ReadModelDatabase(f"sqlite:///{folder / 'directory.db'}")
-    local_db = ReadModelDatabase(f"sqlite:///{folder / 'index.db'}")
-    ballots_db = ReadModelDatabase(f"sqlite:///{folder / 'ballots.db'}")
+    store_url = store_url or f"sqlite:///{folder / 'feedback.db'}"
+    replica_db = ReadModelDatabase(
+        sibling_store_url(store_url, "directory"), schema="feedback_directory"
+    )
+    local_db = ReadModelDatabase(sibling_store_url(store_url, "index"), schema="feedback_index")
+    ballots_db = ReadModelDatabase(
+        sibling_store_url(store_url, "ballots"), schema="feedback_ballots"
+    )
     replica = DirectoryReplica(replica_db)
     seed(replica)
     goal_ids = GoalIds(local_db)
     app = FeedbackApplication(
-        env=persistence_env("feedback", f"sqlite:///{folder / 'feedback.db'}"),
+        env=persistence_env("feedback", store_url),
         directory=replica,
         goal_ids=goal_ids,
         ballots=BallotBox(ballots_db),
