@@ -7,6 +7,7 @@ from datetime import date
 from uuid import UUID
 
 from services.feedback import authorization as policy
+from services.feedback.event_clock import records_on_clock
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.store import FeedbackStore, Saved
 from services.shared.auth import Principal
@@ -15,6 +16,7 @@ from services.shared.errors import FailedPrecondition, InvalidArgument
 OneOnOneResult = tuple[OneOnOne, Saved]
 
 
+@records_on_clock
 class OneOnOneCases(FeedbackStore):
     def schedule_one_on_one(
         self,

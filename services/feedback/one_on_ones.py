@@ -19,6 +19,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.feedback.event_clock import ClockedEvent
+
 from services.feedback.rules import (
     CADENCES,
     EVERY_TWO_WEEKS,
@@ -57,7 +59,7 @@ def slot_of(start: date, cadence: str, day: date) -> date:
 
 
 class OneOnOne(Aggregate):
-    class Event(Aggregate.Event):
+    class Event(ClockedEvent):
         pass
 
     class Scheduled(Event, Aggregate.Created):

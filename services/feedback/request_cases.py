@@ -11,6 +11,7 @@ from uuid import UUID
 
 from services.feedback import authorization as policy
 from services.feedback.domain import FeedbackSettings, settings_id
+from services.feedback.event_clock import records_on_clock
 from services.feedback.requests import OPEN, FeedbackRequest, QuestionInput, validated_answers
 from services.feedback.rules import (
     DEFAULT_ANONYMITY_THRESHOLD,
@@ -41,6 +42,7 @@ class Results:
     aggregates: list[dict[str, Any]]
 
 
+@records_on_clock
 class RequestCases(FeedbackStore):
     def anonymity_threshold(self, tenant_id: str) -> int:
         settings = self._settings_or_none(tenant_id)

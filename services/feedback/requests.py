@@ -16,6 +16,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.feedback.event_clock import ClockedEvent
+
 from services.feedback.rules import (
     ANONYMOUS_PERSPECTIVES,
     DEFAULT_SCALE,
@@ -172,7 +174,7 @@ def aggregate_answers(
 
 
 class FeedbackRequest(Aggregate):
-    class Event(Aggregate.Event):
+    class Event(ClockedEvent):
         pass
 
     class Created(Event, Aggregate.Created):

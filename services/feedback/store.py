@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import TypeVar
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from services.feedback.ballots import BallotBox
+from services.feedback.event_clock import Clock
 from services.feedback.goal_ids import GoalIds
 from services.feedback.rules import UnknownGoal, UnknownPerson
 from services.shared.auth import Principal
@@ -26,7 +27,6 @@ from services.shared.eventstore import CommandContext, NorthstarApplication, com
 from services.shared.idempotency import raise_if_recorded_meanwhile, request_kwargs
 from services.shared.position import encode_position_token
 
-Clock = Callable[[], datetime]
 AggregateT = TypeVar("AggregateT", bound=Aggregate)
 SYSTEM_ACTOR = "northstar/feedback"
 
