@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from northstar_contracts.directory import PERSON_DEPARTED
 from northstar_contracts.envelope import EventEnvelope, envelope_id
 from northstar_contracts.registry import EVENTS
 from services.feedback.__main__ import sibling_store_url
@@ -89,6 +90,39 @@ def person_registered(
         aggregate_version=version,
         sequence=1,
         occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        actor_id="hr-1",
+        data=data,
+    )
+
+
+def person_departed(
+    tenant: str, person_id: str, leave_date: date, version: int = 2
+) -> EventEnvelope:
+    """The directory's event for a person who left (after their registration, version 1)."""
+    aggregate_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{person_id}"))
+    manager_id, team_id, _roles = ORGANISATION.get(person_id, ("", "", frozenset()))
+    _, data = EVENTS.outbound_data(
+        PERSON_DEPARTED,
+        {
+            "person_id": person_id,
+            "leave_date": leave_date,
+            "manager_id": manager_id,
+            "team_id": team_id,
+            "reason": "",
+            "effective_at": datetime(2026, 3, 2, tzinfo=UTC),
+        },
+    )
+    return EventEnvelope.produce(
+        id=envelope_id(aggregate_id, version),
+        type=PERSON_DEPARTED,
+        schema_version=1,
+        source="northstar/directory",
+        tenant_id=tenant,
+        aggregate_type="Person",
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        sequence=version,
+        occurred_at=datetime(2026, 3, 2, tzinfo=UTC),
         actor_id="hr-1",
         data=data,
     )

@@ -159,10 +159,12 @@ class FeedbackRequestClosedV1(EventContract):
 
 @feedback_event("feedback.FeedbackRequestFlagged", FEEDBACK_REQUEST)
 class FeedbackRequestFlaggedV1(EventContract):
-    """The requester or the subject of an open request left the organisation."""
+    """The requester, the subject or a reviewer of an open request left the organisation."""
 
     departed_person_id: str = Field(description="Person id of whoever left.")
-    role: Literal["requester", "subject"] = Field(description="Their part in the request.")
+    role: Literal["requester", "subject", "reviewer"] = Field(
+        description="Their part in the request."
+    )
     leave_date: date = Field(description="Their last day.")
     by: str = By
 
@@ -228,6 +230,17 @@ class OneOnOneOverdueV1(EventContract):
     slot: date = Field(description="The missed slot.")
     manager_id: str = Field(description="Person id of the manager.")
     report_id: str = Field(description="Person id of the report.")
+
+
+@feedback_event("feedback.OneOnOneFlagged", ONE_ON_ONE)
+class OneOnOneFlaggedV1(EventContract):
+    """The manager or the report of a 1:1 left the organisation; no slot after their last day
+    is missed."""
+
+    departed_person_id: str = Field(description="Person id of whoever left.")
+    role: Literal["manager", "report"] = Field(description="Their part in the 1:1.")
+    leave_date: date = Field(description="Their last day.")
+    by: str = By
 
 
 @feedback_event("feedback.FeedbackSettingsChanged", SETTINGS)

@@ -36,6 +36,14 @@ _DDL = (
         subject_id TEXT NOT NULL,
         state TEXT NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS request_reviewer_index (
+        request_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        reviewer_id TEXT NOT NULL,
+        PRIMARY KEY (request_id, reviewer_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS request_reviewer_index_person ON request_reviewer_index "
+    "(tenant_id, reviewer_id)",
     """CREATE TABLE IF NOT EXISTS one_on_one_index (
         one_on_one_id TEXT PRIMARY KEY,
         tenant_id TEXT NOT NULL,
@@ -68,6 +76,12 @@ class FeedbackIndex:
         with db.transaction() as tx:
             for statement in _DDL:
                 tx.execute(statement)
+            # An index kept before reviewers were indexed follows the log again from the start
+            # (every write is an upsert, so rows already there stay as they are).
+            if tx.one("SELECT 1 FROM request_index") and not tx.one(
+                "SELECT 1 FROM request_reviewer_index"
+            ):
+                tx.execute("DELETE FROM feedback_index_position")
 
     def position(self) -> int:
         rows = self.db.read("SELECT notification_id FROM feedback_index_position")
@@ -116,6 +130,25 @@ class FeedbackIndex:
         rows = self.db.read(sql + " ORDER BY request_id", params)
         return [IndexedRequest(UUID(r[0]), r[1], r[2], r[3]) for r in rows]
 
+    def open_requests_of(self, tenant_id: str, person_id: str) -> list[UUID]:
+        """Open requests the person made, is the subject of, or was asked to answer."""
+        rows = self.db.read(
+            "SELECT request_id FROM request_index WHERE state = ? AND tenant_id = ? "
+            "AND (requester_id = ? OR subject_id = ? OR request_id IN (SELECT request_id FROM "
+            "request_reviewer_index WHERE tenant_id = ? AND reviewer_id = ?)) ORDER BY request_id",
+            (OPEN, tenant_id, person_id, person_id, tenant_id, person_id),
+        )
+        return [UUID(row[0]) for row in rows]
+
+    def one_on_ones_of(self, tenant_id: str, person_id: str) -> list[UUID]:
+        """1:1s the person is the manager or the report of."""
+        rows = self.db.read(
+            "SELECT one_on_one_id FROM one_on_one_index WHERE tenant_id = ? "
+            "AND (manager_id = ? OR report_id = ?) ORDER BY one_on_one_id",
+            (tenant_id, person_id, person_id),
+        )
+        return [UUID(row[0]) for row in rows]
+
     def one_on_ones(self) -> list[tuple[str, UUID]]:
         """(tenant, 1:1 id) of every 1:1."""
         rows = self.db.read(
@@ -157,6 +190,12 @@ def _write(tx: Transaction, aggregate: Aggregate) -> None:
                 aggregate.state,
             ),
         )
+        for reviewer_id in aggregate.reviewer_ids:
+            tx.execute(
+                "INSERT INTO request_reviewer_index (request_id, tenant_id, reviewer_id) "
+                "VALUES (?, ?, ?) ON CONFLICT (request_id, reviewer_id) DO NOTHING",
+                (str(aggregate.id), aggregate.tenant_id, reviewer_id),
+            )
     elif isinstance(aggregate, OneOnOne):
         tx.execute(
             "INSERT INTO one_on_one_index (one_on_one_id, tenant_id, manager_id, report_id) "

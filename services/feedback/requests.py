@@ -17,7 +17,6 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from services.feedback.event_clock import ClockedEvent
-
 from services.feedback.rules import (
     ANONYMOUS_PERSPECTIVES,
     DEFAULT_SCALE,
@@ -337,11 +336,18 @@ class FeedbackRequest(Aggregate):
     def _reminder_due(self, reminder: str, reviewer_ids: list[str], due_date: date) -> None:
         self.reminders_sent.append(reminder)
 
+    def role_of(self, person_id: str) -> str | None:
+        """requester, subject or reviewer (in that order, for someone who is more than one)."""
+        if person_id == self.requester_id:
+            return "requester"
+        if person_id == self.subject_id:
+            return "subject"
+        return "reviewer" if person_id in self.reviewer_ids else None
+
     def flag_departure(self, person_id: str, leave_date: date, by: str) -> bool:
-        if self.state != OPEN or person_id in self.flagged:
-            return False
-        role = "requester" if person_id == self.requester_id else "subject"
-        if person_id not in (self.requester_id, self.subject_id):
+        """Records that someone of the open request left, once; False when nothing to do."""
+        role = self.role_of(person_id)
+        if self.state != OPEN or person_id in self.flagged or role is None:
             return False
         self._flagged(departed_person_id=person_id, role=role, leave_date=leave_date, by=by)
         return True

@@ -13,10 +13,11 @@ import pytest
 
 from services.feedback.domain import Feedback
 from services.feedback.one_on_ones import OneOnOne
+from services.feedback.policies import when_person_departed_flag_their_requests
 from services.feedback.publishing import feedback_envelope
 from services.feedback.reminders import ReminderScheduler
 from services.feedback.requests import FeedbackRequest, QuestionInput
-from tests.feedback_support import FeedbackWorld, feedback_world, principal
+from tests.feedback_support import FeedbackWorld, feedback_world, person_departed, principal
 
 RATING_ONLY = [{"question_id": "q1", "rating": 4, "text": ""}]
 
@@ -119,3 +120,78 @@ class TestFeedbackApplicationOnEitherStore:
             assert event.timestamp == at, type(event).__qualname__
             assert feedback_envelope(event, notification).occurred_at == at
         assert feedback[0].created_on == datetime(2026, 3, 2, 9, 15, 30, tzinfo=UTC)
+
+    def test_a_departure_flags_every_open_request_and_one_on_one_the_person_was_part_of(
+        self, world: FeedbackWorld
+    ) -> None:
+        app = world.app
+
+        def ask(requester: str, subject: str, reviewers: list[str]) -> FeedbackRequest:
+            return app.create_request(
+                principal(requester),
+                subject_id=subject,
+                kind="general",
+                reviewer_ids=reviewers,
+                questions=[QuestionInput("rating", "How was the launch?")],
+                due_date=date(2026, 3, 20),
+                anonymous=False,
+            )[0]
+
+        # peer-1 leaves: requester of one, subject of one, reviewer of one; not in the last.
+        as_requester = ask("peer-1", "", ["peer-2"])
+        as_subject = ask("manager-1", "peer-1", ["peer-2"])
+        as_reviewer = ask("recipient-1", "", ["peer-1", "peer-2"])
+        not_involved = ask("recipient-1", "", ["peer-2", "peer-3"])
+        closed = ask("giver-1", "", ["peer-1"])
+        app.close_request(principal("giver-1"), closed.id)
+        as_report = app.schedule_one_on_one(
+            principal("manager-1"),
+            manager_id="",
+            report_id="peer-1",
+            cadence="weekly",
+            start_date=date(2026, 3, 2),
+        )[0]
+        as_manager = app.schedule_one_on_one(
+            principal("recipient-1"),
+            manager_id="",
+            report_id="report-1",
+            cadence="weekly",
+            start_date=date(2026, 3, 2),
+        )[0]  # recipient-1 manages report-1; peer-1 is in neither side of it
+        others = app.schedule_one_on_one(
+            principal("manager-1"),
+            manager_id="",
+            report_id="peer-2",
+            cadence="weekly",
+            start_date=date(2026, 3, 2),
+        )[0]
+
+        departure = person_departed("acme", "peer-1", date(2026, 3, 6))
+        world.replica.apply_envelope(departure)
+        assert when_person_departed_flag_their_requests(app, world.index, departure) == 4
+        # Delivered again (at-least-once): nothing is flagged twice.
+        assert when_person_departed_flag_their_requests(app, world.index, departure) == 0
+
+        def flags(aggregate_id: Any, event_class: type[Any]) -> list[tuple[str, str]]:
+            return [
+                (event.departed_person_id, event.role)
+                for event in app.events.get(aggregate_id)
+                if isinstance(event, event_class)
+            ]
+
+        flagged = FeedbackRequest.Flagged
+        assert flags(as_requester.id, flagged) == [("peer-1", "requester")]
+        assert flags(as_subject.id, flagged) == [("peer-1", "subject")]
+        assert flags(as_reviewer.id, flagged) == [("peer-1", "reviewer")]
+        assert flags(not_involved.id, flagged) == flags(closed.id, flagged) == []
+        assert flags(as_report.id, OneOnOne.Flagged) == [("peer-1", "report")]
+        assert flags(as_manager.id, OneOnOne.Flagged) == flags(others.id, OneOnOne.Flagged) == []
+
+        manager_leaves = person_departed("acme", "recipient-1", date(2026, 3, 10))
+        world.replica.apply_envelope(manager_leaves)
+        when_person_departed_flag_their_requests(app, world.index, manager_leaves)
+        assert flags(as_manager.id, OneOnOne.Flagged) == [("recipient-1", "manager")]
+        # Only slots whose week ended by the last day are missed: the 2 March one, however
+        # late the scheduler looks.
+        world.clock.advance(30)
+        assert app.record_overdue_slots("acme", as_manager.id) == 1
