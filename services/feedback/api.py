@@ -6,41 +6,38 @@ the stores, so each runs in a worker thread off the event loop.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-
-from google.protobuf.message import Message
+from typing import Any
 
 from northstar.feedback.v1 import feedback_pb2 as pb
 from northstar.feedback.v1 import feedback_pb2_grpc
-from services.feedback.application import FeedbackApplication
 from services.feedback.domain import Feedback, FeedbackSettings
 from services.feedback.messages import (
-    CADENCES,
     DIRECTIONS,
     KINDS,
-    QUESTION_KINDS,
     REQUEST_KINDS,
     VISIBILITIES,
     feedback_message,
-    one_on_one_message,
+    question_inputs,
     request_message,
     results_message,
 )
-from services.feedback.one_on_one_cases import OneOnOneResult
-from services.feedback.one_on_ones import OneOnOne
+from services.feedback.one_on_one_rpcs import OneOnOneRpcs
 from services.feedback.request_cases import RequestView
-from services.feedback.requests import FeedbackRequest, QuestionInput
-from services.feedback.store import Saved
-from services.shared.auth import Principal, current_principal
-from services.shared.errors import InvalidArgument, NorthstarError
-from services.shared.idempotency import (
-    REQUEST_ID_FIELD,
-    parse_request_id,
-    raise_if_recorded_meanwhile,
-    run_once,
+from services.feedback.requests import FeedbackRequest
+from services.feedback.rpc_base import (
+    CommandRpcs,
+    Context,
+    Replay,
+    T,
+    expected_version,
+    in_thread,
+    page_offset,
 )
+from services.feedback.store import Saved
+from services.feedback.template_rpcs import TemplateRpcs
+from services.shared.auth import Principal, current_principal
+from services.shared.errors import InvalidArgument
 from services.shared.validation import (
     page_size,
     parse_date,
@@ -51,72 +48,11 @@ from services.shared.validation import (
 SERVICE_FULL_NAME = "northstar.feedback.v1.FeedbackService"
 CLIENT_REQUEST_ID_FIELD = "client_request_id"
 """Field 100 where `request_id` names the feedback request (answering, closing)."""
-T = TypeVar("T")
-Context = Any
-Replay = Callable[[Mapping[str, Any]], T]
 
 
-async def _in_thread(call: Callable[[], T]) -> T:
-    return await asyncio.to_thread(call)
-
-
-def _version(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument("must not be negative", field="expected_version")
-    return value
-
-
-def _offset(token: str) -> int:
-    if not token:
-        return 0
-    if not token.isascii() or not token.isdigit() or len(token) > 9:
-        raise InvalidArgument(f"malformed page token {token[:40]!r}", field="page_token")
-    return int(token)
-
-
-class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, app: FeedbackApplication) -> None:
-        self.app = app
-
-    async def _once(
-        self,
-        principal: Principal,
-        request: Message,
-        run: Callable[[], T],
-        replay: Replay[T],
-        *,
-        id_field: str = REQUEST_ID_FIELD,
-        fingerprinted: Message | None = None,
-    ) -> T:
-        """`run` in a worker thread, at most once per client request id
-        (services.shared.idempotency): a retry answers `replay` of the first run's recorded
-        result. `fingerprinted` is what tells two requests apart, when not all of `request`."""
-        request_id = parse_request_id(getattr(request, id_field), id_field)
-        method = type(request).__name__.removesuffix("Request")
-
-        def guarded() -> T:
-            try:
-                return run()
-            except NorthstarError:
-                # A copy of this request may have been recorded meanwhile, and this one then
-                # refused by the domain (already answered, say): answer the copy's result.
-                raise_if_recorded_meanwhile(self.app.request_log)
-                raise
-
-        return await _in_thread(
-            lambda: run_once(
-                self.app.request_log,
-                principal,
-                request_id,
-                method,
-                fingerprinted or request,
-                self.app.request_retention,
-                guarded,
-                replay,
-                id_field,
-            )
-        )
-
+class FeedbackServicer(
+    TemplateRpcs, OneOnOneRpcs, CommandRpcs, feedback_pb2_grpc.FeedbackServiceServicer
+):
     def _feedback_response(
         self,
         respond: Callable[..., T],
@@ -133,16 +69,6 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         return lambda result: self._feedback_response(
             respond, principal, self.app.recorded(Feedback, principal, result)
         )
-
-    def _one_on_one_again(self, respond: Callable[..., T], principal: Principal) -> Replay[T]:
-        def again(result: Mapping[str, Any]) -> T:
-            recorded = self.app.recorded(OneOnOne, principal, result)
-            return respond(
-                one_on_one=self._one_on_one(recorded, principal.subject),
-                position_token=recorded[1].position_token,
-            )
-
-        return again
 
     # ---- feedback ----
 
@@ -179,7 +105,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.Feedback:
         principal = current_principal()
         feedback_id = parse_uuid(request.feedback_id, "feedback_id")
-        seen = await _in_thread(lambda: self.app.get_feedback(principal, feedback_id))
+        seen = await in_thread(lambda: self.app.get_feedback(principal, feedback_id))
         return feedback_message(seen)
 
     async def ListFeedback(  # noqa: N802
@@ -187,8 +113,8 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.ListFeedbackResponse:
         principal = current_principal()
         direction = DIRECTIONS.from_request(request.direction, "direction")
-        limit, offset = page_size(request.page_size), _offset(request.page_token)
-        seen, more = await _in_thread(
+        limit, offset = page_size(request.page_size), page_offset(request.page_token)
+        seen, more = await in_thread(
             lambda: self.app.list_feedback(
                 principal,
                 request.person_id,
@@ -209,7 +135,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         feedback_id = parse_uuid(request.feedback_id, "feedback_id")
         visibility = VISIBILITIES.from_request(request.visibility, "visibility")
-        version = _version(request.expected_version)
+        version = expected_version(request.expected_version)
 
         def narrow() -> pb.NarrowFeedbackVisibilityResponse:
             narrowed = self.app.narrow_visibility(principal, feedback_id, visibility, version)
@@ -223,7 +149,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.RetractFeedbackResponse:
         principal = current_principal()
         feedback_id = parse_uuid(request.feedback_id, "feedback_id")
-        version = _version(request.expected_version)
+        version = expected_version(request.expected_version)
 
         def retract() -> pb.RetractFeedbackResponse:
             retracted = self.app.retract_feedback(principal, feedback_id, request.reason, version)
@@ -240,15 +166,8 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         kind = REQUEST_KINDS.from_request(request.kind, "kind")
         due_date = parse_date(request.due_date, "due_date")
-        questions = [
-            QuestionInput(
-                QUESTION_KINDS.from_request(q.kind, f"questions[{i}].kind"),
-                q.prompt,
-                q.scale_min,
-                q.scale_max,
-            )
-            for i, q in enumerate(request.questions)
-        ]
+        questions = question_inputs(request.questions)
+        template_id = parse_optional_uuid(request.template_id, "template_id")
 
         def create() -> pb.CreateFeedbackRequestResponse:
             created, saved = self.app.create_request(
@@ -259,6 +178,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
                 questions=questions,
                 due_date=due_date,
                 anonymous=request.anonymous,
+                template_id=template_id,
             )
             return _request_response(pb.CreateFeedbackRequestResponse, created, saved)
 
@@ -273,7 +193,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.FeedbackRequest:
         principal = current_principal()
         request_id = parse_uuid(request.request_id, "request_id")
-        view = await _in_thread(lambda: self.app.get_request(principal, request_id))
+        view = await in_thread(lambda: self.app.get_request(principal, request_id))
         return request_message(view)
 
     async def SubmitFeedbackAnswer(  # noqa: N802
@@ -323,124 +243,8 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.FeedbackRequestResults:
         principal = current_principal()
         request_id = parse_uuid(request.request_id, "request_id")
-        results = await _in_thread(lambda: self.app.request_results(principal, request_id))
+        results = await in_thread(lambda: self.app.request_results(principal, request_id))
         return results_message(results)
-
-    # ---- 1:1s ----
-
-    def _one_on_one(self, result: OneOnOneResult, caller: str) -> pb.OneOnOne:
-        return one_on_one_message(result[0], caller, self.app.today())
-
-    async def _one_on_one_command(
-        self,
-        principal: Principal,
-        request: Message,
-        respond: Callable[..., T],
-        change: Callable[[], OneOnOneResult],
-    ) -> T:
-        """Every 1:1 command: `change` once per request id, answered with the 1:1 as the caller
-        sees it and the position token."""
-
-        def run() -> T:
-            result = change()
-            return respond(
-                one_on_one=self._one_on_one(result, principal.subject),
-                position_token=result[1].position_token,
-            )
-
-        again = self._one_on_one_again(respond, principal)
-        return await self._once(principal, request, run, again)
-
-    async def ScheduleOneOnOne(  # noqa: N802
-        self, request: pb.ScheduleOneOnOneRequest, context: Context
-    ) -> pb.ScheduleOneOnOneResponse:
-        principal = current_principal()
-        cadence = CADENCES.from_request(request.cadence, "cadence")
-        start = parse_date(request.start_date, "start_date")
-        return await self._one_on_one_command(
-            principal,
-            request,
-            pb.ScheduleOneOnOneResponse,
-            lambda: self.app.schedule_one_on_one(
-                principal,
-                manager_id=request.manager_id,
-                report_id=request.report_id,
-                cadence=cadence,
-                start_date=start,
-            ),
-        )
-
-    async def GetOneOnOne(  # noqa: N802
-        self, request: pb.GetOneOnOneRequest, context: Context
-    ) -> pb.OneOnOne:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        found = await _in_thread(lambda: self.app.get_one_on_one(principal, one_on_one_id))
-        return one_on_one_message(found, principal.subject, self.app.today())
-
-    async def AddAgendaItem(  # noqa: N802
-        self, request: pb.AddAgendaItemRequest, context: Context
-    ) -> pb.AddAgendaItemResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        return await self._one_on_one_command(
-            principal,
-            request,
-            pb.AddAgendaItemResponse,
-            lambda: self.app.add_agenda_item(principal, one_on_one_id, request.text),
-        )
-
-    async def AddPrivateNote(  # noqa: N802
-        self, request: pb.AddPrivateNoteRequest, context: Context
-    ) -> pb.AddPrivateNoteResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        return await self._one_on_one_command(
-            principal,
-            request,
-            pb.AddPrivateNoteResponse,
-            lambda: self.app.add_private_note(principal, one_on_one_id, request.text),
-        )
-
-    async def AddActionItem(  # noqa: N802
-        self, request: pb.AddActionItemRequest, context: Context
-    ) -> pb.AddActionItemResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        return await self._one_on_one_command(
-            principal,
-            request,
-            pb.AddActionItemResponse,
-            lambda: self.app.add_action_item(
-                principal, one_on_one_id, request.owner_id, request.text
-            ),
-        )
-
-    async def CompleteActionItem(  # noqa: N802
-        self, request: pb.CompleteActionItemRequest, context: Context
-    ) -> pb.CompleteActionItemResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        item_id = parse_uuid(request.item_id, "item_id")
-        return await self._one_on_one_command(
-            principal,
-            request,
-            pb.CompleteActionItemResponse,
-            lambda: self.app.complete_action_item(principal, one_on_one_id, item_id),
-        )
-
-    async def RecordOneOnOneMeeting(  # noqa: N802
-        self, request: pb.RecordOneOnOneMeetingRequest, context: Context
-    ) -> pb.RecordOneOnOneMeetingResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        held_on = parse_date(request.held_on, "held_on")
-        return await self._one_on_one_command(
-            principal,
-            request,
-            pb.RecordOneOnOneMeetingResponse,
-            lambda: self.app.record_meeting(principal, one_on_one_id, held_on),
-        )
 
     # ---- settings ----
 
@@ -448,7 +252,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         self, request: pb.GetFeedbackSettingsRequest, context: Context
     ) -> pb.FeedbackSettings:
         principal = current_principal()
-        settings = await _in_thread(lambda: self.app.get_settings(principal))
+        settings = await in_thread(lambda: self.app.get_settings(principal))
         return _settings_message(settings)
 
     async def UpdateFeedbackSettings(  # noqa: N802

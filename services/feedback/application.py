@@ -13,7 +13,6 @@ from uuid import UUID
 from services.feedback import authorization as policy
 from services.feedback.domain import DEFAULT_SETTINGS, Feedback, FeedbackSettings, settings_id
 from services.feedback.event_clock import records_on_clock
-from services.feedback.index import FeedbackIndex
 from services.feedback.one_on_one_cases import OneOnOneCases
 from services.feedback.request_cases import RequestCases
 from services.feedback.requests import FeedbackRequest
@@ -31,8 +30,6 @@ class SeenFeedback:
 
 @records_on_clock
 class FeedbackApplication(RequestCases, OneOnOneCases):
-    index: FeedbackIndex | None = None
-
     # ---- feedback ----
 
     def give_feedback(

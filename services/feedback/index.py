@@ -1,7 +1,7 @@
 """The feedback service's lookup index, kept by following its own notification log (so it can
 always be rebuilt from the event store): feedback by giver and recipient, requests by person
 and state, 1:1s. List queries, the reminder scheduler and the departure policy read it; it
-holds ids and people, never any text.
+holds ids, people and template names, never any feedback text.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from services.feedback.domain import Feedback
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.requests import OPEN, FeedbackRequest
+from services.feedback.templates import QuestionTemplate
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
 _DDL = (
@@ -49,6 +50,12 @@ _DDL = (
         tenant_id TEXT NOT NULL,
         manager_id TEXT NOT NULL,
         report_id TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS template_index (
+        template_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        retired INTEGER NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS feedback_index_position (
         singleton INTEGER PRIMARY KEY,
@@ -149,6 +156,16 @@ class FeedbackIndex:
         )
         return [UUID(row[0]) for row in rows]
 
+    def template_ids(
+        self, tenant_id: str, *, include_retired: bool, offset: int, limit: int
+    ) -> list[UUID]:
+        rows = self.db.read(
+            "SELECT template_id FROM template_index WHERE tenant_id = ? AND retired <= ? "
+            "ORDER BY name, template_id LIMIT ? OFFSET ?",
+            (tenant_id, 1 if include_retired else 0, limit, offset),
+        )
+        return [UUID(row[0]) for row in rows]
+
     def one_on_ones(self) -> list[tuple[str, UUID]]:
         """(tenant, 1:1 id) of every 1:1."""
         rows = self.db.read(
@@ -196,6 +213,13 @@ def _write(tx: Transaction, aggregate: Aggregate) -> None:
                 "VALUES (?, ?, ?) ON CONFLICT (request_id, reviewer_id) DO NOTHING",
                 (str(aggregate.id), aggregate.tenant_id, reviewer_id),
             )
+    elif isinstance(aggregate, QuestionTemplate):
+        tx.execute(
+            "INSERT INTO template_index (template_id, tenant_id, name, retired) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (template_id) DO UPDATE SET "
+            "retired = excluded.retired",
+            (str(aggregate.id), aggregate.tenant_id, aggregate.name, int(aggregate.retired)),
+        )
     elif isinstance(aggregate, OneOnOne):
         tx.execute(
             "INSERT INTO one_on_one_index (one_on_one_id, tenant_id, manager_id, report_id) "

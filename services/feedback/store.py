@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from services.feedback.ballots import BallotBox
 from services.feedback.event_clock import Clock
 from services.feedback.goal_ids import GoalIds
+from services.feedback.index import FeedbackIndex
 from services.feedback.rules import UnknownGoal, UnknownPerson
 from services.shared.auth import Principal
 from services.shared.canonical import utc_now
@@ -40,6 +41,7 @@ class Saved:
 
 class FeedbackStore(NorthstarApplication):
     name = "feedback"
+    index: FeedbackIndex | None = None  # set by the wiring: list queries read it
 
     def __init__(
         self,
@@ -71,9 +73,11 @@ class FeedbackStore(NorthstarApplication):
         self, cls: type[AggregateT], tenant_id: str, aggregate_id: UUID, field: str
     ) -> AggregateT:
         """The aggregate, or NotFound (missing, another kind, or another tenant's)."""
-        what = {"Feedback": "feedback", "FeedbackRequest": "feedback request"}.get(
-            cls.__name__, cls.__name__
-        )
+        what = {
+            "Feedback": "feedback",
+            "FeedbackRequest": "feedback request",
+            "QuestionTemplate": "question template",
+        }.get(cls.__name__, cls.__name__)
         try:
             aggregate: object = self.repository.get(aggregate_id)
         except AggregateNotFoundError:

@@ -1,6 +1,7 @@
 """Feedback application cases on SQLite and on PostgreSQL alike (one class, two
-parametrisations of `store_url`): every recorded event carries the injected clock's time, and a
-departure flags what the person was part of."""
+parametrisations of `store_url`): every recorded event carries the injected clock's time, a
+departure flags what the person was part of, and question templates are stored, validated,
+tenant-scoped and referenced by requests."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.feedback.policies import when_person_departed_flag_their_requests
 from services.feedback.publishing import feedback_envelope
 from services.feedback.reminders import ReminderScheduler
 from services.feedback.requests import FeedbackRequest, QuestionInput
+from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from tests.feedback_support import FeedbackWorld, feedback_world, person_departed, principal
 
 RATING_ONLY = [{"question_id": "q1", "rating": 4, "text": ""}]
@@ -195,3 +197,85 @@ class TestFeedbackApplicationOnEitherStore:
         # late the scheduler looks.
         world.clock.advance(30)
         assert app.record_overdue_slots("acme", as_manager.id) == 1
+
+    def test_templates_are_defined_listed_retired_and_referenced_within_their_tenant(
+        self, world: FeedbackWorld
+    ) -> None:
+        app, hr = world.app, principal("hr-1")
+        questions = [
+            QuestionInput(
+                "rating", "Do they listen?", 1, 4, ("Never", "Rarely", "Often", "Always")
+            ),
+            QuestionInput("text", "One piece of advice?"),
+        ]
+        template, _ = app.define_template(hr, "Quarterly check", questions)
+        other, _ = app.define_template(hr, "Annual review", [QuestionInput("text", "Growth?")])
+        listed, more = app.list_templates(
+            principal("peer-1"), include_retired=False, offset=0, limit=10
+        )
+        assert ([t.name for t in listed], more) == (["Annual review", "Quarterly check"], False)
+
+        request, _ = app.create_request(
+            principal("recipient-1"),
+            subject_id="",
+            kind="general",
+            reviewer_ids=["peer-1"],
+            questions=[],
+            due_date=date(2026, 3, 20),
+            anonymous=False,
+            template_id=template.id,
+        )
+        assert request.template_id == template.id
+        assert [(q["question_id"], q["scale_labels"]) for q in request.questions] == [
+            ("q1", ["Never", "Rarely", "Often", "Always"]),
+            ("q2", []),
+        ]
+
+        app.retire_template(hr, other.id, 0)
+        listed, _ = app.list_templates(hr, include_retired=False, offset=0, limit=10)
+        assert [t.name for t in listed] == ["Quarterly check"]
+        listed, _ = app.list_templates(hr, include_retired=True, offset=0, limit=1)
+        assert [t.name for t in listed] == ["Annual review"]
+        with pytest.raises(FailedPrecondition) as retired:
+            app.create_request(
+                principal("recipient-1"),
+                subject_id="",
+                kind="general",
+                reviewer_ids=["peer-1"],
+                questions=[],
+                due_date=date(2026, 3, 20),
+                anonymous=False,
+                template_id=other.id,
+            )
+        assert retired.value.field == "template_id"
+        # Another tenant neither sees nor uses it, and only HR admins define templates.
+        with pytest.raises(NotFound) as foreign:
+            app.template_questions("globex", template.id)
+        assert foreign.value.field == "template_id"
+        assert app.list_templates(
+            principal("hr-1", "globex"), include_retired=True, offset=0, limit=10
+        ) == ([], False)
+        with pytest.raises(PermissionDenied):
+            app.define_template(principal("manager-1"), "Mine", questions)
+
+    @pytest.mark.parametrize(
+        ("questions", "field"),
+        [
+            ([], "questions"),
+            ([QuestionInput("rating", "Backwards?", 5, 1)], "questions[0].scale_max"),
+            ([QuestionInput("text", "Fine")] * 31, "questions"),
+            (
+                [QuestionInput("rating", "Labels?", 1, 3, ("low", "high"))],
+                "questions[0].scale_labels",
+            ),
+            ([QuestionInput("text", "   ")], "questions[0].prompt"),
+        ],
+        ids=["empty", "bounds inverted", "too many", "labels per point", "blank prompt"],
+    )
+    def test_an_invalid_template_names_the_field_and_stores_nothing(
+        self, world: FeedbackWorld, questions: list[QuestionInput], field: str
+    ) -> None:
+        with pytest.raises(InvalidArgument) as refused:
+            world.app.define_template(principal("hr-1"), "Broken", questions)
+        assert refused.value.field == field
+        assert world.app.recorder.max_notification_id() in (None, 0)

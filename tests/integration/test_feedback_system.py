@@ -335,8 +335,26 @@ BAD_INPUT: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
     ("no cadence", "ScheduleOneOnOne", pb.ScheduleOneOnOneRequest(
         report_id="giver-1", start_date=_due()),
      grpc.StatusCode.INVALID_ARGUMENT, "cadence"),
+    ("template without questions", "DefineQuestionTemplate", pb.DefineQuestionTemplateRequest(
+        name="Empty"),
+     grpc.StatusCode.INVALID_ARGUMENT, "questions"),
+    ("template scale inverted", "DefineQuestionTemplate", pb.DefineQuestionTemplateRequest(
+        name="Backwards", questions=[pb.Question(
+            kind=pb.QUESTION_KIND_RATING, prompt="Listens?", scale_min=5, scale_max=1)]),
+     grpc.StatusCode.INVALID_ARGUMENT, "questions[0].scale_max"),
+    ("template too long", "DefineQuestionTemplate", pb.DefineQuestionTemplateRequest(
+        name="Long", questions=[pb.Question(kind=pb.QUESTION_KIND_TEXT, prompt="Why?")] * 31),
+     grpc.StatusCode.INVALID_ARGUMENT, "questions"),
+    ("unknown template", "CreateFeedbackRequest", pb.CreateFeedbackRequestRequest(
+        kind=pb.FEEDBACK_REQUEST_KIND_GENERAL, due_date=_due(), reviewer_ids=["peer-1"],
+        template_id=str(uuid.uuid4())),
+     grpc.StatusCode.NOT_FOUND, "template_id"),
 ]  # fmt: skip
-CALLER = {"UpdateFeedbackSettings": "hr-1", "ScheduleOneOnOne": "manager-1"}
+CALLER = {
+    "UpdateFeedbackSettings": "hr-1",
+    "ScheduleOneOnOne": "manager-1",
+    "DefineQuestionTemplate": "hr-1",
+}
 
 
 @pytest.mark.parametrize(
@@ -621,3 +639,65 @@ async def test_answers_closing_and_one_on_one_changes_retried_with_their_id_happ
     assert retried == first
     assert len(retried.one_on_one.action_items) == 1
     assert _stored(system) == before
+
+
+async def test_a_stored_template_is_listed_and_shapes_the_requests_made_with_it(
+    system: System,
+) -> None:
+    define = pb.DefineQuestionTemplateRequest(
+        name=f"Onboarding {uuid.uuid4().hex[:6]}",
+        questions=[
+            pb.Question(
+                kind=pb.QUESTION_KIND_RATING,
+                prompt="How welcome did you feel?",
+                scale_min=1,
+                scale_max=3,
+                scale_labels=["Not at all", "Somewhat", "Very"],
+            ),
+            pb.Question(kind=pb.QUESTION_KIND_TEXT, prompt="What was missing?"),
+        ],
+        request_id=str(uuid.uuid4()),
+    )
+    defined = await system.stub.DefineQuestionTemplate(define, metadata=who("hr-1"))
+    before = _stored(system)
+    assert await system.stub.DefineQuestionTemplate(define, metadata=who("hr-1")) == defined
+    assert _stored(system) == before
+    listed = await system.stub.ListQuestionTemplates(
+        pb.ListQuestionTemplatesRequest(), metadata=who("peer-2")
+    )
+    assert defined.template in listed.templates
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await system.stub.DefineQuestionTemplate(define, metadata=who("manager-1"))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    created = await system.stub.CreateFeedbackRequest(
+        pb.CreateFeedbackRequestRequest(
+            kind=pb.FEEDBACK_REQUEST_KIND_GENERAL,
+            due_date=_due(),
+            reviewer_ids=["peer-1"],
+            template_id=defined.template.template_id,
+        ),
+        metadata=who("peer-2"),
+    )
+    assert created.request.template_id == defined.template.template_id
+    assert [list(q.scale_labels) for q in created.request.questions] == [
+        ["Not at all", "Somewhat", "Very"],
+        [],
+    ]
+    retired = await system.stub.RetireQuestionTemplate(
+        pb.RetireQuestionTemplateRequest(template_id=defined.template.template_id),
+        metadata=who("hr-1"),
+    )
+    assert retired.template.retired
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await system.stub.CreateFeedbackRequest(
+            pb.CreateFeedbackRequestRequest(
+                kind=pb.FEEDBACK_REQUEST_KIND_GENERAL,
+                due_date=_due(),
+                reviewer_ids=["peer-1"],
+                template_id=defined.template.template_id,
+            ),
+            metadata=who("peer-2"),
+        )
+    assert gone.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "template_id" in error_details(gone.value)
