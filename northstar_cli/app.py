@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from northstar_cli import goals, kpis, parked, records
+from northstar_cli import feedback, goals, kpis, one_on_ones, parked, records
 from northstar_cli.config import (
     DEFAULT_BASE_PORT,
     DEFAULT_HOST,
@@ -31,7 +31,7 @@ ENTRY_POINT_GROUP = "northstar.commands"
 
 app = typer.Typer(
     name="northstar",
-    help="Northstar from the terminal: goals, the alignment tree, history, KPIs.",
+    help="Northstar from the terminal: goals, the alignment tree, history, KPIs, feedback, 1:1s.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -42,6 +42,8 @@ COMMAND_GROUPS: list[tuple[str, typer.Typer]] = [
     ("kpi", kpis.app),
     ("rebuild", records.rebuild_app),
     ("parked", parked.app),
+    ("feedback", feedback.app),
+    ("1on1", one_on_ones.app),
 ]
 
 app.command("tree")(records.tree)
