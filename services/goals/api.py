@@ -70,6 +70,11 @@ GoalCommand = (
     | goals_pb2.ArchiveGoalRequest
     | goals_pb2.ReopenGoalRequest
     | goals_pb2.AddKeyResultRequest
+    | goals_pb2.RenameGoalRequest
+    | goals_pb2.DescribeGoalRequest
+    | goals_pb2.ChangeGoalVisibilityRequest
+    | goals_pb2.ChangeMetricRequest
+    | goals_pb2.RemoveKeyResultRequest
 )
 """A command on one goal: each names goal_id, expected_version and request_id."""
 
@@ -241,6 +246,46 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             request,
             lambda goal, by: goal.add_key_result(request.title, metric, weight, by),
             request_fields={"key_result.title": "title", "key_result.metric": "metric"},
+        )
+
+    async def RenameGoal(  # noqa: N802
+        self, request: goals_pb2.RenameGoalRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        return await self._update(request, lambda goal, by: goal.rename(request.title, by))
+
+    async def DescribeGoal(  # noqa: N802
+        self, request: goals_pb2.DescribeGoalRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        return await self._update(request, lambda goal, by: goal.describe(request.description, by))
+
+    async def ChangeGoalVisibility(  # noqa: N802
+        self, request: goals_pb2.ChangeGoalVisibilityRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        if request.visibility == goals_pb2.GOAL_VISIBILITY_UNSPECIFIED:
+            # A change names where it goes: "not set" has no meaning here, unlike at creation.
+            raise InvalidArgument(
+                f"is required: one of {GOAL_VISIBILITIES.accepted_names()}", field="visibility"
+            )
+        visibility = GOAL_VISIBILITIES.from_request(request.visibility, "visibility")
+        return await self._update(request, lambda goal, by: goal.change_visibility(visibility, by))
+
+    async def ChangeMetric(  # noqa: N802
+        self, request: goals_pb2.ChangeMetricRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        if not request.HasField("metric"):
+            raise InvalidArgument("is required", field="metric")
+        metric = metric_from_proto(request.metric, "metric")
+        return await self._update(
+            request, lambda goal, by: goal.change_metric(metric, request.reason, by)
+        )
+
+    async def RemoveKeyResult(  # noqa: N802
+        self, request: goals_pb2.RemoveKeyResultRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        key_result_id = parse_uuid(request.key_result_id, "key_result_id")
+        return await self._update(
+            request,
+            lambda goal, by: goal.remove_key_result(key_result_id, request.reason, by),
         )
 
     async def ReassignGoal(  # noqa: N802

@@ -4,6 +4,7 @@ and stores nothing."""
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ HR = bearer("hr-1", ["hr_admin"])
 GLOBEX_HR = bearer("globex-hr", ["hr_admin"], "globex")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
 NAN, INFINITY = float("nan"), float("inf")
 
 
@@ -99,6 +101,7 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             goal_id=active, title="Docs", metric=numbers(0, 3), weight=weight
         )
 
+    with_key_result = (await stub.AddKeyResult(key_result(1))).goal.key_results[0].id
     owner_2_token = encode_page_token(active, GoalFilter(owner_id="owner-2"))
     cases: list[tuple[str, Callable[[], Awaitable[Any]], grpc.StatusCode, str, str]] = [
         (
@@ -307,6 +310,113 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             PRECONDITION,
             "owner_ids[1]",
             "no person 'nobody' in the directory",
+        ),
+        (
+            "rename to blank",
+            lambda: stub.RenameGoal(pb.RenameGoalRequest(goal_id=active, title=" ")),
+            INVALID,
+            "title",
+            "must not be blank",
+        ),
+        (
+            "rename a cancelled goal",
+            lambda: stub.RenameGoal(pb.RenameGoalRequest(goal_id=cancelled, title="Merged")),
+            PRECONDITION,
+            "status",
+            "a cancelled goal cannot be renamed; reopen it first",
+        ),
+        (
+            "describe at length",
+            lambda: stub.DescribeGoal(
+                pb.DescribeGoalRequest(goal_id=active, description="x" * 4001)
+            ),
+            INVALID,
+            "description",
+            "must be at most 4000 characters",
+        ),
+        (
+            "rename a missing goal",
+            lambda: stub.RenameGoal(pb.RenameGoalRequest(goal_id=str(uuid.uuid4()), title="x")),
+            NOT_FOUND,
+            "goal_id",
+            "not found",
+        ),
+        (
+            "visibility not set",
+            lambda: stub.ChangeGoalVisibility(pb.ChangeGoalVisibilityRequest(goal_id=active)),
+            INVALID,
+            "visibility",
+            "is required: one of GOAL_VISIBILITY_PUBLIC, GOAL_VISIBILITY_TEAM",
+        ),
+        (
+            "visibility out of the enum",
+            lambda: stub.ChangeGoalVisibility(
+                pb.ChangeGoalVisibilityRequest(goal_id=active, visibility=99)  # type: ignore[arg-type]
+            ),
+            INVALID,
+            "visibility",
+            "99 is not a value of GoalVisibility",
+        ),
+        (
+            "metric change without a metric",
+            lambda: stub.ChangeMetric(pb.ChangeMetricRequest(goal_id=active, reason="x")),
+            INVALID,
+            "metric",
+            "is required",
+        ),
+        (
+            "metric change without a reason",
+            lambda: stub.ChangeMetric(pb.ChangeMetricRequest(goal_id=active, metric=numbers(0, 9))),
+            INVALID,
+            "reason",
+            "must not be blank",
+        ),
+        (
+            "new metric with start equal to target",
+            lambda: stub.ChangeMetric(
+                pb.ChangeMetricRequest(goal_id=active, metric=numbers(4, 4), reason="x")
+            ),
+            INVALID,
+            "metric.target",
+            "target equals start: progress cannot be measured",
+        ),
+        (
+            "metric change on a cancelled goal",
+            lambda: stub.ChangeMetric(
+                pb.ChangeMetricRequest(goal_id=cancelled, metric=numbers(0, 9), reason="x")
+            ),
+            PRECONDITION,
+            "status",
+            "a cancelled goal cannot be measured differently; reopen it first",
+        ),
+        (
+            "remove a key result named by no id",
+            lambda: stub.RemoveKeyResult(
+                pb.RemoveKeyResultRequest(goal_id=active, key_result_id="kr-1", reason="x")
+            ),
+            INVALID,
+            "key_result_id",
+            "'kr-1' is not a valid id",
+        ),
+        (
+            "remove a key result the goal lacks",
+            lambda: stub.RemoveKeyResult(
+                pb.RemoveKeyResultRequest(
+                    goal_id=active, key_result_id=str(uuid.uuid4()), reason="x"
+                )
+            ),
+            NOT_FOUND,
+            "key_result_id",
+            "not found on this goal",
+        ),
+        (
+            "remove a key result without a reason",
+            lambda: stub.RemoveKeyResult(
+                pb.RemoveKeyResultRequest(goal_id=active, key_result_id=with_key_result)
+            ),
+            INVALID,
+            "reason",
+            "must not be blank",
         ),
         (
             "malformed page token",
