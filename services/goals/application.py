@@ -20,10 +20,12 @@ from eventsourcing.persistence import IntegrityError
 
 from services.goals.domain import AlignmentTarget, Goal, Metric
 from services.goals.people import Directory, default_team, require_owner_and_team
+from services.goals.rules import AlignmentCycle, would_create_cycle
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition, InvalidArgument, NotFound
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
 from services.shared.idempotency import raise_if_recorded_meanwhile, request_kwargs
 from services.shared.position import encode_position_token
+from services.shared.save_locks import SERIALISED_SAVE_KWARG, SerialisedSave
 
 SNAPSHOT_EVERY = 50
 logger = logging.getLogger(__name__)
@@ -55,7 +57,9 @@ class GoalsApplication(NorthstarApplication):
         self.after_save: list[Callable[[int], None]] = []
         # Commands run in worker threads: the cycle check reads other goals' links, so two
         # link changes checked side by side could each pass and together close a loop. Held
-        # from the check until the save, it keeps the graph acyclic within this process.
+        # from the check until the save, it keeps the graph acyclic within this process (the
+        # only writer of a SQLite store). Across replicas on PostgreSQL the save re-runs the
+        # check under a per-tenant advisory lock in its own transaction (_serialised_links).
         # A new goal needs no lock: nothing can link to it before it is saved.
         self._link_change_lock = threading.Lock()
 
@@ -167,7 +171,8 @@ class GoalsApplication(NorthstarApplication):
             goal.align(
                 parent_goal_id, reason, context.actor_id, parent=parent, parent_of=self._links_of
             )
-            return self.save_goals(context, goal)[0]
+            serialised = self._serialised_links(goal, "parent_goal_id")
+            return self.save_goals(context, goal, serialised=serialised)[0]
 
     def set_contributions(
         self,
@@ -186,7 +191,8 @@ class GoalsApplication(NorthstarApplication):
             goal.set_contributions(
                 contributions, reason, context.actor_id, targets=targets, parent_of=self._links_of
             )
-            return self.save_goals(context, goal)[0]
+            serialised = self._serialised_links(goal, "contributions")
+            return self.save_goals(context, goal, serialised=serialised)[0]
 
     def update(
         self,
@@ -253,15 +259,21 @@ class GoalsApplication(NorthstarApplication):
     # ---- internals ----
 
     def save_goals(
-        self, context: CommandContext, *goals: Goal, noted: Mapping[str, Any] | None = None
+        self,
+        context: CommandContext,
+        *goals: Goal,
+        noted: Mapping[str, Any] | None = None,
+        serialised: SerialisedSave | None = None,
     ) -> list[CommandResult]:
         """Saves the goals' new events in one transaction: all of them or none, together with
         the command's request record when it has a request id (`noted` adds to the result it
-        records: what a retry must answer besides the goals and their versions)."""
+        records: what a retry must answer besides the goals and their versions). `serialised`
+        re-checks a rule over other goals in that transaction (services.shared.save_locks)."""
         result = {"goals": [[str(goal.id), goal.version] for goal in goals], **(noted or {})}
+        lock = {} if serialised is None else {SERIALISED_SAVE_KWARG: serialised}
         with command_context(context):
             try:
-                recordings = self.save(*goals, **request_kwargs(result))
+                recordings = self.save(*goals, **request_kwargs(result), **lock)
             except IntegrityError:
                 raise_if_recorded_meanwhile(self.request_log)
                 raise ConcurrentUpdate(
@@ -303,6 +315,19 @@ class GoalsApplication(NorthstarApplication):
         return AlignmentTarget(
             goal_id=target.id, tenant_id=target.tenant_id, lifecycle=target.lifecycle
         )
+
+    def _serialised_links(self, goal: Goal, field: str) -> SerialisedSave:
+        """The no-loop rule again, under the tenant's link lock and inside the save: another
+        replica may have linked the other way since the aggregate's own check."""
+
+        def no_loop() -> None:
+            for target_id in goal.linked_goal_ids:
+                if would_create_cycle(goal.id, target_id, self._links_of):
+                    raise AlignmentCycle(
+                        f"linking to goal {target_id} would create a cycle", field=field
+                    )
+
+        return SerialisedSave(lock_key=f"goal-links:{goal.tenant_id}", check=no_loop)
 
     def _links_of(self, goal_id: UUID) -> Iterable[UUID]:
         try:
