@@ -1,5 +1,6 @@
 """Bad input over gRPC gets a precise error naming the request field and saying what is wrong,
-and stores nothing."""
+and stores nothing. The full matrix of the newer goal commands lives at service level
+(tests/service/test_goal_commands.py); here each status code is seen end to end."""
 
 from __future__ import annotations
 
@@ -101,7 +102,6 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             goal_id=active, title="Docs", metric=numbers(0, 3), weight=weight
         )
 
-    with_key_result = (await stub.AddKeyResult(key_result(1))).goal.key_results[0].id
     owner_2_token = encode_page_token(active, GoalFilter(owner_id="owner-2"))
     cases: list[tuple[str, Callable[[], Awaitable[Any]], grpc.StatusCode, str, str]] = [
         (
@@ -312,29 +312,6 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             "no person 'nobody' in the directory",
         ),
         (
-            "rename to blank",
-            lambda: stub.RenameGoal(pb.RenameGoalRequest(goal_id=active, title=" ")),
-            INVALID,
-            "title",
-            "must not be blank",
-        ),
-        (
-            "rename a cancelled goal",
-            lambda: stub.RenameGoal(pb.RenameGoalRequest(goal_id=cancelled, title="Merged")),
-            PRECONDITION,
-            "status",
-            "a cancelled goal cannot be renamed; reopen it first",
-        ),
-        (
-            "describe at length",
-            lambda: stub.DescribeGoal(
-                pb.DescribeGoalRequest(goal_id=active, description="x" * 4001)
-            ),
-            INVALID,
-            "description",
-            "must be at most 4000 characters",
-        ),
-        (
             "rename a missing goal",
             lambda: stub.RenameGoal(pb.RenameGoalRequest(goal_id=str(uuid.uuid4()), title="x")),
             NOT_FOUND,
@@ -349,38 +326,6 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             "is required: one of GOAL_VISIBILITY_PUBLIC, GOAL_VISIBILITY_TEAM",
         ),
         (
-            "visibility out of the enum",
-            lambda: stub.ChangeGoalVisibility(
-                pb.ChangeGoalVisibilityRequest(goal_id=active, visibility=99)  # type: ignore[arg-type]
-            ),
-            INVALID,
-            "visibility",
-            "99 is not a value of GoalVisibility",
-        ),
-        (
-            "metric change without a metric",
-            lambda: stub.ChangeMetric(pb.ChangeMetricRequest(goal_id=active, reason="x")),
-            INVALID,
-            "metric",
-            "is required",
-        ),
-        (
-            "metric change without a reason",
-            lambda: stub.ChangeMetric(pb.ChangeMetricRequest(goal_id=active, metric=numbers(0, 9))),
-            INVALID,
-            "reason",
-            "must not be blank",
-        ),
-        (
-            "new metric with start equal to target",
-            lambda: stub.ChangeMetric(
-                pb.ChangeMetricRequest(goal_id=active, metric=numbers(4, 4), reason="x")
-            ),
-            INVALID,
-            "metric.target",
-            "target equals start: progress cannot be measured",
-        ),
-        (
             "metric change on a cancelled goal",
             lambda: stub.ChangeMetric(
                 pb.ChangeMetricRequest(goal_id=cancelled, metric=numbers(0, 9), reason="x")
@@ -388,15 +333,6 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             PRECONDITION,
             "status",
             "a cancelled goal cannot be measured differently; reopen it first",
-        ),
-        (
-            "remove a key result named by no id",
-            lambda: stub.RemoveKeyResult(
-                pb.RemoveKeyResultRequest(goal_id=active, key_result_id="kr-1", reason="x")
-            ),
-            INVALID,
-            "key_result_id",
-            "'kr-1' is not a valid id",
         ),
         (
             "remove a key result the goal lacks",
@@ -408,15 +344,6 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             NOT_FOUND,
             "key_result_id",
             "not found on this goal",
-        ),
-        (
-            "remove a key result without a reason",
-            lambda: stub.RemoveKeyResult(
-                pb.RemoveKeyResultRequest(goal_id=active, key_result_id=with_key_result)
-            ),
-            INVALID,
-            "reason",
-            "must not be blank",
         ),
         (
             "malformed page token",

@@ -232,7 +232,8 @@ async def test_every_goal_command_shows_in_the_history_and_the_projected_state(
     last = None
     for command in commands:
         last = await command()
-    assert last is not None and last.version == 8  # created, activated, key result, five
+    assert last is not None
+    assert last.version == 8  # created, activated, key result added, then the five
     history = await system.projections_stub.GetGoalHistory(
         projections_pb2.GetGoalHistoryRequest(
             goal_id=goal_id, consistency_tokens=[last.position_token]
