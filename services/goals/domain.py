@@ -36,6 +36,7 @@ from services.goals.metrics import next_period as next_period
 from services.goals.metrics import quarter_period as quarter_period
 from services.goals.metrics import require_choice, require_finite, require_text, validate_period
 from services.goals.metrics import validated_metric as validated_metric
+from services.goals.progress_sources import kpi_period_dates, require_progress_source
 from services.goals.rules import ACTIVE as ACTIVE
 from services.goals.rules import ARCHIVED as ARCHIVED
 from services.goals.rules import CANCELLED as CANCELLED
@@ -93,28 +94,6 @@ def _require_reason(reason: str) -> str:
 
 def _require_actor(by: str) -> str:
     return require_text(by, "by", max_length=MAX_TITLE_LENGTH)
-
-
-def _require_progress_source(
-    progress_source: str | None, kpi_id: UUID | None, *, has_metric: bool, field: str
-) -> tuple[str | None, UUID | None]:
-    """A chosen source (None: the default rule) and its KPI, which only source kpi names."""
-    if progress_source is None or progress_source == "":
-        if kpi_id is not None:
-            raise InvalidArgument("only a goal measured by a KPI names one", field="kpi_id")
-        return None, None
-    source = require_choice(progress_source, PROGRESS_SOURCES, field)
-    if source == SOURCE_KPI:
-        if not isinstance(kpi_id, UUID):
-            raise InvalidArgument("a goal measured by a KPI needs the KPI's id", field="kpi_id")
-    elif kpi_id is not None:
-        raise InvalidArgument("only a goal measured by a KPI names one", field="kpi_id")
-    if source in SOURCES_NEEDING_A_METRIC and not has_metric:
-        raise FailedPrecondition(
-            f"progress source {source} needs a metric of the goal's own (its start and target)",
-            field="metric",
-        )
-    return source, kpi_id
 
 
 def _require_confidence(confidence: float) -> float:
@@ -299,7 +278,7 @@ class Goal(Aggregate):
                 "a strategic objective is a root of alignment and has no parent",
                 field="parent_goal_id",
             )
-        source, kpi_id = _require_progress_source(
+        source, kpi_id = require_progress_source(
             kwargs.get("progress_source"),
             kwargs.get("kpi_id"),
             has_metric=True,
@@ -840,6 +819,8 @@ class Goal(Aggregate):
             return False
         value = require_finite(value, "value")
         period = require_text(period, "period", max_length=MAX_TITLE_LENGTH)
+        if not self._overlaps(kpi_period_dates(period)):
+            return False  # a value of a period outside the goal's own says nothing about it
         last = (self._kpi_applied or {}).get(str(kpi_id))
         if last is not None and (kpi_version <= last["version"] or period < last["period"]):
             return False
@@ -857,12 +838,16 @@ class Goal(Aggregate):
         )
         return True
 
+    def _overlaps(self, dates: tuple[date, date]) -> bool:
+        first, last = dates
+        return last >= self.start_date and (self.due_date is None or first <= self.due_date)
+
     def change_progress_source(
         self, progress_source: str, reason: str, by: str, *, kpi_id: UUID | None = None
     ) -> None:
         """Choose what drives the goal's progress from now on; needs a reason (kept in history)."""
         self._require_open("given another progress source")
-        chosen, kpi = _require_progress_source(
+        chosen, kpi = require_progress_source(
             progress_source, kpi_id, has_metric=self._metric is not None, field="progress_source"
         )
         if chosen is None:

@@ -105,6 +105,7 @@ def test_a_kpi_measurement_checks_in_once_and_never_goes_back_to_an_older_one() 
     assert goal.check_in_kpi_measurement(kpi, 5, "2025-02", 115.0, "sales-feed")
     assert not goal.check_in_kpi_measurement(kpi, 6, "2025-01", 100.0, "sales-feed")  # old period
     assert not goal.check_in_kpi_measurement(uuid4(), 9, "2025-03", 120.0, "sales-feed")
+    assert not goal.check_in_kpi_measurement(kpi, 9, "2025-Q2", 120.0, "sales-feed")  # after it
     assert goal.progress() == pytest.approx(0.75)
     assert goal.check_in_count == 2
     refused(goal, FailedPrecondition, "value", goal.check_in, 120.0, 0.9, "", "ana")
