@@ -195,6 +195,22 @@ class GoalMetricDefinedV1(EventContract):
     by: str = By
 
 
+@goal_event("goals.GoalMetricChanged")
+class GoalMetricChangedV1(EventContract):
+    """The goal is measured by another metric from now on, with the reason.
+
+    The new metric starts from its start value: values checked in on the previous metric stay
+    in the history but no longer count.
+    """
+
+    previous_metric: MetricContract | None = Field(
+        description="The metric the goal was measured by before; null if it had none."
+    )
+    metric: MetricContract = Field(description="The metric the goal is measured by from now on.")
+    reason: str = Reason
+    by: str = By
+
+
 @goal_event("goals.GoalKeyResultAdded")
 class GoalKeyResultAddedV1(EventContract):
     """A key result was added to the goal."""

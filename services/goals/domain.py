@@ -199,6 +199,12 @@ class Goal(Aggregate):
         measured_by_own_metric: bool
         by: str
 
+    class MetricChanged(Event):
+        previous_metric: dict[str, Any] | None
+        metric: dict[str, Any]
+        reason: str
+        by: str
+
     class KeyResultAdded(Event):
         key_result_id: UUID
         title: str
@@ -713,6 +719,20 @@ class Goal(Aggregate):
             metric=data, measured_by_own_metric=bool(measured_by_own_metric), by=_require_actor(by)
         )
 
+    def change_metric(self, metric: Metric, reason: str, by: str) -> None:
+        """Measure the goal by another metric (kind, unit, start, target, direction), with a
+        reason; the old metric stays in the history. The new metric starts from its start value:
+        values checked in on the old one measured something else."""
+        self._require_open("measured differently")
+        data = validated_metric(
+            Metric(metric.kind, metric.direction, metric.start, metric.target, metric.unit)
+        ).to_data()
+        reason = _require_reason(reason)
+        by = _require_actor(by)
+        if self._metric is not None and {**self._metric, "current": data["current"]} == data:
+            return
+        self._metric_changed(previous_metric=self._metric, metric=data, reason=reason, by=by)
+
     def add_key_result(
         self,
         title: str,
@@ -928,6 +948,13 @@ class Goal(Aggregate):
     ) -> None:
         self._metric = dict(metric)
         self.measured_by_own_metric = measured_by_own_metric
+
+    @event(MetricChanged)
+    def _metric_changed(
+        self, previous_metric: dict[str, Any] | None, metric: dict[str, Any], reason: str, by: str
+    ) -> None:
+        self._metric = dict(metric)
+        self.metric_checked_in = False
 
     @event(KeyResultAdded)
     def _key_result_added(

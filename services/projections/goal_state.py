@@ -35,6 +35,7 @@ _FIELDS_SET_BY = {
     "goals.GoalAligned": ("parent_goal_id",),
     "goals.GoalContributionsSet": ("contributions",),
     "goals.GoalMetricDefined": ("metric", "measured_by_own_metric"),
+    "goals.GoalMetricChanged": ("metric",),
     "goals.GoalRolledOver": ("next_goal_id",),
 }
 _SOURCE_CHANGED = "goals.GoalProgressSourceChanged"
