@@ -23,11 +23,13 @@ from services.goals.index import GoalIndex
 from services.goals.messages import (
     GOAL_LEVELS,
     GOAL_VISIBILITIES,
+    PROGRESS_SOURCES,
     command_response,
     existing_goals,
     goal_to_proto,
     metric_from_proto,
     optional_metric,
+    progress_source_from_request,
     require_positive_weight,
     template_from_proto,
 )
@@ -108,6 +110,8 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         start_date = parse_date(request.start_date, "start_date")
         due_date = parse_optional_date(request.due_date, "due_date")
         parent_goal_id = parse_optional_uuid(request.parent_goal_id, "parent_goal_id")
+        progress_source = progress_source_from_request(request.progress_source, "progress_source")
+        kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
 
         def create() -> goals_pb2.GoalCommandResponse:
             policy.require_can_create(principal, self.org, owner_id=owner_id, level=level)
@@ -125,6 +129,8 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 visibility=visibility,
                 activate=request.activate,
                 recurring=request.recurring,
+                progress_source=progress_source,
+                kpi_id=kpi_id,
             )
             return self._response(result)
 
@@ -342,6 +348,29 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 caller, goal_id, request.owner_id, request.team_id, version
             ),
         )
+
+    async def ChangeProgressSource(  # noqa: N802
+        self, request: goals_pb2.ChangeProgressSourceRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        principal = current_principal()
+        goal_id = parse_uuid(request.goal_id, "goal_id")
+        source = PROGRESS_SOURCES.from_request(request.progress_source, "progress_source")
+        kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
+        _require_version(request.expected_version)
+
+        def change() -> goals_pb2.GoalCommandResponse:
+            self._require_can_change(principal, goal_id)
+            result = self.app.change_progress_source(
+                _context(principal),
+                goal_id,
+                source,
+                kpi_id,
+                request.reason,
+                request.expected_version,
+            )
+            return self._response(result)
+
+        return await self._once(principal, request, change, self._one_goal_again(principal))
 
     # ---- commands that create several goals ----
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -38,6 +38,12 @@ SNAPSHOT_EVERY = 50
 logger = logging.getLogger(__name__)
 
 
+class KpiCatalogue(Protocol):
+    """The KPIs the goals service has learnt from the KPI topic (services/goals/kpis.py)."""
+
+    def is_known(self, tenant_id: str, kpi_id: UUID) -> bool: ...
+
+
 @dataclass(frozen=True)
 class CommandResult:
     goal: Goal
@@ -50,6 +56,8 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
     name = "goals"
     # A goal with thousands of check-ins loads from its latest snapshot plus a few events.
     snapshotting_intervals = {Goal: SNAPSHOT_EVERY}
+    # Which KPIs a goal may be measured by; without one, no goal can link to a KPI.
+    kpi_catalogue: KpiCatalogue | None = None
 
     def __init__(
         self, env: Mapping[str, str] | None = None, directory: Directory | None = None
@@ -88,7 +96,11 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         visibility: str,
         activate: bool,
         recurring: bool = False,
+        progress_source: str | None = None,
+        kpi_id: UUID | None = None,
     ) -> CommandResult:
+        if kpi_id is not None:
+            self.require_known_kpi(context, kpi_id)
         goal = self.new_goal(
             context,
             title=title,
@@ -103,8 +115,35 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
             visibility=visibility,
             activate=activate,
             recurring=recurring,
+            progress_source=progress_source,
+            kpi_id=kpi_id,
         )
         return self.save_goals(context, goal)[0]
+
+    def change_progress_source(
+        self,
+        context: CommandContext,
+        goal_id: UUID,
+        progress_source: str,
+        kpi_id: UUID | None,
+        reason: str,
+        expected_version: int = 0,
+    ) -> CommandResult:
+        """What drives the goal's progress from now on; a KPI must be one of the tenant's."""
+        goal = self.goal_for_update(context, goal_id, expected_version)
+        if kpi_id is not None:
+            self.require_known_kpi(context, kpi_id)
+        goal.change_progress_source(progress_source, reason, context.actor_id, kpi_id=kpi_id)
+        return self.save_goals(context, goal)[0]
+
+    def require_known_kpi(self, context: CommandContext, kpi_id: UUID) -> None:
+        # Another tenant's KPI looks exactly like one never defined.
+        if self.kpi_catalogue is None or not self.kpi_catalogue.is_known(context.tenant_id, kpi_id):
+            raise FailedPrecondition(
+                f"KPI {kpi_id} is not known in this tenant (a KPI just defined is known once "
+                "its definition reached the goals service)",
+                field="kpi_id",
+            )
 
     def new_goal(
         self,
