@@ -251,3 +251,12 @@ async def test_a_changed_metric_keeps_the_old_one_in_history_and_restarts_from_i
     assert last.previous_metric["current"] == 40  # type: ignore[attr-defined]
     assert last.reason == "share of tickets, not a count"  # type: ignore[attr-defined]
     assert len(events) == changed.version  # the same metric again recorded nothing
+
+
+async def test_a_role_that_may_not_change_goals_is_refused_in_plain_words(
+    goals_service: GoalsService,
+) -> None:
+    goal = await goals_service.new_goal()
+    request = pb.CheckInRequest(goal_id=goal.id, value=10, confidence=0.7)
+    refused = await goals_service.status_of("CheckIn", request, CALLERS["auditor"])
+    assert (refused.code, refused.reason) == (DENIED, "the role auditor may not change goals")
