@@ -12,6 +12,10 @@ position when the leader goes.
 Beside the loop a watcher reads the store every second, so the lag gauge tells the truth while
 publishing hangs on an unreachable broker, and it reports a stall: notifications pending and
 the published position not moving for `stall_threshold_seconds` (then `on_stall_change`).
+
+`run` connects its producer itself, retrying with a growing backoff, so a service starts and
+takes commands while Kafka is down: the events wait in the outbox, the watcher counts them and
+reports the stall, and they are published in order once the broker answers.
 """
 
 from __future__ import annotations
@@ -89,15 +93,29 @@ class NotificationRelay:
         self._progress_at = time.monotonic()
 
     async def start(self) -> None:
+        """Connects the producer now (raising if the broker does not answer). `run` does not
+        need it: it connects in the background, retrying."""
         self._loop = asyncio.get_running_loop()
-        self._producer = AIOKafkaProducer(
+        await self._connect()
+
+    async def _connect(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
             client_id=f"northstar-{self.name}",
         )
-        await self._producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            # A producer that never connected still holds a client and its tasks.
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._producer = producer
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -238,12 +256,17 @@ class NotificationRelay:
         ):
             raise LeadershipLost(self.name)
 
-    async def run(self, stop: asyncio.Event, *, retry_seconds: float = 1.0) -> None:
+    async def run(
+        self, stop: asyncio.Event, *, retry_seconds: float = 1.0, max_retry_seconds: float = 10.0
+    ) -> None:
         """Publish until `stop` is set, while this process leads; broker outages are retried,
-        never skipped. Without the lock it stands by, trying for it every standby poll, and it
-        releases the lock when it stops."""
+        never skipped, from the first connection on (the wait between attempts doubles from
+        `retry_seconds` up to `max_retry_seconds`). Without the lock it stands by, trying for it
+        every standby poll, and it releases the lock when it stops."""
+        self._loop = asyncio.get_running_loop()
         watcher = asyncio.create_task(self._watch(stop))
         failing = False
+        backoff = retry_seconds
         try:
             while not stop.is_set():
                 if not self.leading and not await self._try_to_lead():
@@ -252,6 +275,7 @@ class NotificationRelay:
                 # Cleared before publishing, so a save during the pass triggers another pass.
                 self._wake.clear()
                 try:
+                    await self._connect()
                     await self.publish_pending()
                 except LeadershipLost:
                     logger.warning("relay %s lost its leader lock; standing by", self.name)
@@ -261,14 +285,23 @@ class NotificationRelay:
                     self.last_error = f"{type(error).__name__}: {error}"
                     # The first failure with its traceback; the rest of an outage is told by
                     # the stall warning and the lag gauge, not one traceback per retry.
-                    if not failing:
+                    if not failing and self._producer is None:
+                        logger.warning(
+                            "relay %s cannot connect to Kafka at %s (%s); events wait in the "
+                            "outbox, retrying",
+                            self.name,
+                            self.bootstrap_servers,
+                            self.last_error,
+                        )
+                    elif not failing:
                         logger.exception("relay %s failed to publish; retrying", self.name)
                     failing = True
-                    await _wait_either(stop, asyncio.Event(), retry_seconds)
+                    await _wait_either(stop, asyncio.Event(), backoff)
+                    backoff = min(backoff * 2, max_retry_seconds)
                     continue
                 if failing:
                     logger.info("relay %s published again after: %s", self.name, self.last_error)
-                failing, self.last_error = False, ""
+                failing, self.last_error, backoff = False, "", retry_seconds
                 await _wait_either(stop, self._wake, self.idle_poll_seconds)
         finally:
             watcher.cancel()
