@@ -12,7 +12,6 @@ import functools
 import logging
 import signal
 from collections.abc import Sequence
-from typing import Any
 
 from faststream.kafka import KafkaBroker
 from grpc_health.v1 import health_pb2
@@ -25,6 +24,7 @@ from services.shared.logs import configure_logging as configure_logging
 from services.shared.logs import library_logger, rate_limit_kafka_client_logs
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
+from services.shared.relay_thread import RelayThread
 from services.shared.settings import ServiceSettings
 from services.shared.signing_keys import JwksKeys
 
@@ -121,8 +121,8 @@ class ServiceRuntime:
         self.grpc: RunningServer | None = None
         self.metrics_port = 0
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
         self._consumer_starts: list[asyncio.Task[None]] = []
+        self._relay_threads: list[RelayThread] = []
 
     @property
     def grpc_port(self) -> int:
@@ -141,7 +141,6 @@ class ServiceRuntime:
         rate_limit_kafka_client_logs(self.settings.kafka_log_repeat_interval_seconds)
         for relay in self.relays:
             relay.stall_threshold_seconds = self.settings.relay_stall_threshold_seconds
-            relay.on_stall_change = functools.partial(self._report_relay_health, relay.name)
             # The service's own store holds the relay's log and position, so its lock too.
             if relay.leadership is None:
                 relay.leadership = leadership_for(
@@ -149,9 +148,12 @@ class ServiceRuntime:
                     relay.name,
                     schema=str(relay.app.env.get("POSTGRES_SCHEMA") or ""),
                 )
-            # The relay connects to Kafka in its own loop, retrying: commands are taken (their
-            # events wait in the outbox) and the stall is reported while the broker is down.
-            self._tasks.append(asyncio.create_task(relay.run(self._stop)))
+            # The relay runs on a thread and loop of its own, off the request path, and connects
+            # to Kafka there, retrying: commands are taken (their events wait in the outbox) and
+            # the stall is reported while the broker is down.
+            relay_thread = RelayThread(relay)
+            relay_thread.start(functools.partial(self._report_relay_health, relay.name))
+            self._relay_threads.append(relay_thread)
         for broker in self.brokers:
             self._consumer_starts.append(asyncio.create_task(self._start_consumers(broker)))
         self.grpc = await start_grpc_server(
@@ -233,11 +235,8 @@ class ServiceRuntime:
                 await start
         for broker in self.brokers:
             await stop_broker(broker)
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for relay in self.relays:
-            await relay.stop()
+        for relay_thread in self._relay_threads:
+            await relay_thread.stop()
         self.metrics.stop_http()
 
     async def run_until_signalled(self) -> None:
