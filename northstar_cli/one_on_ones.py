@@ -40,6 +40,9 @@ def show_one_on_one(item: feedback_pb2.OneOnOne) -> None:
             style="bold",
         )
     )
+    if item.departed_person_ids:
+        left = ", ".join(item.departed_person_ids)
+        out.print(Text(f"Ended: {left} left; the series takes no more changes", style="yellow"))
     if item.missed_slots:
         out.print(Text(f"Overdue: missed {', '.join(item.missed_slots)}", style="red"))
     out.print("Agenda:" if item.agenda else "Agenda: (empty)")

@@ -227,6 +227,7 @@ def one_on_one_message(one_on_one: OneOnOne, caller: str, today: date) -> pb.One
         last_held_on=one_on_one.last_held_on.isoformat() if one_on_one.last_held_on else "",
         missed_slots=list(one_on_one.missed),
         version=one_on_one.version,
+        departed_person_ids=list(one_on_one.departed),
     )
 
 
