@@ -18,7 +18,12 @@ from services.feedback.one_on_one_cases import OneOnOneResult
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.rpc_base import CommandRpcs, Context, Replay, T, in_thread, page_offset
 from services.shared.auth import Principal, current_principal
-from services.shared.validation import page_size, parse_date, parse_uuid
+from services.shared.validation import (
+    page_size,
+    parse_date,
+    parse_uuid,
+    reject_control_characters,
+)
 
 
 class OneOnOneRpcs(CommandRpcs):
@@ -87,10 +92,10 @@ class OneOnOneRpcs(CommandRpcs):
     ) -> pb.ListOneOnOnesResponse:
         principal = current_principal()
         limit, offset = page_size(request.page_size), page_offset(request.page_token)
+        # Looked up in the index: a NUL would break a PostgreSQL text parameter.
+        person_id = reject_control_characters(request.person_id, "person_id")
         listed, more = await in_thread(
-            lambda: self.app.list_one_on_ones(
-                principal, request.person_id, offset=offset, limit=limit
-            )
+            lambda: self.app.list_one_on_ones(principal, person_id, offset=offset, limit=limit)
         )
         today = self.app.today()
         return pb.ListOneOnOnesResponse(

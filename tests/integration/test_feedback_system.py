@@ -748,3 +748,7 @@ async def test_one_on_ones_are_listed_as_far_as_each_caller_may_see_them(system:
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "page_token" in error_details(refused.value)
+    with pytest.raises(grpc.aio.AioRpcError) as nul:
+        await stub.ListOneOnOnes(pb.ListOneOnOnesRequest(person_id="\x00"), metadata=who("hr-1"))
+    assert nul.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "person_id" in error_details(nul.value)
