@@ -25,7 +25,7 @@ from northstar_contracts.directory import (
 )
 from northstar_contracts.envelope import EventEnvelope, envelope_id
 from services.goals.application import GoalsApplication
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.goals.metrics import Metric
 from services.shared.auth import DEFAULT_DEV_SECRET, EMPLOYEE, mint_dev_token
 from services.shared.canonical import utc_now

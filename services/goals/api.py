@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
 from services.goals import authorization as policy
 from services.goals.application import CommandResult, GoalsApplication
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.goals.index import GoalIndex
 from services.goals.messages import (
     GOAL_LEVELS,

@@ -23,10 +23,11 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from services.goals import authorization as policy
-from services.goals.domain import AlignmentTarget, Goal, Metric
+from services.goals.goal import Goal
 from services.goals.goal_commands import OneGoalCommands
+from services.goals.metrics import Metric
 from services.goals.people import Directory, default_team, require_owner_and_team
-from services.goals.rules import AlignmentCycle, would_create_cycle
+from services.goals.rules import AlignmentCycle, AlignmentTarget, would_create_cycle
 from services.shared.auth import Principal
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition, InvalidArgument, NotFound
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context

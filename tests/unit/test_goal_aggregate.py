@@ -19,14 +19,14 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from services.goals.domain import (
+from services.goals.goal import Goal
+from services.goals.metrics import Metric
+from services.goals.rules import (
     AlignmentCycle,
     AlignmentTarget,
     AlignmentTargetClosed,
-    Goal,
     GoalNotActive,
     IllegalTransition,
-    Metric,
 )
 from services.goals.smart import assess_smart, summarise_smart_by_team
 from services.shared.errors import FailedPrecondition, InvalidArgument, NorthstarError, NotFound

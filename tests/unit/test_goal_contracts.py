@@ -12,7 +12,8 @@ import pytest
 from northstar_contracts import goals as goal_contracts
 from northstar_contracts.errors import ContractViolation
 from northstar_contracts.registry import EVENTS
-from services.goals.domain import Goal, Metric
+from services.goals.goal import Goal
+from services.goals.metrics import Metric
 from services.goals.publishing import public_type_name
 
 GOAL_EVENT_TYPES = sorted(c.type_name for c in EVENTS.on_topic(goal_contracts.TOPIC))

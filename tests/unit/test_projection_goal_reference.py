@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northstar_contracts.registry import EVENTS
-from services.goals.domain import Goal, Metric
+from services.goals.goal import Goal
+from services.goals.metrics import Metric
 from services.goals.publishing import public_type_name
 from services.projections.audit import State
 from services.projections.goal_state import fold_goal_event, own_progress, progress_source
