@@ -129,7 +129,7 @@ def goals_application(path: Path) -> GoalsApplication:
 
 def new_goal(title: str) -> Goal:
     """An active goal with a numeric metric, as a person would set one for themselves."""
-    goal = Goal(
+    goal = Goal.create(
         tenant_id=TENANT,
         title=title,
         description="Benchmark goal with a measurable target",

@@ -160,11 +160,11 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         """A validated, unsaved goal: the request first, then the directory and the parent.
 
         `team_id` "" means the owner's current team. `fields` are the other arguments of
-        Goal(...) (title, description, level, period, metric, visibility, recurring, ...).
+        Goal.create(...) (title, description, level, period, metric, visibility, recurring, ...).
         """
         directory = self._directory()
         team = team_id or default_team(directory, context.tenant_id, owner_id)
-        goal = Goal(
+        goal = Goal.create(
             tenant_id=context.tenant_id,
             owner_id=owner_id,
             team_id=team,

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any, Self
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, CanInitAggregate, DomainEvent, event
+from eventsourcing.domain import Aggregate, DomainEvent, event
 from eventsourcing.utils import register_topic
 
 from services.goals.goal_alignment import AlignmentCommands
@@ -174,16 +174,53 @@ class Goal(LifecycleCommands, OwnershipCommands, AlignmentCommands, MeasurementC
         by: str
 
     @classmethod
-    def _create(
+    def create(
         cls,
-        event_class: type[CanInitAggregate[UUID]],
-        *,
-        id: UUID | None = None,
-        **kwargs: Any,
+        tenant_id: str,
+        title: str,
+        description: str,
+        owner_id: str,
+        team_id: str,
+        level: str,
+        start_date: date,
+        due_date: date | None,
+        metric: Metric | Mapping[str, Any] | None,
+        parent_goal_id: UUID | None,
+        visibility: str,
+        created_by: str,
+        measured_by_own_metric: bool = False,
+        recurring: bool = False,
+        template_id: UUID | None = None,
+        previous_goal_id: UUID | None = None,
+        progress_source: str | None = None,
+        kpi_id: UUID | None = None,
     ) -> Self:
-        # Goal(...) passes through here before the Created event exists: the one place to
-        # refuse bad input for creation and to turn the Metric into plain event data.
-        return super()._create(event_class, id=id, **creation_arguments(kwargs))
+        """A new goal. Its arguments are checked before the Created event exists, so a refused
+        creation records nothing; the Metric becomes plain event data. Create goals with this,
+        not Goal(...), which would skip the checks."""
+        arguments = creation_arguments(
+            {
+                "tenant_id": tenant_id,
+                "title": title,
+                "description": description,
+                "owner_id": owner_id,
+                "team_id": team_id,
+                "level": level,
+                "start_date": start_date,
+                "due_date": due_date,
+                "metric": metric,
+                "parent_goal_id": parent_goal_id,
+                "visibility": visibility,
+                "created_by": created_by,
+                "measured_by_own_metric": measured_by_own_metric,
+                "recurring": recurring,
+                "template_id": template_id,
+                "previous_goal_id": previous_goal_id,
+                "progress_source": progress_source,
+                "kpi_id": kpi_id,
+            }
+        )
+        return cls(**arguments)
 
     # No "*": eventsourcing 9.5 treats keyword-only parameters with defaults as required.
     # Callers pass keywords all the same.

@@ -45,7 +45,7 @@ class LifecycleCommands(GoalState):
     # ---- recurring goals ----
 
     def next_period_arguments(self, by: str) -> dict[str, Any]:
-        """Keyword arguments of Goal(...) for this recurring goal's next period.
+        """Keyword arguments of Goal.create(...) for this recurring goal's next period.
 
         The copy starts from scratch: the metric's current value goes back to its start, and
         the new goal remembers this one as its previous goal.

@@ -85,7 +85,7 @@ def goal(**overrides: Any) -> Goal:
         "visibility": "public",
         "created_by": "ann",
     }
-    return Goal(**{**arguments, **overrides})
+    return Goal.create(**{**arguments, **overrides})
 
 
 def allowed(check: Callable[[], object]) -> bool:

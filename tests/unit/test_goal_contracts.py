@@ -33,7 +33,7 @@ def goal_event_classes() -> list[type[Goal.Event]]:
 
 
 def every_kind_of_event() -> list[Goal.Event]:
-    goal = Goal(
+    goal = Goal.create(
         tenant_id="acme",
         title="Reduce support backlog",
         description="Tickets older than a week.",
@@ -69,7 +69,7 @@ def every_kind_of_event() -> list[Goal.Event]:
     goal.reopen("reopened ticket flood", "bob")
     goal.cancel("team merged", "bob")
     goal.archive("bob")
-    unmeasured = Goal(**{**goal.next_period_arguments("bob"), "metric": None})
+    unmeasured = Goal.create(**{**goal.next_period_arguments("bob"), "metric": None})
     unmeasured.define_metric(Metric("number", "stay_below", 50, 50), "bob")
     events = [*goal.collect_events(), *unmeasured.collect_events()]
     return [event for event in events if isinstance(event, Goal.Event)]

@@ -23,7 +23,7 @@ HR = CommandContext.new("acme", "hr-1")
 
 
 def new_goal(title: str) -> Goal:
-    goal = Goal(
+    goal = Goal.create(
         tenant_id="acme",
         title=title,
         description="",

@@ -177,7 +177,7 @@ alignment_commands = st.lists(
 
 
 def team_goal() -> Goal:
-    goal = Goal(
+    goal = Goal.create(
         tenant_id="acme",
         title="Ship the onboarding flow",
         description="",

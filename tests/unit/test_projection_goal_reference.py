@@ -151,7 +151,7 @@ def recorded_events(
     arguments: dict[str, Any], sequence: Sequence[Command], *, refusals_allowed: bool
 ) -> list[Goal.Event]:
     """The events the aggregate records for the sequence; refused commands record nothing."""
-    goal = Goal(**arguments)
+    goal = Goal.create(**arguments)
     for name, command_arguments in sequence:
         try:
             getattr(goal, name)(**command_arguments)
