@@ -204,23 +204,58 @@ def fold_entries(entries: Iterable[AuditEntry], fold: Fold) -> State:
     return state
 
 
+_AUDIT_HEADS_MEMO = "audit_heads:"
+
+
+def _heads_memo(tx: Transaction, tables: AuditTables) -> dict[str, tuple[State, str] | None]:
+    """(state, entry hash) after the last entry of each aggregate this transaction read or
+    wrote (None: no entry yet); written rows are deferred, so this is what reads them back."""
+    memo: dict[str, tuple[State, str] | None] = tx.memo.setdefault(
+        _AUDIT_HEADS_MEMO + tables.heads, {}
+    )
+    return memo
+
+
+def load_heads(tx: Transaction, aggregate_ids: Iterable[str], tables: AuditTables) -> None:
+    """Reads the chain heads of several aggregates in one query per 500 ids into the
+    transaction's memo, so `record_event` of a batch reads none itself."""
+    memo = _heads_memo(tx, tables)
+    wanted = sorted({a for a in aggregate_ids if a not in memo})
+    for start in range(0, len(wanted), _HEADS_CHUNK):
+        chunk = wanted[start : start + _HEADS_CHUNK]
+        rows = tx.execute(
+            f"SELECT aggregate_id, state_json, entry_hash FROM {tables.heads} "
+            f"WHERE aggregate_id IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        )
+        found = {str(r[0]): (json.loads(r[1]), str(r[2])) for r in rows}
+        for aggregate_id in chunk:
+            memo[aggregate_id] = found.get(aggregate_id)
+
+
+_HEADS_CHUNK = 500
+
+
 def record_event(
     tx: Transaction, envelope: EventEnvelope, fold: Fold, tables: AuditTables = STANDALONE
 ) -> tuple[AuditEntry, State]:
     """Append the envelope to its aggregate's chain (the caller guarantees version order);
     returns the new entry and the aggregate's state after it."""
-    # The head row holds the folded state after the last entry, so appending stays O(1)
-    # however long the history is.
-    head = tx.one(
-        f"SELECT state_json, entry_hash FROM {tables.heads} WHERE aggregate_id = ?",
-        (envelope.aggregate_id,),
-    )
-    before: State = json.loads(head[0]) if head else {}
+    # The head holds the folded state after the last entry, so appending stays O(1) however
+    # long the history is. Within a transaction it is kept in the memo (folds return new
+    # states, never change the one given), and its row and the entry's are written with the
+    # transaction's other deferred writes: once per aggregate per batch for the head.
+    memo = _heads_memo(tx, tables)
+    aggregate_id = envelope.aggregate_id
+    if aggregate_id not in memo:
+        load_heads(tx, [aggregate_id], tables)
+    head = memo[aggregate_id]
+    before: State = head[0] if head else {}
     after = fold(dict(before), envelope.type, envelope.data)
-    entry = AuditEntry(
+    unsealed = AuditEntry(
         tenant_id=storable_text(envelope.tenant_id),
         aggregate_type=storable_text(envelope.aggregate_type),
-        aggregate_id=envelope.aggregate_id,
+        aggregate_id=aggregate_id,
         version=envelope.aggregate_version,
         event_id=envelope.id,
         event_type=storable_text(envelope.type),
@@ -231,10 +266,31 @@ def record_event(
         changes=field_changes(before, after),
         previous_hash=head[1] if head else GENESIS_HASH,
     )
-    sealed = _seal(entry)
-    insert_entry(tx, sealed, tables)
-    write_head(tx, sealed, after, tables)
+    sealed = dataclasses.replace(unsealed, entry_hash=unsealed.content_hash())
+    tx.defer(_insert_sql(tables), sealed.to_row())
+    memo[aggregate_id] = (after, sealed.entry_hash)
+    _defer_head(tx, sealed, after, tables)
     return sealed, after
+
+
+def _defer_head(tx: Transaction, entry: AuditEntry, state: State, tables: AuditTables) -> None:
+    def row() -> tuple[Any, ...]:  # encoded when sent: once, for the last entry of the batch
+        return (entry.aggregate_id, entry.version, canonical_json(state), entry.entry_hash)
+
+    tx.defer(_upsert_head_sql(tables), row, key=entry.aggregate_id)
+
+
+def _upsert_head_sql(tables: AuditTables) -> str:
+    return (
+        f"INSERT INTO {tables.heads} (aggregate_id, version, state_json, entry_hash) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET "
+        "version = excluded.version, state_json = excluded.state_json, "
+        "entry_hash = excluded.entry_hash"
+    )
+
+
+def _insert_sql(tables: AuditTables) -> str:
+    return f"INSERT INTO {tables.entries} ({COLUMNS}) VALUES ({', '.join('?' * 13)})"
 
 
 def storable_text(text: str) -> str:
@@ -243,23 +299,8 @@ def storable_text(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def write_head(tx: Transaction, entry: AuditEntry, state: State, tables: AuditTables) -> None:
-    tx.execute(
-        f"INSERT INTO {tables.heads} (aggregate_id, version, state_json, entry_hash) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET "
-        "version = excluded.version, state_json = excluded.state_json, "
-        "entry_hash = excluded.entry_hash",
-        (entry.aggregate_id, entry.version, canonical_json(state), entry.entry_hash),
-    )
-
-
-def _seal(entry: AuditEntry) -> AuditEntry:
-    return dataclasses.replace(entry, entry_hash=entry.content_hash())
-
-
 def insert_entry(tx: Transaction, entry: AuditEntry, tables: AuditTables = STANDALONE) -> None:
-    placeholders = ", ".join("?" * 13)
-    tx.execute(f"INSERT INTO {tables.entries} ({COLUMNS}) VALUES ({placeholders})", entry.to_row())
+    tx.execute(_insert_sql(tables), entry.to_row())
 
 
 def load_entries(
