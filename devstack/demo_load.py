@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from devstack.demo_feedback import FeedbackLoader
 from devstack.demo_goals import organisation
-from devstack.demo_org import PACE, TENANT, Goal, Metric, Organisation
+from devstack.demo_org import PACE, SUGGESTED_ROLES, TENANT, Goal, Metric, Organisation
 from devstack.demo_writes import Writer, check_in_plan, period_of
 from northstar.directory.v1 import directory_pb2
 from northstar.goals.v1 import goals_pb2
@@ -59,12 +60,18 @@ async def load_demo(host: str, base_port: int, data_dir: Path, today: date | Non
         "goals": len(org.goals),
         "check_ins": loader.check_ins,
         "kpis": len(org.kpis),
+        "feedback": loader.feedback.feedback_given,
+        # The feedback API lists no one's 1:1s or requests: their ids, for the tour and tests.
+        "feedback_requests": loader.feedback.requests,
+        "one_on_ones": loader.feedback.one_on_ones,
     }
     marker_path(data_dir).write_text(json.dumps(summary, indent=2) + "\n")
     return (
         f"demo organisation loaded in {time.monotonic() - started:.0f}s: {len(org.people)} "
         f"people, {len(org.teams)} teams, {len(org.goals)} goals, {loader.check_ins} "
-        f"check-ins, {len(org.kpis)} KPIs (tenant {TENANT})"
+        f"check-ins, {len(org.kpis)} KPIs, {loader.feedback.feedback_given} feedback, "
+        f"{len(loader.feedback.requests)} 360s, {len(loader.feedback.one_on_ones)} 1:1 series "
+        f"(tenant {TENANT})"
     )
 
 
@@ -77,6 +84,12 @@ class _Loader:
         self.kpi_tokens: list[str] = []
         self.check_ins = 0
         self._limit = asyncio.Semaphore(6)
+        managers = {person.manager_id for person in org.people}
+        roles = {
+            person.person_id: "manager" if person.person_id in managers else "employee"
+            for person in org.people
+        }
+        self.feedback = FeedbackLoader(writer, self.goal_ids, roles | SUGGESTED_ROLES, today)
 
     def window(self, name: str) -> tuple[str, str]:
         start = self.quarter_start
@@ -94,7 +107,9 @@ class _Loader:
             await self.each([g for g in self.org.goals if g.level == level], self.create_goal)
         await self.each(self.org.goals, self.history_of)
         await self.kpis()
+        await self.feedback.run()
         await self.wait_for_projections(last_person)
+        await self.feedback.wait_for_projections()
 
     async def each(self, items: Sequence[T], work: Callable[[T], Awaitable[None]]) -> None:
         async def limited(item: T) -> None:

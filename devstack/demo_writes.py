@@ -14,6 +14,7 @@ import grpc
 
 from devstack.demo_org import TENANT
 from northstar.directory.v1 import directory_pb2_grpc
+from northstar.feedback.v1 import feedback_pb2_grpc
 from northstar.goals.v1 import goals_pb2_grpc
 from northstar.kpi.v1 import kpi_pb2_grpc
 from northstar.projections.v1 import projections_pb2_grpc
@@ -98,6 +99,7 @@ class Writer:
         self.directory = directory_pb2_grpc.DirectoryServiceStub(self._channels["directory"])
         self.goals = goals_pb2_grpc.GoalServiceStub(self._channels["goals"])
         self.kpi = kpi_pb2_grpc.KpiServiceStub(self._channels["kpi"])
+        self.feedback = feedback_pb2_grpc.FeedbackServiceStub(self._channels["feedback"])
         self.projections = projections_pb2_grpc.ProjectionServiceStub(self._channels["projections"])
         self._tokens: dict[tuple[str, str], Metadata] = {}
 
@@ -126,16 +128,20 @@ class Writer:
         return self._tokens[subject, role]
 
     async def retrying(
-        self, method: Callable[..., Awaitable[R]], request: Any, metadata: Metadata
+        self,
+        method: Callable[..., Awaitable[R]],
+        request: Any,
+        metadata: Metadata,
+        waiting_on: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.FAILED_PRECONDITION}),
     ) -> R:
-        """Calls `method`, again while the service's directory replica lacks a person or team."""
+        """Calls `method`, again while the service's directory replica lacks a person or team
+        (the codes in `waiting_on` are what the service answers until it has them)."""
         deadline = time.monotonic() + REPLICA_WAIT_SECONDS
         while True:
             try:
                 return await method(request, metadata=metadata)
             except grpc.aio.AioRpcError as error:
-                waiting = error.code() == grpc.StatusCode.FAILED_PRECONDITION
-                if not waiting or time.monotonic() > deadline:
+                if error.code() not in waiting_on or time.monotonic() > deadline:
                     raise
             await asyncio.sleep(0.3)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from northstar_cli import goals, kpis, records
+from northstar_cli import feedback, goals, kpis, one_on_ones, parked, records
 from northstar_cli.config import (
     DEFAULT_BASE_PORT,
     DEFAULT_HOST,
@@ -25,13 +25,13 @@ from northstar_cli.config import (
     save_config,
 )
 from northstar_cli.output import JsonFlag, console, emit, fail
-from services.shared.auth import ROLES
+from services.shared.auth import PLATFORM_OPERATOR, PLATFORM_TENANT, ROLES
 
 ENTRY_POINT_GROUP = "northstar.commands"
 
 app = typer.Typer(
     name="northstar",
-    help="Northstar from the terminal: goals, the alignment tree, history, KPIs.",
+    help="Northstar from the terminal: goals, the alignment tree, history, KPIs, feedback, 1:1s.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -41,6 +41,9 @@ COMMAND_GROUPS: list[tuple[str, typer.Typer]] = [
     ("goals", goals.app),
     ("kpi", kpis.app),
     ("rebuild", records.rebuild_app),
+    ("parked", parked.app),
+    ("feedback", feedback.app),
+    ("1on1", one_on_ones.app),
 ]
 
 app.command("tree")(records.tree)
@@ -62,10 +65,15 @@ def login(
     subject: Annotated[
         str, typer.Option("--as", help="Your person id (or integration account id).")
     ] = "",
-    tenant: Annotated[str, typer.Option(help="Tenant id, e.g. acme.")] = "",
+    tenant: Annotated[
+        str, typer.Option(help="Tenant id, e.g. acme (none for a platform operator).")
+    ] = "",
     role: Annotated[
         list[str] | None,
-        typer.Option(help="A role: employee, manager, hr_admin, auditor, integration; repeats."),
+        typer.Option(
+            help="A role: employee, manager, hr_admin, auditor, integration; repeats. "
+            "Or platform_operator alone (parked events, rebuilds; no tenant)."
+        ),
     ] = None,
     dev: Annotated[bool, typer.Option("--dev", help="Mint dev-mode tokens (make run).")] = False,
     token: Annotated[str, typer.Option(help="Use this bearer token instead (production).")] = "",
@@ -85,9 +93,10 @@ def login(
     if base_port is not None:
         config.base_port = base_port
     if dev:
+        roles = _check_roles(role or ["employee"])
+        tenant = _operator_tenant(roles, tenant)
         if not subject or not tenant:
             raise typer.BadParameter("--dev needs --as <person> and --tenant <tenant>")
-        roles = _check_roles(role or ["employee"])
         config.identity = Identity(subject=subject, tenant=tenant, roles=roles, dev=True)
     elif token:
         config.identity = Identity(subject=subject, tenant=tenant, dev=False, token=token)
@@ -134,6 +143,17 @@ def whoami(json_output: JsonFlag = False) -> None:
             console().print(Text(f"  {name:<12} {address}"))
 
     emit(answer, json_output, show)
+
+
+def _operator_tenant(roles: list[str], tenant: str) -> str:
+    """A platform operator's tokens name no tenant (the services refuse any other shape)."""
+    if PLATFORM_OPERATOR not in roles:
+        return tenant
+    if set(roles) != {PLATFORM_OPERATOR}:
+        raise typer.BadParameter(f"--role {PLATFORM_OPERATOR} is not combined with other roles")
+    if tenant not in ("", PLATFORM_TENANT):
+        raise typer.BadParameter(f"a {PLATFORM_OPERATOR} acts for no tenant: leave out --tenant")
+    return PLATFORM_TENANT
 
 
 def _who(config: Config) -> str:

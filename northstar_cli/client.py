@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from northstar.directory.v1 import directory_pb2_grpc
+from northstar.feedback.v1 import feedback_pb2_grpc
 from northstar.goals.v1 import goals_pb2_grpc
 from northstar.kpi.v1 import kpi_pb2_grpc
 from northstar.projections.v1 import projections_pb2_grpc
@@ -87,6 +88,9 @@ class Session:
 
     def projections(self) -> projections_pb2_grpc.ProjectionServiceStub:
         return projections_pb2_grpc.ProjectionServiceStub(self.channel("projections"))
+
+    def feedback(self) -> feedback_pb2_grpc.FeedbackServiceStub:
+        return feedback_pb2_grpc.FeedbackServiceStub(self.channel("feedback"))
 
     def kpi(self) -> kpi_pb2_grpc.KpiServiceStub:
         return kpi_pb2_grpc.KpiServiceStub(self.channel("kpi"))

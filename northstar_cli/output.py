@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -34,12 +34,14 @@ def error_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def as_json(message: Message | Mapping[str, Any]) -> Any:
+def as_json(message: Message | Mapping[str, Any] | Sequence[Any]) -> Any:
     if isinstance(message, Message):
         return MessageToDict(
             message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
         )
-    return {key: as_json(value) for key, value in message.items()}
+    if isinstance(message, Mapping):
+        return {key: as_json(value) for key, value in message.items()}
+    return [as_json(item) for item in message]
 
 
 def emit(answer: Message | Mapping[str, Any], json_output: bool, show: Callable[[], None]) -> None:

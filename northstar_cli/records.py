@@ -29,6 +29,7 @@ class ReadModel(StrEnum):
     goals = "goals"
     directory_audit = "directory-audit"
     kpi = "kpi"
+    feedback = "feedback"
 
 
 class Format(StrEnum):
@@ -36,7 +37,7 @@ class Format(StrEnum):
     csv = "csv"
 
 
-def _read_model(model: ReadModel) -> Any:
+def read_model_enum(model: ReadModel) -> Any:
     return getattr(projections_pb2, "READ_MODEL_" + model.value.upper().replace("-", "_"))
 
 
@@ -168,7 +169,7 @@ def rebuild_start(
     json_output: JsonFlag = False,
 ) -> None:
     """Start rebuilding a read model; shows a live progress bar until it is switched in."""
-    model = _read_model(read_model)
+    model = read_model_enum(read_model)
     with connected(json_output) as session:
         status = session.call(
             "projections",
@@ -189,7 +190,7 @@ def rebuild_status(
         status = session.call(
             "projections",
             session.projections().GetRebuildStatus,
-            projections_pb2.GetRebuildStatusRequest(read_model=_read_model(read_model)),
+            projections_pb2.GetRebuildStatusRequest(read_model=read_model_enum(read_model)),
         )
     emit(status, json_output, lambda: _rebuild_words(status))
 

@@ -58,5 +58,7 @@ def create_app(
     app.router.add_get("/alignment", pages.alignment_page)
     app.router.add_get("/goals/{goal_id}", pages.goal_page)
     app.router.add_get("/kpis", pages.kpi_page)
+    app.router.add_get("/feedback", pages.my_feedback)
+    app.router.add_get("/people/{person_id}/feedback", pages.person_feedback_page)
     app.router.add_static("/static", STATIC)
     return app

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 import grpc
 
 from northstar.directory.v1 import directory_pb2, directory_pb2_grpc
+from northstar.feedback.v1 import feedback_pb2_grpc
 from northstar.goals.v1 import goals_pb2_grpc
 from northstar.kpi.v1 import kpi_pb2_grpc
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
@@ -43,6 +44,7 @@ class Backend:
         self.goals = goals_pb2_grpc.GoalServiceStub(self._channels["goals"])
         self.projections = projections_pb2_grpc.ProjectionServiceStub(self._channels["projections"])
         self.kpi = kpi_pb2_grpc.KpiServiceStub(self._channels["kpi"])
+        self.feedback = feedback_pb2_grpc.FeedbackServiceStub(self._channels["feedback"])
         self.directory = directory_pb2_grpc.DirectoryServiceStub(self._channels["directory"])
         self._secret = dev_secret
         self.tenant = tenant

@@ -15,7 +15,7 @@ from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
 from northstar_cli import tree as alignment
 from services.shared.auth import ROLES
-from webapp import history
+from webapp import feedback_page, history
 from webapp.backend import Backend, suggested_role
 from webapp.render import render
 from webapp.session import CSRF_FIELD, Sessions, Visitor, csrf_ok, csrf_token
@@ -249,6 +249,15 @@ async def kpi_page(request: web.Request) -> web.StreamResponse:
         error=board.error,
         csrf=csrf_token(request),
     )
+
+
+async def person_feedback_page(request: web.Request) -> web.StreamResponse:
+    visitor = visitor_of(request)
+    return await feedback_page.feedback_page(request, request.app[BACKEND], visitor)
+
+
+async def my_feedback(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther(f"/people/{visitor_of(request).subject}/feedback")
 
 
 async def home(request: web.Request) -> web.StreamResponse:

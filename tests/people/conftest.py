@@ -37,6 +37,14 @@ class DemoSystem:
     def address(self, offset: int) -> str:
         return f"127.0.0.1:{self.base_port + offset}"
 
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        """From make run's "kafka: Apache Kafka <version> at <servers>" line."""
+        for line in self.output:
+            if line.startswith("kafka: ") and " at " in line:
+                return line.rsplit(" at ", 1)[1].strip()
+        raise AssertionError("make run printed no Kafka address")
+
 
 def _is_free(port: int) -> bool:
     with socket.socket() as probe:

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from northstar.feedback.v1 import feedback_pb2, feedback_pb2_grpc
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from northstar_cli.tree import percent, status_word
@@ -137,6 +138,73 @@ async def test_alignment_tree_goal_page_and_a_past_date_match_the_grpc_answers(
     await page.goto(f"{demo_system.web_url}/kpis")
     await expect(page.locator("#kpis tr[data-kpi]")).to_have_count(4)  # one KPI is restricted
     await page.screenshot(path=artefacts / "5-kpis.png", full_page=True)
+
+
+async def goal_id_titled(system: DemoSystem, title: str) -> str:
+    async with grpc.aio.insecure_channel(system.address(4)) as channel:
+        tree = await projections_pb2_grpc.ProjectionServiceStub(channel).GetAlignmentTree(
+            projections_pb2.GetAlignmentTreeRequest(page_size=500), metadata=LENA
+        )
+    return next(node.goal_id for node in tree.nodes if node.title == title)
+
+
+async def feedback_seen_by(
+    system: DemoSystem, viewer: str, role: str, person: str
+) -> tuple[list[feedback_pb2.Feedback], projections_pb2.FeedbackActivity]:
+    who = bearer(viewer, [role])
+    async with grpc.aio.insecure_channel(system.address(2)) as channel:
+        received = await feedback_pb2_grpc.FeedbackServiceStub(channel).ListFeedback(
+            feedback_pb2.ListFeedbackRequest(
+                person_id=person, direction=feedback_pb2.FEEDBACK_DIRECTION_RECEIVED, page_size=200
+            ),
+            metadata=who,
+        )
+    async with grpc.aio.insecure_channel(system.address(4)) as channel:
+        activity = await projections_pb2_grpc.ProjectionServiceStub(channel).GetFeedbackActivity(
+            projections_pb2.GetFeedbackActivityRequest(person_id=person), metadata=who
+        )
+    return list(received.feedback), activity
+
+
+async def test_a_persons_feedback_page_shows_what_the_visitor_may_see(
+    demo_system: DemoSystem, browser: Browser, artefacts: Path
+) -> None:
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    await log_in_as(page, demo_system, "lena.fischer")
+    await page.goto(
+        f"{demo_system.web_url}/goals/{await goal_id_titled(demo_system, PERSONAL_GOAL)}"
+    )
+    await page.click("#owner-feedback")
+    await page.wait_for_url("**/people/tom.becker/feedback")
+    received, activity = await feedback_seen_by(
+        demo_system, "lena.fischer", "manager", "tom.becker"
+    )
+    rows = page.locator("#received tr[data-feedback]")
+    await expect(rows).to_have_count(len(received))
+    shown = [await row.get_attribute("data-feedback") for row in await rows.all()]
+    assert shown == [item.feedback_id for item in received]
+    # Lena's own note to self about Tom is hers to read.
+    await expect(page.locator("#received tr.kind-note_to_self")).to_have_count(1)
+    await expect(page.locator("#recognition li")).to_have_count(len(activity.recognition_feed))
+    await expect(page.locator("#last-one-on-one")).to_have_text(activity.people[0].last_one_on_one)
+    await expect(page.locator("#count-received")).to_have_text(str(activity.people[0].received))
+    await page.screenshot(path=artefacts / "6-feedback.png", full_page=True)
+
+    # A peer of Tom's: no note to self, no 1:1 dates; the service's rule, not the page's.
+    await log_in_as(page, demo_system, "mei.lin")
+    await page.goto(f"{demo_system.web_url}/people/tom.becker/feedback")
+    peer_view, _ = await feedback_seen_by(demo_system, "mei.lin", "employee", "tom.becker")
+    await expect(page.locator("#received tr[data-feedback]")).to_have_count(len(peer_view))
+    await expect(page.locator("#received tr.kind-note_to_self")).to_have_count(0)
+    await page.screenshot(path=artefacts / "7-feedback-as-a-peer.png", full_page=True)
+
+    # Check-in notes travel only in the audit export: shown to HR admins (and auditors).
+    await log_in_as(page, demo_system, "hannah.berg")
+    await page.goto(f"{demo_system.web_url}/goals/{await goal_id_titled(demo_system, TEAM_GOAL)}")
+    await expect(page.locator("#trail em", has_text="Week 1: ")).to_have_count(1)
+    await log_in_as(page, demo_system, "mei.lin")
+    await page.goto(f"{demo_system.web_url}/goals/{await goal_id_titled(demo_system, TEAM_GOAL)}")
+    await expect(page.locator("#trail em")).to_have_count(0)
 
 
 async def test_user_text_is_shown_as_text_and_logins_need_the_csrf_token(

@@ -36,6 +36,14 @@ def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def logged_in(system: DemoSystem, folder: Path, person: str, role: str) -> Path:
+    path = folder / f"{person}.json"
+    done = run_cli(path, "login", "--dev", "--as", person, "--tenant", "acme", "--role", role,
+                   "--base-port", str(system.base_port))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return path
+
+
 @pytest.fixture
 def config(demo_system: DemoSystem, tmp_path: Path) -> Path:
     path = tmp_path / "northstar.json"

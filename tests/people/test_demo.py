@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 import pytest
 
 from devstack.demo_load import load_demo
 from northstar.directory.v1 import directory_pb2, directory_pb2_grpc
+from northstar.feedback.v1 import feedback_pb2, feedback_pb2_grpc
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from tests.integration.conftest import bearer
 from tests.people.conftest import REPO, DemoSystem
@@ -81,7 +84,8 @@ async def test_the_demo_tells_its_story_through_the_apis(demo_system: DemoSystem
     assert len(kpis) == 5
     nps = kpis["Customer NPS"]
     assert nps.HasField("latest_value")
-    assert len(nps.trend) == 3
+    # Three months measured; the trend runs on to the last period ended (overdue, no value).
+    assert len([point for point in nps.trend if point.HasField("value")]) == 3
     assert kpis["Qualified leads"].status == "red"
 
 
@@ -109,3 +113,70 @@ def test_make_run_demo_0_starts_without_the_demo() -> None:
 
     assert run_command("DEMO=0").endswith("-m devstack.run --no-demo")
     assert run_command().endswith("-m devstack.run")
+
+
+def loaded_ids(system: DemoSystem) -> dict[str, Any]:
+    """The ids the loader wrote down: the feedback API lists no one's 1:1s or requests."""
+    loaded: dict[str, Any] = json.loads((system.data_dir / "demo-loaded.json").read_text())
+    return loaded
+
+
+async def test_the_demo_has_feedback_360s_and_one_on_ones(demo_system: DemoSystem) -> None:
+    ids = loaded_ids(demo_system)
+    today = datetime.now(UTC).date().isoformat()
+    async with grpc.aio.insecure_channel(demo_system.address(2)) as channel:
+        feedback = feedback_pb2_grpc.FeedbackServiceStub(channel)
+
+        async def received(person: str, viewer: str, role: str) -> list[feedback_pb2.Feedback]:
+            answer = await feedback.ListFeedback(
+                feedback_pb2.ListFeedbackRequest(
+                    person_id=person, direction=feedback_pb2.FEEDBACK_DIRECTION_RECEIVED
+                ),
+                metadata=bearer(viewer, [role]),
+            )
+            return list(answer.feedback)
+
+        toms = await received("tom.becker", "tom.becker", "employee")
+        praise = [f for f in toms if f.kind == feedback_pb2.FEEDBACK_KIND_PRAISE]
+        assert len(praise) >= 2
+        assert {"Ownership", "Craft"} <= {value for f in praise for value in f.values}
+        assert any(f.goal_id for f in praise)
+        # Private feedback: the recipient reads it, a peer does not see it at all.
+        jonas_own = await received("jonas.weber", "jonas.weber", "employee")
+        constructive = [f for f in jonas_own if f.kind == feedback_pb2.FEEDBACK_KIND_CONSTRUCTIVE]
+        assert constructive[0].text
+        assert constructive[0].visibility == feedback_pb2.FEEDBACK_VISIBILITY_PRIVATE_WITH_MANAGER
+        assert await received("jonas.weber", "mei.lin", "employee") == []
+        lenas_view = await received("tom.becker", "lena.fischer", "manager")
+        assert any(f.kind == feedback_pb2.FEEDBACK_KIND_NOTE_TO_SELF for f in lenas_view)
+
+        async def results(key: str, viewer: str) -> feedback_pb2.FeedbackRequestResults:
+            return await feedback.GetFeedbackRequestResults(
+                feedback_pb2.GetFeedbackRequestResultsRequest(request_id=ids["feedback_requests"][key]),
+                metadata=bearer(viewer, ["manager"]),
+            )  # fmt: skip
+
+        toms_360 = await results("tom", "lena.fischer")
+        assert [a.perspective for a in toms_360.aggregates] == [feedback_pb2.PERSPECTIVE_PEER]
+        assert toms_360.aggregates[0].answer_count == 5
+        assert {n.reviewer_id for n in toms_360.named} == {"tom.becker", "lena.fischer"}
+        lenas_360 = await results("lena", "sofia.marin")
+        assert list(lenas_360.aggregates) == []  # two peers, two reports: below the threshold
+        assert {n.reviewer_id for n in lenas_360.named} == {"lena.fischer", "sofia.marin"}
+
+        series = await feedback.GetOneOnOne(
+            feedback_pb2.GetOneOnOneRequest(one_on_one_id=ids["one_on_ones"]["lena/tom"]),
+            metadata=bearer("tom.becker", ["employee"]),
+        )
+    assert series.last_held_on == today
+    assert series.next_meeting > today
+    assert len(series.agenda) == 2
+    carried = [item for item in series.action_items if not item.done]
+    assert [item.added_for for item in carried] == [today]  # from the meeting held today
+    async with grpc.aio.insecure_channel(demo_system.address(4)) as channel:
+        activity = await projections_pb2_grpc.ProjectionServiceStub(channel).GetFeedbackActivity(
+            projections_pb2.GetFeedbackActivityRequest(person_id="tom.becker"),
+            metadata=bearer("lena.fischer", ["manager"]),
+        )
+    assert activity.people[0].last_one_on_one == today
+    assert len(activity.recognition_feed) >= 2
