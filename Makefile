@@ -109,7 +109,8 @@ typecheck: $(VENV_STAMP) $(PROTO_STAMP)
 test: setup lint typecheck
 	$(PY) -m pytest
 
-unit: $(VENV_STAMP) $(PROTO_STAMP) $(BUF)
+# Needs no Kafka, PostgreSQL, Go or buf: tests that do are integration tests.
+unit: $(VENV_STAMP) $(PROTO_STAMP)
 	$(PY) -m pytest tests/unit
 
 bench: setup

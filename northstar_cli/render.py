@@ -86,6 +86,15 @@ def _add_branch(parent: Tree, tree_node: TreeNode) -> None:
         _add_branch(branch, child)
 
 
+def progress_source_words(goal: goals_pb2.Goal) -> str:
+    """What drives the goal's progress, e.g. "KPI 3f1b... (chosen)" or "metric (default)"."""
+    name = goals_pb2.ProgressSource.Name(goal.progress_source).removeprefix("PROGRESS_SOURCE_")
+    words = name.lower().replace("_", " ")
+    if goal.kpi_id:
+        words += f" {goal.kpi_id}"
+    return f"{words} ({'chosen' if goal.progress_source_chosen else 'default'})"
+
+
 def goal(console: Console, goal: goals_pb2.Goal) -> None:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
@@ -93,6 +102,7 @@ def goal(console: Console, goal: goals_pb2.Goal) -> None:
     facts.add_row("Status", Text.assemble(status_text(int(goal.status))))
     facts.add_row("Progress", bar(goal.progress, int(goal.status), 30))
     facts.add_row("Expected", Text(percent(goal.expected_progress)))
+    facts.add_row("Progress from", Text(progress_source_words(goal)))
     facts.add_row("Confidence", Text(f"{goal.confidence:.2f}" if goal.has_current else "-"))
     facts.add_row("Level", Text(goals_pb2.GoalLevel.Name(goal.level)))
     facts.add_row("Lifecycle", Text(goals_pb2.GoalLifecycle.Name(goal.lifecycle)))

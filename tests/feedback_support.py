@@ -1,5 +1,6 @@
-"""A feedback application on real SQLite stores, with a directory replica fed by real
-directory events and a settable clock: what the feedback tests build on (no Kafka)."""
+"""A feedback application on real stores (SQLite files by default, or PostgreSQL), with a
+directory replica fed by real directory events and a settable clock: what the feedback tests
+build on (no Kafka)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from northstar_contracts.directory import PERSON_DEPARTED
 from northstar_contracts.envelope import EventEnvelope, envelope_id
 from northstar_contracts.registry import EVENTS
+from services.feedback.__main__ import sibling_store_url
 from services.feedback.application import FeedbackApplication
 from services.feedback.ballots import BallotBox
 from services.feedback.goal_ids import GoalIds
@@ -92,6 +95,39 @@ def person_registered(
     )
 
 
+def person_departed(
+    tenant: str, person_id: str, leave_date: date, version: int = 2
+) -> EventEnvelope:
+    """The directory's event for a person who left (after their registration, version 1)."""
+    aggregate_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{person_id}"))
+    manager_id, team_id, _roles = ORGANISATION.get(person_id, ("", "", frozenset()))
+    _, data = EVENTS.outbound_data(
+        PERSON_DEPARTED,
+        {
+            "person_id": person_id,
+            "leave_date": leave_date,
+            "manager_id": manager_id,
+            "team_id": team_id,
+            "reason": "",
+            "effective_at": datetime(2026, 3, 2, tzinfo=UTC),
+        },
+    )
+    return EventEnvelope.produce(
+        id=envelope_id(aggregate_id, version),
+        type=PERSON_DEPARTED,
+        schema_version=1,
+        source="northstar/directory",
+        tenant_id=tenant,
+        aggregate_type="Person",
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        sequence=version,
+        occurred_at=datetime(2026, 3, 2, tzinfo=UTC),
+        actor_id="hr-1",
+        data=data,
+    )
+
+
 def seed(replica: DirectoryReplica, tenant: str = TENANT) -> None:
     for person_id, (manager_id, team_id, _roles) in ORGANISATION.items():
         replica.apply_envelope(person_registered(tenant, person_id, manager_id, team_id))
@@ -107,21 +143,30 @@ class FeedbackWorld:
     databases: list[ReadModelDatabase]
 
     def close(self) -> None:
+        self.app.close()
         for db in self.databases:
             db.close()
 
 
-def feedback_world(folder: Path, today: date = date(2026, 3, 2)) -> FeedbackWorld:
-    """A Monday, 2 March 2026, 09:00 UTC unless told otherwise."""
+def feedback_world(
+    folder: Path, today: date = date(2026, 3, 2), store_url: str = ""
+) -> FeedbackWorld:
+    """A Monday, 2 March 2026, 09:00 UTC unless told otherwise; SQLite files in `folder` unless
+    a store URL is given (the stores laid out as the service lays them out)."""
     clock = SettableClock(datetime(today.year, today.month, today.day, 9, tzinfo=UTC))
-    replica_db = ReadModelDatabase(f"sqlite:///{folder / 'directory.db'}")
-    local_db = ReadModelDatabase(f"sqlite:///{folder / 'index.db'}")
-    ballots_db = ReadModelDatabase(f"sqlite:///{folder / 'ballots.db'}")
+    store_url = store_url or f"sqlite:///{folder / 'feedback.db'}"
+    replica_db = ReadModelDatabase(
+        sibling_store_url(store_url, "directory"), schema="feedback_directory"
+    )
+    local_db = ReadModelDatabase(sibling_store_url(store_url, "index"), schema="feedback_index")
+    ballots_db = ReadModelDatabase(
+        sibling_store_url(store_url, "ballots"), schema="feedback_ballots"
+    )
     replica = DirectoryReplica(replica_db)
     seed(replica)
     goal_ids = GoalIds(local_db)
     app = FeedbackApplication(
-        env=persistence_env("feedback", f"sqlite:///{folder / 'feedback.db'}"),
+        env=persistence_env("feedback", store_url),
         directory=replica,
         goal_ids=goal_ids,
         ballots=BallotBox(ballots_db),

@@ -9,6 +9,7 @@ import re
 
 from aiohttp import web
 
+from northstar.directory.v1 import directory_pb2
 from northstar.feedback.v1 import feedback_pb2
 from northstar.projections.v1 import projections_pb2
 from webapp.backend import Backend
@@ -51,7 +52,13 @@ async def feedback_page(request: web.Request, backend: Backend, visitor: Visitor
     person_id = request.match_info["person_id"]
     if not PERSON_ID.match(person_id):
         raise web.HTTPNotFound(text="No such person.")
-    received, given, activity = await asyncio.gather(
+    known, received, given, activity = await asyncio.gather(
+        backend.call(
+            "directory",
+            backend.directory.GetPerson,
+            directory_pb2.GetPersonRequest(person_id=person_id),
+            visitor,
+        ),
         _listed(backend, visitor, person_id, feedback_pb2.FEEDBACK_DIRECTION_RECEIVED),
         _listed(backend, visitor, person_id, feedback_pb2.FEEDBACK_DIRECTION_GIVEN),
         backend.call(
@@ -61,6 +68,9 @@ async def feedback_page(request: web.Request, backend: Backend, visitor: Visitor
             visitor,
         ),
     )
+    if known.error is not None and known.error.code == "NOT_FOUND":
+        # Feedback reads answer an unknown person with an empty page; the directory knows.
+        raise web.HTTPNotFound(text="No such person.")
     people = list(activity.value.people) if activity.value else []
     return render(
         request,

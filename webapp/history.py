@@ -15,7 +15,14 @@ from typing import Any
 
 from northstar.projections.v1 import projections_pb2
 from northstar_contracts.errors import ContractViolation
-from northstar_contracts.progress import MetricValues, goal_progress, metric_progress
+from northstar_contracts.progress import (
+    SOURCE_KPI,
+    SOURCE_METRIC,
+    MetricValues,
+    effective_progress_source,
+    goal_progress,
+    metric_progress,
+)
 
 CHECKED_IN = "goals.GoalCheckedIn"
 
@@ -45,9 +52,16 @@ def fold(entries: Sequence[projections_pb2.AuditEntry]) -> list[dict[str, Any]]:
 
 
 def own_progress(state: Mapping[str, Any]) -> float:
-    """Progress of the goal's own measure: key results by weight, else its metric (0 if none)."""
+    """Progress of the goal's own measure under its progress source (key results by weight, or
+    its metric); a goal its children drive shows its key results, else its metric (0 if none)."""
     try:
         key_results = state.get("key_results") or []
+        metric = state.get("metric")
+        source = effective_progress_source(
+            state.get("progress_source"), has_metric=bool(metric), has_key_results=bool(key_results)
+        )
+        if source in (SOURCE_METRIC, SOURCE_KPI) and metric:
+            return metric_progress(MetricValues.from_data(metric))
         if key_results:
             return goal_progress(
                 own_metric_progress=None,
@@ -56,7 +70,6 @@ def own_progress(state: Mapping[str, Any]) -> float:
                     for kr in key_results
                 ],
             )
-        metric = state.get("metric")
         return 0.0 if not metric else metric_progress(MetricValues.from_data(metric))
     except (ContractViolation, KeyError, TypeError, ValueError):
         return 0.0

@@ -124,12 +124,14 @@ async def alignment_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _as_of_instant(value: str) -> str:
-    """The page's "as of" field (a datetime-local value, read as UTC) as RFC 3339."""
+def as_of_instant(value: str) -> str:
+    """The page's "as of" field (a datetime-local value, read as UTC) as RFC 3339. A value that
+    is no date and time is passed on as typed, so the service refuses it naming `as_of` and the
+    page says so, rather than quietly showing the goal as it is now."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        return ""
+        return value
     return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC).isoformat()
 
 
@@ -139,7 +141,7 @@ async def goal_page(request: web.Request) -> web.StreamResponse:
     if not UUID.match(goal_id):
         raise web.HTTPNotFound(text="No such goal.")
     at_field = request.query.get("at", "")[:32]
-    at = _as_of_instant(at_field) if at_field else ""
+    at = as_of_instant(at_field) if at_field else ""
     stub = backend.projections
     goal, path, contributors, trail, verified = await asyncio.gather(
         backend.call(

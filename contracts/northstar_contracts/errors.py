@@ -14,6 +14,17 @@ class ContractViolation(ValueError):
         self.reason = reason
 
 
+def violation_of(problems: list[tuple[str, str]]) -> ContractViolation:
+    """One violation for a validator's (location, message) problems, named after the first.
+
+    The first problem's location is the violation's field, which the message already leads
+    with, so only the further problems repeat their own location.
+    """
+    (field, first), *others = problems
+    reason = "; ".join([first, *(f"{where}: {what}" if where else what for where, what in others)])
+    return ContractViolation(reason, field=field)
+
+
 class UnknownContract(LookupError):
     """An event type or schema version this release of the contracts does not know."""
 

@@ -25,6 +25,7 @@ FEEDBACK = "Feedback"
 FEEDBACK_REQUEST = "FeedbackRequest"
 ONE_ON_ONE = "OneOnOne"
 SETTINGS = "FeedbackSettings"
+QUESTION_TEMPLATE = "QuestionTemplate"
 
 Kind = Literal["praise", "constructive", "note_to_self"]
 Visibility = Literal["public", "private", "private_with_manager", "manager_only", "giver_only"]
@@ -86,13 +87,17 @@ class ReviewerContract(EventContract):
 
 
 class QuestionContract(EventContract):
-    """One question of a request."""
+    """One question of a request or of a question template."""
 
     question_id: str = Field(description="Id within the request, e.g. q1.")
     kind: QuestionKind = Field(description="rating (whole number on a scale) or text.")
     prompt: str = Field(description="The question as asked.")
     scale_min: int = Field(description="Rating questions: lowest score (0 for text).")
     scale_max: int = Field(description="Rating questions: highest score (0 for text).")
+    scale_labels: list[str] = Field(
+        default_factory=list,
+        description="Rating questions: one label per score, lowest first, or none.",
+    )
 
 
 @feedback_event("feedback.FeedbackRequestCreated", FEEDBACK_REQUEST)
@@ -108,6 +113,9 @@ class FeedbackRequestCreatedV1(EventContract):
     due_date: date = Field(description="Last day to answer; the request closes after it.")
     anonymous: bool = Field(description="Peer and direct-report answers are anonymous.")
     anonymity_threshold: int = Field(ge=3, description="Answers a perspective needs to show.")
+    template_id: UUID | None = Field(
+        default=None, description="The question template the questions came from, if any."
+    )
 
 
 @feedback_event("feedback.FeedbackRequestAnswered", FEEDBACK_REQUEST)
@@ -159,10 +167,12 @@ class FeedbackRequestClosedV1(EventContract):
 
 @feedback_event("feedback.FeedbackRequestFlagged", FEEDBACK_REQUEST)
 class FeedbackRequestFlaggedV1(EventContract):
-    """The requester or the subject of an open request left the organisation."""
+    """The requester, the subject or a reviewer of an open request left the organisation."""
 
     departed_person_id: str = Field(description="Person id of whoever left.")
-    role: Literal["requester", "subject"] = Field(description="Their part in the request.")
+    role: Literal["requester", "subject", "reviewer"] = Field(
+        description="Their part in the request."
+    )
     leave_date: date = Field(description="Their last day.")
     by: str = By
 
@@ -228,6 +238,34 @@ class OneOnOneOverdueV1(EventContract):
     slot: date = Field(description="The missed slot.")
     manager_id: str = Field(description="Person id of the manager.")
     report_id: str = Field(description="Person id of the report.")
+
+
+@feedback_event("feedback.OneOnOneFlagged", ONE_ON_ONE)
+class OneOnOneFlaggedV1(EventContract):
+    """The manager or the report of a 1:1 left the organisation; no slot after their last day
+    is missed."""
+
+    departed_person_id: str = Field(description="Person id of whoever left.")
+    role: Literal["manager", "report"] = Field(description="Their part in the 1:1.")
+    leave_date: date = Field(description="Their last day.")
+    by: str = By
+
+
+@feedback_event("feedback.QuestionTemplateDefined", QUESTION_TEMPLATE)
+class QuestionTemplateDefinedV1(EventContract):
+    """An HR admin stored a question template requests can reference by id."""
+
+    tenant_id: str = Field(description="Tenant the template belongs to.")
+    name: str = Field(description="The template's name.")
+    questions: list[QuestionContract] = Field(description="Its questions, q1 first.")
+    by: str = By
+
+
+@feedback_event("feedback.QuestionTemplateRetired", QUESTION_TEMPLATE)
+class QuestionTemplateRetiredV1(EventContract):
+    """The template is chosen for new requests no more (requests made with it keep theirs)."""
+
+    by: str = By
 
 
 @feedback_event("feedback.FeedbackSettingsChanged", SETTINGS)

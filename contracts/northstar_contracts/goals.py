@@ -24,6 +24,8 @@ MetricKind = Literal["number", "percentage", "currency", "binary"]
 Direction = Literal["increase", "decrease", "stay_above", "stay_below"]
 Level = Literal["strategy", "company", "team", "personal"]
 Visibility = Literal["public", "team", "private"]
+ProgressSource = Literal["metric", "key_results", "children", "kpi"]
+PROGRESS_SOURCE_CHANGED = "goals.GoalProgressSourceChanged"
 
 
 def goal_event(type_name: str, version: int = 1) -> Callable[[Contract], Contract]:
@@ -79,6 +81,15 @@ class GoalCreatedV1(EventContract):
     template_id: UUID | None = Field(description="Template the goal was created from, if any.")
     previous_goal_id: UUID | None = Field(
         description="The goal of the previous period this one rolled over from, if any."
+    )
+    progress_source: ProgressSource | None = Field(
+        None,
+        description="What drives the goal's progress as its owner chose it: its metric, its "
+        "key results, its aligned children or a KPI; null: the default rule (key results if "
+        "any, else its metric if any, else its children; docs/goals.md).",
+    )
+    kpi_id: UUID | None = Field(
+        None, description="The KPI whose measurements drive the goal (progress source kpi)."
     )
 
 
@@ -184,6 +195,22 @@ class GoalMetricDefinedV1(EventContract):
     by: str = By
 
 
+@goal_event("goals.GoalMetricChanged")
+class GoalMetricChangedV1(EventContract):
+    """The goal is measured by another metric from now on, with the reason.
+
+    The new metric starts from its start value: values checked in on the previous metric stay
+    in the history but no longer count.
+    """
+
+    previous_metric: MetricContract | None = Field(
+        description="The metric the goal was measured by before; null if it had none."
+    )
+    metric: MetricContract = Field(description="The metric the goal is measured by from now on.")
+    reason: str = Reason
+    by: str = By
+
+
 @goal_event("goals.GoalKeyResultAdded")
 class GoalKeyResultAddedV1(EventContract):
     """A key result was added to the goal."""
@@ -213,6 +240,20 @@ class GoalCheckedInV1(EventContract):
     note: str = PersonalData("Free-text note in the owner's words.")
     by: str = By
     key_result_id: UUID | None = Field(description="Key result checked in on; null: the goal.")
+    kpi_id: UUID | None = Field(
+        None,
+        description="Set on an automatic check-in: the KPI whose measurement it records (the "
+        "envelope's causation id is that measurement event's id); null: a person's check-in.",
+    )
+    kpi_period: str | None = Field(
+        None, description="Set on an automatic check-in: the KPI period whose value it records."
+    )
+    kpi_event_id: str | None = Field(
+        None,
+        description="Set on an automatic check-in: the id of the KPI event it records "
+        "(kpi.MeasurementRecorded or kpi.MeasurementCorrected), which the envelope's causation id "
+        "names too.",
+    )
 
 
 @goal_event("goals.GoalTargetChanged")
@@ -253,4 +294,18 @@ class GoalFlaggedForReassignmentV1(EventContract):
         description="Their line manager when they left ('' when none): who should reassign it."
     )
     leave_date: date = Field(description="The departed owner's last day.")
+    by: str = By
+
+
+@goal_event(PROGRESS_SOURCE_CHANGED)
+class GoalProgressSourceChangedV1(EventContract):
+    """What drives the goal's progress changed (its metric, key results, children or a KPI)."""
+
+    progress_source: ProgressSource = Field(description="The source from now on.")
+    kpi_id: UUID | None = Field(description="The KPI that drives the goal (source kpi only).")
+    previous_progress_source: ProgressSource | None = Field(
+        description="The source chosen before; null: the default rule applied."
+    )
+    previous_kpi_id: UUID | None = Field(description="The KPI that drove the goal before, if any.")
+    reason: str = Reason
     by: str = By

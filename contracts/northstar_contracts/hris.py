@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from northstar_contracts.errors import ContractViolation
+from northstar_contracts.errors import ContractViolation, violation_of
 from northstar_contracts.registry import PersonalData
 
 # Limits of the directory's fields; the directory service enforces the same ones.
@@ -132,9 +132,7 @@ def parse_hris_record(body: bytes | None) -> HrisRecord:
         return HRIS_RECORD_ADAPTER.validate_json(body)
     except ValidationError as error:
         problems = [_describe(problem) for problem in error.errors(include_url=False)]
-        field = problems[0][0]
-        reason = "; ".join(f"{where}: {what}" if where else what for where, what in problems)
-        raise ContractViolation(reason, field=field) from error
+        raise violation_of(problems) from error
 
 
 def _describe(problem: Any) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from northstar_contracts.errors import ContractViolation
+from northstar_contracts.errors import ContractViolation, violation_of
 from northstar_contracts.kpi_periods import MAX_PERIOD_LENGTH, Cadence
 from northstar_contracts.registry import EVENTS, Contract, EventContract
 
@@ -234,8 +234,7 @@ def parse_measurement_record(body: bytes | None) -> MeasurementRecord:
             (".".join(str(part) for part in problem["loc"]), str(problem["msg"]))
             for problem in error.errors(include_url=False)
         ]
-        reason = "; ".join(f"{where}: {what}" if where else what for where, what in problems)
-        raise ContractViolation(reason, field=problems[0][0]) from error
+        raise violation_of(problems) from error
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

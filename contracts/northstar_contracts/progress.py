@@ -34,6 +34,14 @@ COMPLETED = "completed"
 CANCELLED = "cancelled"
 STATUSES = (NOT_STARTED, ON_TRACK, AT_RISK, OFF_TRACK, COMPLETED, CANCELLED)
 
+# What drives a goal's progress (docs/goals.md, "Progress source").
+SOURCE_METRIC = "metric"
+SOURCE_KEY_RESULTS = "key_results"
+SOURCE_CHILDREN = "children"
+SOURCE_KPI = "kpi"
+PROGRESS_SOURCES = (SOURCE_METRIC, SOURCE_KEY_RESULTS, SOURCE_CHILDREN, SOURCE_KPI)
+SOURCES_NEEDING_A_METRIC = (SOURCE_METRIC, SOURCE_KPI)
+
 logger = logging.getLogger(__name__)
 
 
@@ -151,6 +159,68 @@ def goal_progress(
     return 0.0 if own is None else clip_unit(require_finite(own, "own_progress"))
 
 
+def effective_progress_source(
+    chosen: str | None, *, has_metric: bool, has_key_results: bool
+) -> str:
+    """The source that drives a goal's progress: the owner's choice, else the default rule.
+
+    Default (nothing chosen, including goals recorded before sources existed): its key results
+    when it has any, else its own metric when it has one, else its aligned children.
+    """
+    if chosen:
+        if chosen not in PROGRESS_SOURCES:
+            raise ContractViolation(
+                f"must be one of {', '.join(PROGRESS_SOURCES)}", field="progress_source"
+            )
+        return chosen
+    if has_key_results:
+        return SOURCE_KEY_RESULTS
+    return SOURCE_METRIC if has_metric else SOURCE_CHILDREN
+
+
+def source_own_progress(
+    source: str,
+    *,
+    own_metric_progress: float | None,
+    key_results: Sequence[tuple[float, float]] = (),
+) -> float | None:
+    """What a goal's own measure gives under `source`; None when its children drive it.
+
+    metric and kpi: the goal's metric (a KPI-driven goal's metric takes the KPI's values), 0
+    without one; key_results: their weighted mean, 0 without any.
+    """
+    if source == SOURCE_CHILDREN:
+        return None
+    if source == SOURCE_KEY_RESULTS:
+        return weighted_progress(key_results) if key_results else 0.0
+    if source not in SOURCES_NEEDING_A_METRIC:
+        raise ContractViolation(
+            f"must be one of {', '.join(PROGRESS_SOURCES)}", field="progress_source"
+        )
+    return (
+        0.0
+        if own_metric_progress is None
+        else clip_unit(require_finite(own_metric_progress, "own_progress"))
+    )
+
+
+def source_progress(
+    source: str,
+    *,
+    own_metric_progress: float | None,
+    key_results: Sequence[tuple[float, float]] = (),
+    children: Sequence[tuple[float, float]] = (),
+) -> float:
+    """A goal's progress from the source that drives it (children: their weighted mean, 0
+    without any; the others: `source_own_progress`)."""
+    own = source_own_progress(
+        source, own_metric_progress=own_metric_progress, key_results=key_results
+    )
+    if own is not None:
+        return own
+    return weighted_progress(children) if children else 0.0
+
+
 def rollup_progress(
     goal_ids: Iterable[UUID],
     own_progress: Mapping[UUID, float],
@@ -162,7 +232,9 @@ def rollup_progress(
 
     `children_of[g]` lists (child id, weight): primary children and contributors alike. A goal
     with children rolls up from them unless it is in `measured_by_own` and has an own progress;
-    a goal without children takes its own progress (0 when unknown).
+    a goal without children takes its own progress (0 when unknown). With progress sources:
+    pass `source_own_progress` of every goal not driven by its children, and those goals as
+    `measured_by_own`.
 
     The writers keep the graph acyclic, but two writer replicas racing can still close a loop.
     A loop must not take every view of the tenant down, so the links that close it are left out

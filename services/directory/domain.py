@@ -65,7 +65,8 @@ def team_uuid(tenant_id: str, team_id: str) -> UUID:
 
 
 def require_id(value: str, field: str, *, allow_blank: bool = False) -> str:
-    """An external id: non-blank (unless allowed), bounded, no surrounding whitespace."""
+    """An external id: non-blank (unless allowed), bounded, no surrounding whitespace, no
+    control characters (a NUL cannot be stored in PostgreSQL text and breaks logs, exports)."""
     if not isinstance(value, str):
         raise InvalidArgument("must be a string", field=field)
     if value != value.strip():
@@ -74,7 +75,7 @@ def require_id(value: str, field: str, *, allow_blank: bool = False) -> str:
         raise InvalidArgument("is required", field=field)
     if len(value) > MAX_ID_LENGTH:
         raise InvalidArgument(f"must be at most {MAX_ID_LENGTH} characters", field=field)
-    return value
+    return reject_control_characters(value, field)
 
 
 def require_text(value: str, field: str, *, max_length: int, allow_blank: bool = False) -> str:

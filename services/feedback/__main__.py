@@ -19,12 +19,12 @@ from northstar.feedback.v1 import feedback_pb2_grpc
 from services.feedback.api import SERVICE_FULL_NAME, FeedbackServicer
 from services.feedback.application import FeedbackApplication
 from services.feedback.ballots import BallotBox
+from services.feedback.event_clock import Clock
 from services.feedback.goal_ids import GoalIds
 from services.feedback.index import FeedbackIndex
 from services.feedback.policies import DeparturePolicy
 from services.feedback.publishing import feedback_envelope
 from services.feedback.reminders import ReminderScheduler
-from services.feedback.store import Clock
 from services.shared.canonical import utc_now
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
@@ -107,6 +107,7 @@ async def start_feedback_service(
         ballots=BallotBox(ballots_db),
         clock=clock,
     )
+    app.request_retention = settings.request_retention
     index = FeedbackIndex(app, local_db)
     app.index = index
     index.catch_up()

@@ -6,30 +6,37 @@ the stores, so each runs in a worker thread off the event loop.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from northstar.feedback.v1 import feedback_pb2 as pb
 from northstar.feedback.v1 import feedback_pb2_grpc
-from services.feedback.application import FeedbackApplication
+from services.feedback.domain import Feedback, FeedbackSettings
 from services.feedback.messages import (
-    CADENCES,
     DIRECTIONS,
     KINDS,
-    QUESTION_KINDS,
     REQUEST_KINDS,
     VISIBILITIES,
     feedback_message,
-    one_on_one_message,
+    question_inputs,
     request_message,
     results_message,
 )
-from services.feedback.one_on_ones import OneOnOne
+from services.feedback.one_on_one_rpcs import OneOnOneRpcs
 from services.feedback.request_cases import RequestView
-from services.feedback.requests import QuestionInput
+from services.feedback.requests import FeedbackRequest
+from services.feedback.rpc_base import (
+    CommandRpcs,
+    Context,
+    Replay,
+    T,
+    expected_version,
+    in_thread,
+    page_offset,
+)
 from services.feedback.store import Saved
-from services.shared.auth import current_principal
+from services.feedback.template_rpcs import TemplateRpcs
+from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument
 from services.shared.validation import (
     page_size,
@@ -39,31 +46,29 @@ from services.shared.validation import (
 )
 
 SERVICE_FULL_NAME = "northstar.feedback.v1.FeedbackService"
-T = TypeVar("T")
-Context = Any
+CLIENT_REQUEST_ID_FIELD = "client_request_id"
+"""Field 100 where `request_id` names the feedback request (answering, closing)."""
 
 
-async def _in_thread(call: Callable[[], T]) -> T:
-    return await asyncio.to_thread(call)
+class FeedbackServicer(
+    TemplateRpcs, OneOnOneRpcs, CommandRpcs, feedback_pb2_grpc.FeedbackServiceServicer
+):
+    def _feedback_response(
+        self,
+        respond: Callable[..., T],
+        principal: Principal,
+        result: tuple[Feedback, Saved],
+    ) -> T:
+        feedback, saved = result
+        return respond(
+            feedback=feedback_message(self.app.seen(principal, feedback)),
+            position_token=saved.position_token,
+        )
 
-
-def _version(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument("must not be negative", field="expected_version")
-    return value
-
-
-def _offset(token: str) -> int:
-    if not token:
-        return 0
-    if not token.isascii() or not token.isdigit() or len(token) > 9:
-        raise InvalidArgument(f"malformed page token {token[:40]!r}", field="page_token")
-    return int(token)
-
-
-class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, app: FeedbackApplication) -> None:
-        self.app = app
+    def _feedback_again(self, respond: Callable[..., T], principal: Principal) -> Replay[T]:
+        return lambda result: self._feedback_response(
+            respond, principal, self.app.recorded(Feedback, principal, result)
+        )
 
     # ---- feedback ----
 
@@ -81,7 +86,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         goal_id = parse_optional_uuid(request.goal_id, "goal_id")
 
         def give() -> pb.GiveFeedbackResponse:
-            feedback, saved = self.app.give_feedback(
+            given = self.app.give_feedback(
                 principal,
                 recipient_id=request.recipient_id,
                 kind=kind,
@@ -90,19 +95,17 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
                 goal_id=goal_id,
                 values=list(request.values),
             )
-            seen = self.app.get_feedback(principal, feedback.id)
-            return pb.GiveFeedbackResponse(
-                feedback=feedback_message(seen), position_token=saved.position_token
-            )
+            return self._feedback_response(pb.GiveFeedbackResponse, principal, given)
 
-        return await _in_thread(give)
+        again = self._feedback_again(pb.GiveFeedbackResponse, principal)
+        return await self._once(principal, request, give, again)
 
     async def GetFeedback(  # noqa: N802
         self, request: pb.GetFeedbackRequest, context: Context
     ) -> pb.Feedback:
         principal = current_principal()
         feedback_id = parse_uuid(request.feedback_id, "feedback_id")
-        seen = await _in_thread(lambda: self.app.get_feedback(principal, feedback_id))
+        seen = await in_thread(lambda: self.app.get_feedback(principal, feedback_id))
         return feedback_message(seen)
 
     async def ListFeedback(  # noqa: N802
@@ -110,8 +113,8 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     ) -> pb.ListFeedbackResponse:
         principal = current_principal()
         direction = DIRECTIONS.from_request(request.direction, "direction")
-        limit, offset = page_size(request.page_size), _offset(request.page_token)
-        seen, more = await _in_thread(
+        limit, offset = page_size(request.page_size), page_offset(request.page_token)
+        seen, more = await in_thread(
             lambda: self.app.list_feedback(
                 principal,
                 request.person_id,
@@ -132,36 +135,28 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         feedback_id = parse_uuid(request.feedback_id, "feedback_id")
         visibility = VISIBILITIES.from_request(request.visibility, "visibility")
-        version = _version(request.expected_version)
+        version = expected_version(request.expected_version)
 
         def narrow() -> pb.NarrowFeedbackVisibilityResponse:
-            feedback, saved = self.app.narrow_visibility(
-                principal, feedback_id, visibility, version
-            )
-            seen = self.app.get_feedback(principal, feedback.id)
-            return pb.NarrowFeedbackVisibilityResponse(
-                feedback=feedback_message(seen), position_token=saved.position_token
-            )
+            narrowed = self.app.narrow_visibility(principal, feedback_id, visibility, version)
+            return self._feedback_response(pb.NarrowFeedbackVisibilityResponse, principal, narrowed)
 
-        return await _in_thread(narrow)
+        again = self._feedback_again(pb.NarrowFeedbackVisibilityResponse, principal)
+        return await self._once(principal, request, narrow, again)
 
     async def RetractFeedback(  # noqa: N802
         self, request: pb.RetractFeedbackRequest, context: Context
     ) -> pb.RetractFeedbackResponse:
         principal = current_principal()
         feedback_id = parse_uuid(request.feedback_id, "feedback_id")
-        version = _version(request.expected_version)
+        version = expected_version(request.expected_version)
 
         def retract() -> pb.RetractFeedbackResponse:
-            feedback, saved = self.app.retract_feedback(
-                principal, feedback_id, request.reason, version
-            )
-            seen = self.app.get_feedback(principal, feedback.id)
-            return pb.RetractFeedbackResponse(
-                feedback=feedback_message(seen), position_token=saved.position_token
-            )
+            retracted = self.app.retract_feedback(principal, feedback_id, request.reason, version)
+            return self._feedback_response(pb.RetractFeedbackResponse, principal, retracted)
 
-        return await _in_thread(retract)
+        again = self._feedback_again(pb.RetractFeedbackResponse, principal)
+        return await self._once(principal, request, retract, again)
 
     # ---- requests ----
 
@@ -171,15 +166,8 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         principal = current_principal()
         kind = REQUEST_KINDS.from_request(request.kind, "kind")
         due_date = parse_date(request.due_date, "due_date")
-        questions = [
-            QuestionInput(
-                QUESTION_KINDS.from_request(q.kind, f"questions[{i}].kind"),
-                q.prompt,
-                q.scale_min,
-                q.scale_max,
-            )
-            for i, q in enumerate(request.questions)
-        ]
+        questions = question_inputs(request.questions)
+        template_id = parse_optional_uuid(request.template_id, "template_id")
 
         def create() -> pb.CreateFeedbackRequestResponse:
             created, saved = self.app.create_request(
@@ -190,20 +178,22 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
                 questions=questions,
                 due_date=due_date,
                 anonymous=request.anonymous,
+                template_id=template_id,
             )
-            return pb.CreateFeedbackRequestResponse(
-                request=request_message(RequestView(created, False)),
-                position_token=saved.position_token,
-            )
+            return _request_response(pb.CreateFeedbackRequestResponse, created, saved)
 
-        return await _in_thread(create)
+        def again(result: Mapping[str, Any]) -> pb.CreateFeedbackRequestResponse:
+            created, saved = self.app.recorded(FeedbackRequest, principal, result)
+            return _request_response(pb.CreateFeedbackRequestResponse, created, saved)
+
+        return await self._once(principal, request, create, again)
 
     async def GetFeedbackRequest(  # noqa: N802
         self, request: pb.GetFeedbackRequestRequest, context: Context
     ) -> pb.FeedbackRequest:
         principal = current_principal()
         request_id = parse_uuid(request.request_id, "request_id")
-        view = await _in_thread(lambda: self.app.get_request(principal, request_id))
+        view = await in_thread(lambda: self.app.get_request(principal, request_id))
         return request_message(view)
 
     async def SubmitFeedbackAnswer(  # noqa: N802
@@ -215,129 +205,46 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             {"question_id": a.question_id, "rating": a.rating, "text": a.text}
             for a in request.answers
         ]
-        await _in_thread(lambda: self.app.submit_answer(principal, request_id, answers))
-        return pb.SubmitFeedbackAnswerResponse(accepted=True)
+
+        def submit() -> pb.SubmitFeedbackAnswerResponse:
+            self.app.submit_answer(principal, request_id, answers)
+            return pb.SubmitFeedbackAnswerResponse(accepted=True)
+
+        # Told apart by the request answered, never by the answers: nothing derived from an
+        # anonymous answer (a hash of a rating is easily reversed) is stored with its author.
+        fingerprinted = pb.SubmitFeedbackAnswerRequest(request_id=request.request_id)
+        return await self._once(
+            principal,
+            request,
+            submit,
+            lambda _result: pb.SubmitFeedbackAnswerResponse(accepted=True),
+            id_field=CLIENT_REQUEST_ID_FIELD,
+            fingerprinted=fingerprinted,
+        )
 
     async def CloseFeedbackRequest(  # noqa: N802
         self, request: pb.CloseFeedbackRequestRequest, context: Context
     ) -> pb.CloseFeedbackRequestResponse:
         principal = current_principal()
         request_id = parse_uuid(request.request_id, "request_id")
-        closed, saved = await _in_thread(lambda: self.app.close_request(principal, request_id))
-        return pb.CloseFeedbackRequestResponse(
-            request=request_message(RequestView(closed, False)),
-            position_token=saved.position_token,
-        )
+
+        def close() -> pb.CloseFeedbackRequestResponse:
+            closed, saved = self.app.close_request(principal, request_id)
+            return _request_response(pb.CloseFeedbackRequestResponse, closed, saved)
+
+        def again(result: Mapping[str, Any]) -> pb.CloseFeedbackRequestResponse:
+            closed, saved = self.app.recorded(FeedbackRequest, principal, result)
+            return _request_response(pb.CloseFeedbackRequestResponse, closed, saved)
+
+        return await self._once(principal, request, close, again, id_field=CLIENT_REQUEST_ID_FIELD)
 
     async def GetFeedbackRequestResults(  # noqa: N802
         self, request: pb.GetFeedbackRequestResultsRequest, context: Context
     ) -> pb.FeedbackRequestResults:
         principal = current_principal()
         request_id = parse_uuid(request.request_id, "request_id")
-        results = await _in_thread(lambda: self.app.request_results(principal, request_id))
+        results = await in_thread(lambda: self.app.request_results(principal, request_id))
         return results_message(results)
-
-    # ---- 1:1s ----
-
-    def _one_on_one(self, result: tuple[OneOnOne, Saved], caller: str) -> pb.OneOnOne:
-        return one_on_one_message(result[0], caller, self.app.today())
-
-    async def ScheduleOneOnOne(  # noqa: N802
-        self, request: pb.ScheduleOneOnOneRequest, context: Context
-    ) -> pb.ScheduleOneOnOneResponse:
-        principal = current_principal()
-        cadence = CADENCES.from_request(request.cadence, "cadence")
-        start = parse_date(request.start_date, "start_date")
-        result = await _in_thread(
-            lambda: self.app.schedule_one_on_one(
-                principal,
-                manager_id=request.manager_id,
-                report_id=request.report_id,
-                cadence=cadence,
-                start_date=start,
-            )
-        )
-        return pb.ScheduleOneOnOneResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
-
-    async def GetOneOnOne(  # noqa: N802
-        self, request: pb.GetOneOnOneRequest, context: Context
-    ) -> pb.OneOnOne:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        found = await _in_thread(lambda: self.app.get_one_on_one(principal, one_on_one_id))
-        return one_on_one_message(found, principal.subject, self.app.today())
-
-    async def AddAgendaItem(  # noqa: N802
-        self, request: pb.AddAgendaItemRequest, context: Context
-    ) -> pb.AddAgendaItemResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        result = await _in_thread(
-            lambda: self.app.add_agenda_item(principal, one_on_one_id, request.text)
-        )
-        return pb.AddAgendaItemResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
-
-    async def AddPrivateNote(  # noqa: N802
-        self, request: pb.AddPrivateNoteRequest, context: Context
-    ) -> pb.AddPrivateNoteResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        result = await _in_thread(
-            lambda: self.app.add_private_note(principal, one_on_one_id, request.text)
-        )
-        return pb.AddPrivateNoteResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
-
-    async def AddActionItem(  # noqa: N802
-        self, request: pb.AddActionItemRequest, context: Context
-    ) -> pb.AddActionItemResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        result = await _in_thread(
-            lambda: self.app.add_action_item(
-                principal, one_on_one_id, request.owner_id, request.text
-            )
-        )
-        return pb.AddActionItemResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
-
-    async def CompleteActionItem(  # noqa: N802
-        self, request: pb.CompleteActionItemRequest, context: Context
-    ) -> pb.CompleteActionItemResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        item_id = parse_uuid(request.item_id, "item_id")
-        result = await _in_thread(
-            lambda: self.app.complete_action_item(principal, one_on_one_id, item_id)
-        )
-        return pb.CompleteActionItemResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
-
-    async def RecordOneOnOneMeeting(  # noqa: N802
-        self, request: pb.RecordOneOnOneMeetingRequest, context: Context
-    ) -> pb.RecordOneOnOneMeetingResponse:
-        principal = current_principal()
-        one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
-        held_on = parse_date(request.held_on, "held_on")
-        result = await _in_thread(
-            lambda: self.app.record_meeting(principal, one_on_one_id, held_on)
-        )
-        return pb.RecordOneOnOneMeetingResponse(
-            one_on_one=self._one_on_one(result, principal.subject),
-            position_token=result[1].position_token,
-        )
 
     # ---- settings ----
 
@@ -345,7 +252,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         self, request: pb.GetFeedbackSettingsRequest, context: Context
     ) -> pb.FeedbackSettings:
         principal = current_principal()
-        settings = await _in_thread(lambda: self.app.get_settings(principal))
+        settings = await in_thread(lambda: self.app.get_settings(principal))
         return _settings_message(settings)
 
     async def UpdateFeedbackSettings(  # noqa: N802
@@ -358,10 +265,25 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             VISIBILITIES.from_request(v, f"allowed_visibilities[{i}]")
             for i, v in enumerate(request.allowed_visibilities)
         ]
-        settings = await _in_thread(
-            lambda: self.app.update_settings(principal, request.anonymity_threshold, visibilities)
-        )
-        return _settings_message(settings)
+
+        def update() -> pb.FeedbackSettings:
+            return _settings_message(
+                self.app.update_settings(principal, request.anonymity_threshold, visibilities)
+            )
+
+        def again(result: Mapping[str, Any]) -> pb.FeedbackSettings:
+            settings, _saved = self.app.recorded(FeedbackSettings, principal, result)
+            return _settings_message(
+                (settings.anonymity_threshold, settings.allowed_visibilities, settings.version)
+            )
+
+        return await self._once(principal, request, update, again)
+
+
+def _request_response(respond: Callable[..., T], request: FeedbackRequest, saved: Saved) -> T:
+    return respond(
+        request=request_message(RequestView(request, False)), position_token=saved.position_token
+    )
 
 
 def _settings_message(settings: tuple[int, list[str], int]) -> pb.FeedbackSettings:

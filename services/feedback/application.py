@@ -12,7 +12,7 @@ from uuid import UUID
 
 from services.feedback import authorization as policy
 from services.feedback.domain import DEFAULT_SETTINGS, Feedback, FeedbackSettings, settings_id
-from services.feedback.index import FeedbackIndex
+from services.feedback.event_clock import records_on_clock
 from services.feedback.one_on_one_cases import OneOnOneCases
 from services.feedback.request_cases import RequestCases
 from services.feedback.requests import FeedbackRequest
@@ -28,9 +28,8 @@ class SeenFeedback:
     access: Access
 
 
+@records_on_clock
 class FeedbackApplication(RequestCases, OneOnOneCases):
-    index: FeedbackIndex | None = None
-
     # ---- feedback ----
 
     def give_feedback(
@@ -62,9 +61,14 @@ class FeedbackApplication(RequestCases, OneOnOneCases):
         return feedback, self.save_as(principal, tenant, feedback)
 
     def get_feedback(self, principal: Principal, feedback_id: UUID) -> SeenFeedback:
-        feedback = self.load(Feedback, principal.tenant_id, feedback_id, "feedback_id")
+        return self.seen(
+            principal, self.load(Feedback, principal.tenant_id, feedback_id, "feedback_id")
+        )
+
+    def seen(self, principal: Principal, feedback: Feedback) -> SeenFeedback:
+        """The feedback as far as the caller may see it (NOT_FOUND when not at all)."""
         level = policy.require_visible(
-            principal, self.directory, feedback.facts(), str(feedback_id)
+            principal, self.directory, feedback.facts(), str(feedback.id)
         )
         return SeenFeedback(feedback, level)
 

@@ -12,7 +12,8 @@
   subject and the requester, once it is closed.
 - A 1:1 is scheduled by the report's line manager (or an HR admin); only its two participants
   see it or change it, and each reads only their own private notes.
-- Everyone in the tenant reads the feedback settings; HR admins change them.
+- Everyone in the tenant reads the feedback settings and lists the question templates; HR
+  admins change the settings and define and retire templates.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ def require_can_schedule(
 def require_participant(principal: Principal, one_on_one: OneOnOne) -> None:
     if principal.subject not in one_on_one.participants():
         raise NotFound(f"1:1 {one_on_one.id} not found", field="one_on_one_id")
+
+
+def require_template_admin(principal: Principal) -> None:
+    if not principal.has_role(HR_ADMIN):
+        raise PermissionDenied("question templates are defined and retired by HR admins")
 
 
 def require_settings_admin(principal: Principal) -> None:

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.feedback.event_clock import ClockedEvent
 from services.feedback.rules import (
     DEFAULT_ANONYMITY_THRESHOLD,
     KINDS,
@@ -34,7 +35,7 @@ _SETTINGS_NAMESPACE = uuid.UUID("0b6f3f3e-4c1e-5d8a-9a57-5f0f2b1d7c11")
 
 
 class Feedback(Aggregate):
-    class Event(Aggregate.Event):
+    class Event(ClockedEvent):
         pass
 
     class Given(Event, Aggregate.Created):
@@ -170,7 +171,7 @@ def settings_id(tenant_id: str) -> UUID:
 class FeedbackSettings(Aggregate):
     """A tenant's anonymity threshold and the visibilities its givers may choose."""
 
-    class Event(Aggregate.Event):
+    class Event(ClockedEvent):
         pass
 
     class Created(Event, Aggregate.Created):

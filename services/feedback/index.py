@@ -1,7 +1,7 @@
 """The feedback service's lookup index, kept by following its own notification log (so it can
 always be rebuilt from the event store): feedback by giver and recipient, requests by person
 and state, 1:1s. List queries, the reminder scheduler and the departure policy read it; it
-holds ids and people, never any text.
+holds ids, people and template names, never any feedback text.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from services.feedback.domain import Feedback
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.requests import OPEN, FeedbackRequest
+from services.feedback.templates import QuestionTemplate
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
 _DDL = (
@@ -36,11 +37,25 @@ _DDL = (
         subject_id TEXT NOT NULL,
         state TEXT NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS request_reviewer_index (
+        request_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        reviewer_id TEXT NOT NULL,
+        PRIMARY KEY (request_id, reviewer_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS request_reviewer_index_person ON request_reviewer_index "
+    "(tenant_id, reviewer_id)",
     """CREATE TABLE IF NOT EXISTS one_on_one_index (
         one_on_one_id TEXT PRIMARY KEY,
         tenant_id TEXT NOT NULL,
         manager_id TEXT NOT NULL,
         report_id TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS template_index (
+        template_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        retired INTEGER NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS feedback_index_position (
         singleton INTEGER PRIMARY KEY,
@@ -68,6 +83,12 @@ class FeedbackIndex:
         with db.transaction() as tx:
             for statement in _DDL:
                 tx.execute(statement)
+            # An index kept before reviewers were indexed follows the log again from the start
+            # (every write is an upsert, so rows already there stay as they are).
+            if tx.one("SELECT 1 FROM request_index") and not tx.one(
+                "SELECT 1 FROM request_reviewer_index"
+            ):
+                tx.execute("DELETE FROM feedback_index_position")
 
     def position(self) -> int:
         rows = self.db.read("SELECT notification_id FROM feedback_index_position")
@@ -116,6 +137,35 @@ class FeedbackIndex:
         rows = self.db.read(sql + " ORDER BY request_id", params)
         return [IndexedRequest(UUID(r[0]), r[1], r[2], r[3]) for r in rows]
 
+    def open_requests_of(self, tenant_id: str, person_id: str) -> list[UUID]:
+        """Open requests the person made, is the subject of, or was asked to answer."""
+        rows = self.db.read(
+            "SELECT request_id FROM request_index WHERE state = ? AND tenant_id = ? "
+            "AND (requester_id = ? OR subject_id = ? OR request_id IN (SELECT request_id FROM "
+            "request_reviewer_index WHERE tenant_id = ? AND reviewer_id = ?)) ORDER BY request_id",
+            (OPEN, tenant_id, person_id, person_id, tenant_id, person_id),
+        )
+        return [UUID(row[0]) for row in rows]
+
+    def one_on_ones_of(self, tenant_id: str, person_id: str) -> list[UUID]:
+        """1:1s the person is the manager or the report of."""
+        rows = self.db.read(
+            "SELECT one_on_one_id FROM one_on_one_index WHERE tenant_id = ? "
+            "AND (manager_id = ? OR report_id = ?) ORDER BY one_on_one_id",
+            (tenant_id, person_id, person_id),
+        )
+        return [UUID(row[0]) for row in rows]
+
+    def template_ids(
+        self, tenant_id: str, *, include_retired: bool, offset: int, limit: int
+    ) -> list[UUID]:
+        rows = self.db.read(
+            "SELECT template_id FROM template_index WHERE tenant_id = ? AND retired <= ? "
+            "ORDER BY name, template_id LIMIT ? OFFSET ?",
+            (tenant_id, 1 if include_retired else 0, limit, offset),
+        )
+        return [UUID(row[0]) for row in rows]
+
     def one_on_ones(self) -> list[tuple[str, UUID]]:
         """(tenant, 1:1 id) of every 1:1."""
         rows = self.db.read(
@@ -156,6 +206,19 @@ def _write(tx: Transaction, aggregate: Aggregate) -> None:
                 aggregate.subject_id,
                 aggregate.state,
             ),
+        )
+        for reviewer_id in aggregate.reviewer_ids:
+            tx.execute(
+                "INSERT INTO request_reviewer_index (request_id, tenant_id, reviewer_id) "
+                "VALUES (?, ?, ?) ON CONFLICT (request_id, reviewer_id) DO NOTHING",
+                (str(aggregate.id), aggregate.tenant_id, reviewer_id),
+            )
+    elif isinstance(aggregate, QuestionTemplate):
+        tx.execute(
+            "INSERT INTO template_index (template_id, tenant_id, name, retired) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (template_id) DO UPDATE SET "
+            "retired = excluded.retired",
+            (str(aggregate.id), aggregate.tenant_id, aggregate.name, int(aggregate.retired)),
         )
     elif isinstance(aggregate, OneOnOne):
         tx.execute(

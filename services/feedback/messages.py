@@ -3,7 +3,7 @@ Only what the caller may see is ever put into a message."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -11,8 +11,10 @@ from northstar.feedback.v1 import feedback_pb2 as pb
 from services.feedback import rules
 from services.feedback.application import SeenFeedback
 from services.feedback.one_on_ones import OneOnOne
+from services.feedback.questions import QuestionInput
 from services.feedback.request_cases import RequestView, Results
 from services.feedback.requests import CLOSED, OPEN
+from services.feedback.templates import QuestionTemplate
 from services.shared import feedback_visibility as visibility
 from services.shared.feedback_visibility import Access
 from services.shared.proto_enums import EnumTable
@@ -111,22 +113,51 @@ def request_message(view: RequestView) -> pb.FeedbackRequest:
             )
             for r in request.reviewers
         ],
-        questions=[
-            pb.Question(
-                question_id=q["question_id"],
-                kind=QUESTION_KINDS.to_proto(q["kind"]),
-                prompt=q["prompt"],
-                scale_min=q["scale_min"],
-                scale_max=q["scale_max"],
-            )
-            for q in request.questions
-        ],
+        questions=[question_message(q) for q in request.questions],
         due_date=request.due_date.isoformat(),
         anonymous=request.anonymous,
         anonymity_threshold=request.anonymity_threshold,
         state=REQUEST_STATES.to_proto(request.state),
         answered_by_caller=view.answered_by_caller,
         version=request.version,
+        template_id=str(request.template_id) if request.template_id else "",
+    )
+
+
+def question_message(question: Mapping[str, Any]) -> pb.Question:
+    return pb.Question(
+        question_id=question["question_id"],
+        kind=QUESTION_KINDS.to_proto(question["kind"]),
+        prompt=question["prompt"],
+        scale_min=question["scale_min"],
+        scale_max=question["scale_max"],
+        scale_labels=question.get("scale_labels", []),
+    )
+
+
+def question_inputs(
+    questions: Sequence[pb.Question], field: str = "questions"
+) -> list[QuestionInput]:
+    """The questions of a request message, their kinds in domain words."""
+    return [
+        QuestionInput(
+            QUESTION_KINDS.from_request(q.kind, f"{field}[{i}].kind"),
+            q.prompt,
+            q.scale_min,
+            q.scale_max,
+            tuple(q.scale_labels),
+        )
+        for i, q in enumerate(questions)
+    ]
+
+
+def template_message(template: QuestionTemplate) -> pb.QuestionTemplate:
+    return pb.QuestionTemplate(
+        template_id=str(template.id),
+        name=template.name,
+        questions=[question_message(q) for q in template.questions],
+        retired=template.retired,
+        version=template.version,
     )
 
 

@@ -7,14 +7,16 @@ from datetime import date
 from uuid import UUID
 
 from services.feedback import authorization as policy
+from services.feedback.event_clock import records_on_clock
 from services.feedback.one_on_ones import OneOnOne
-from services.feedback.store import FeedbackStore, Saved
+from services.feedback.store import SYSTEM_ACTOR, FeedbackStore, Saved
 from services.shared.auth import Principal
 from services.shared.errors import FailedPrecondition, InvalidArgument
 
 OneOnOneResult = tuple[OneOnOne, Saved]
 
 
+@records_on_clock
 class OneOnOneCases(FeedbackStore):
     def schedule_one_on_one(
         self,
@@ -89,6 +91,16 @@ class OneOnOneCases(FeedbackStore):
         one_on_one = self._for_change(principal, one_on_one_id)
         one_on_one.record_meeting(held_on, self.today(), principal.subject)
         return one_on_one, self.save_as(principal, principal.tenant_id, one_on_one)
+
+    def flag_one_on_one_departure(
+        self, tenant_id: str, one_on_one_id: UUID, person_id: str, leave_date: date
+    ) -> bool:
+        """The departure policy's command: the manager or the report left."""
+        one_on_one = self.load(OneOnOne, tenant_id, one_on_one_id, "one_on_one_id")
+        if not one_on_one.flag_departure(person_id, leave_date, SYSTEM_ACTOR):
+            return False
+        self.save_as(None, tenant_id, one_on_one)
+        return True
 
     def record_overdue_slots(self, tenant_id: str, one_on_one_id: UUID) -> int:
         """The scheduler's pass over one 1:1: one Overdue event per newly missed slot."""

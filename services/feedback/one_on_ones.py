@@ -19,6 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.feedback.event_clock import ClockedEvent
 from services.feedback.rules import (
     CADENCES,
     EVERY_TWO_WEEKS,
@@ -57,7 +58,7 @@ def slot_of(start: date, cadence: str, day: date) -> date:
 
 
 class OneOnOne(Aggregate):
-    class Event(Aggregate.Event):
+    class Event(ClockedEvent):
         pass
 
     class Scheduled(Event, Aggregate.Created):
@@ -97,6 +98,12 @@ class OneOnOne(Aggregate):
         slot: date
         manager_id: str
         report_id: str
+
+    class Flagged(Event):
+        departed_person_id: str
+        role: str
+        leave_date: date
+        by: str
 
     @classmethod
     def schedule(
@@ -140,6 +147,8 @@ class OneOnOne(Aggregate):
         self.notes: list[dict[str, Any]] = []
         self.action_items: list[dict[str, Any]] = []
         self.last_held_on: date | None = None
+        self.departed: list[str] = []
+        self.ends_on: date | None = None  # a participant's last day: no slot is missed after it
 
     # ---- reading ----
 
@@ -164,9 +173,10 @@ class OneOnOne(Aggregate):
 
     def missed_slots(self, today: date) -> list[date]:
         """Slots whose window has closed without a meeting and not yet recorded as overdue."""
+        end = min(today, self.ends_on) if self.ends_on else today
         return [
             current
-            for current, _following in slots_until(self.start_date, self.cadence, today)
+            for current, _following in slots_until(self.start_date, self.cadence, end)
             if current.isoformat() not in self.held and current.isoformat() not in self.missed
         ]
 
@@ -262,3 +272,17 @@ class OneOnOne(Aggregate):
     @event(Overdue)
     def _overdue(self, slot: date, manager_id: str, report_id: str) -> None:
         self.missed.append(slot.isoformat())
+
+    def flag_departure(self, person_id: str, leave_date: date, by: str) -> bool:
+        """Records that the manager or the report left, once; False when nothing to do."""
+        if person_id in self.departed or person_id not in self.participants():
+            return False
+        role = "manager" if person_id == self.manager_id else "report"
+        self._flagged(departed_person_id=person_id, role=role, leave_date=leave_date, by=by)
+        return True
+
+    @event(Flagged)
+    def _flagged(self, departed_person_id: str, role: str, leave_date: date, by: str) -> None:
+        self.departed.append(departed_person_id)
+        if self.ends_on is None or leave_date < self.ends_on:
+            self.ends_on = leave_date

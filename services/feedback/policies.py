@@ -1,7 +1,8 @@
 """Reactions of the feedback service to other services' events.
 
 when_person_departed_flag_their_requests: a person left (directory.PersonDeparted), so each open
-request they made or that is about them records FeedbackRequestFlagged, once.
+request they made, are the subject of or were asked to answer records FeedbackRequestFlagged,
+and each 1:1 they are the manager or the report of records OneOnOneFlagged, once each.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ def when_person_departed_flag_their_requests(
     if not isinstance(departure, PersonDepartedV1):
         raise TypeError(f"not a departure: {envelope.type}")
     index.catch_up()
+    tenant, person, leave_date = envelope.tenant_id, departure.person_id, departure.leave_date
     flagged = 0
-    for request in index.open_requests(envelope.tenant_id):
-        if departure.person_id in (request.requester_id, request.subject_id):
-            flagged += app.flag_departure(
-                envelope.tenant_id, request.request_id, departure.person_id, departure.leave_date
-            )
+    for request_id in index.open_requests_of(tenant, person):
+        flagged += app.flag_departure(tenant, request_id, person, leave_date)
+    for one_on_one_id in index.one_on_ones_of(tenant, person):
+        flagged += app.flag_one_on_one_departure(tenant, one_on_one_id, person, leave_date)
     return flagged
 
 

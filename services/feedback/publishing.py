@@ -18,6 +18,7 @@ from northstar_contracts.registry import EVENTS
 from services.feedback.domain import Feedback, FeedbackSettings
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.requests import FeedbackRequest
+from services.feedback.templates import QuestionTemplate
 from services.shared.eventstore import event_metadata
 from services.shared.feedback_visibility import PUBLIC
 
@@ -26,6 +27,7 @@ _AGGREGATE_TYPES: tuple[tuple[type[Any], str], ...] = (
     (FeedbackRequest.Event, contracts.FEEDBACK_REQUEST),
     (OneOnOne.Event, contracts.ONE_ON_ONE),
     (FeedbackSettings.Event, contracts.SETTINGS),
+    (QuestionTemplate.Event, contracts.QUESTION_TEMPLATE),
 )
 # The settings' first event and later changes are one public fact: the settings now.
 _RENAMED: dict[type[Any], str] = {FeedbackSettings.Created: "Changed"}

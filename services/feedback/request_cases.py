@@ -11,6 +11,7 @@ from uuid import UUID
 
 from services.feedback import authorization as policy
 from services.feedback.domain import FeedbackSettings, settings_id
+from services.feedback.event_clock import records_on_clock
 from services.feedback.requests import OPEN, FeedbackRequest, QuestionInput, validated_answers
 from services.feedback.rules import (
     DEFAULT_ANONYMITY_THRESHOLD,
@@ -23,7 +24,8 @@ from services.feedback.rules import (
     AlreadyAnswered,
     RequestStillOpen,
 )
-from services.feedback.store import FeedbackStore, Saved
+from services.feedback.store import Saved
+from services.feedback.template_cases import TemplateCases
 from services.shared.auth import Principal
 from services.shared.errors import InvalidArgument, NotFound
 
@@ -41,7 +43,8 @@ class Results:
     aggregates: list[dict[str, Any]]
 
 
-class RequestCases(FeedbackStore):
+@records_on_clock
+class RequestCases(TemplateCases):
     def anonymity_threshold(self, tenant_id: str) -> int:
         settings = self._settings_or_none(tenant_id)
         return settings.anonymity_threshold if settings else DEFAULT_ANONYMITY_THRESHOLD
@@ -62,7 +65,9 @@ class RequestCases(FeedbackStore):
         questions: Sequence[QuestionInput],
         due_date: date,
         anonymous: bool,
+        template_id: UUID | None = None,
     ) -> tuple[FeedbackRequest, Saved]:
+        """Questions: the template's (by id), the ones given, or the kind's defaults."""
         tenant = principal.tenant_id
         subject_id = subject_id or principal.subject
         policy.require_can_request_about(principal, self.directory, subject_id)
@@ -92,6 +97,10 @@ class RequestCases(FeedbackStore):
                     field=field,
                 )
             reviewers.append((reviewer_id, perspective))
+        if template_id is not None:
+            if questions:
+                raise InvalidArgument("give a template or questions, not both", field="template_id")
+            questions = self.template_questions(tenant, template_id)
         request = FeedbackRequest.create(
             tenant_id=tenant,
             requester_id=principal.subject,
@@ -103,6 +112,7 @@ class RequestCases(FeedbackStore):
             anonymous=anonymous,
             anonymity_threshold=self.anonymity_threshold(tenant),
             today=self.today(),
+            template_id=template_id,
         )
         return request, self.save_as(principal, tenant, request)
 
@@ -130,6 +140,8 @@ class RequestCases(FeedbackStore):
                 raise AlreadyAnswered("you answered this request already", field="request_id")
             perspective = request.perspective_of(principal.subject) or ""
             self.ballots.cast(str(request.id), principal.subject, perspective, checked)
+            # Inside the lock, so a copy of this request waiting for it finds the record.
+            self.record_request_only(principal)
 
     def close_request(
         self, principal: Principal, request_id: UUID

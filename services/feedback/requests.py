@@ -10,23 +10,20 @@ exactly as if nobody of it had answered.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.feedback.event_clock import ClockedEvent
+from services.feedback.questions import QuestionInput as QuestionInput  # re-exported
+from services.feedback.questions import validated_questions
 from services.feedback.rules import (
     ANONYMOUS_PERSPECTIVES,
-    DEFAULT_SCALE,
-    MAX_PROMPT_LENGTH,
-    MAX_QUESTIONS,
-    MAX_SCALE_POINTS,
     PERSPECTIVES,
     RATING,
     REQUEST_KINDS,
-    TEXT,
-    THREE_SIXTY,
     UPWARD,
     AlreadyAnswered,
     NotAReviewer,
@@ -40,68 +37,6 @@ from services.shared.errors import InvalidArgument
 OPEN, CLOSED = "open", "closed"
 Answers = list[dict[str, Any]]
 """One reviewer's answers: [{"question_id", "rating", "text"}], one per question, in order."""
-
-
-@dataclass(frozen=True)
-class QuestionInput:
-    kind: str
-    prompt: str
-    scale_min: int = 0
-    scale_max: int = 0
-
-
-DEFAULT_TEMPLATES: dict[str, tuple[QuestionInput, ...]] = {
-    "general": (
-        QuestionInput(RATING, "Overall, how would you rate their recent work?"),
-        QuestionInput(TEXT, "What should they keep doing?"),
-        QuestionInput(TEXT, "What could they do differently?"),
-    ),
-    THREE_SIXTY: (
-        QuestionInput(RATING, "How well do they communicate?"),
-        QuestionInput(RATING, "How well do they deliver on their commitments?"),
-        QuestionInput(TEXT, "What are their greatest strengths?"),
-        QuestionInput(TEXT, "Where could they grow?"),
-    ),
-    UPWARD: (
-        QuestionInput(RATING, "How well does your manager support your growth?"),
-        QuestionInput(RATING, "How clear are the priorities your manager sets?"),
-        QuestionInput(TEXT, "What could your manager do differently?"),
-    ),
-}
-
-
-def validated_questions(kind: str, questions: Sequence[QuestionInput]) -> list[dict[str, Any]]:
-    """The request's questions (the kind's template when none are given), with ids q1, q2, ..."""
-    chosen = list(questions) or list(DEFAULT_TEMPLATES[kind])
-    if len(chosen) > MAX_QUESTIONS:
-        raise InvalidArgument(f"at most {MAX_QUESTIONS} questions", field="questions")
-    result: list[dict[str, Any]] = []
-    for position, question in enumerate(chosen):
-        field = f"questions[{position}]"
-        require_choice(question.kind, (RATING, TEXT), f"{field}.kind")
-        prompt = require_text(question.prompt, f"{field}.prompt", max_length=MAX_PROMPT_LENGTH)
-        low, high = question.scale_min, question.scale_max
-        if question.kind == RATING:
-            if (low, high) == (0, 0):
-                low, high = DEFAULT_SCALE
-            if not low < high or high - low + 1 > MAX_SCALE_POINTS:
-                raise InvalidArgument(
-                    f"a scale runs from a lower to a higher whole number, at most "
-                    f"{MAX_SCALE_POINTS} points (was {low} to {high})",
-                    field=f"{field}.scale_max",
-                )
-        elif (low, high) != (0, 0):
-            raise InvalidArgument("a text question has no scale", field=f"{field}.scale_min")
-        result.append(
-            {
-                "question_id": f"q{position + 1}",
-                "kind": question.kind,
-                "prompt": prompt.strip(),
-                "scale_min": low,
-                "scale_max": high,
-            }
-        )
-    return result
 
 
 def validated_answers(
@@ -172,7 +107,7 @@ def aggregate_answers(
 
 
 class FeedbackRequest(Aggregate):
-    class Event(Aggregate.Event):
+    class Event(ClockedEvent):
         pass
 
     class Created(Event, Aggregate.Created):
@@ -186,6 +121,7 @@ class FeedbackRequest(Aggregate):
         anonymous: bool
         anonymity_threshold: int
         opened_on: date
+        template_id: UUID | None = None
 
     class Answered(Event):
         reviewer_id: str
@@ -222,6 +158,7 @@ class FeedbackRequest(Aggregate):
         anonymous: bool,
         anonymity_threshold: int,
         today: date,
+        template_id: UUID | None = None,
     ) -> FeedbackRequest:
         require_choice(kind, REQUEST_KINDS, "kind")
         if not reviewers:
@@ -244,6 +181,7 @@ class FeedbackRequest(Aggregate):
             anonymous=anonymous or kind == UPWARD,
             anonymity_threshold=require_threshold(anonymity_threshold),
             opened_on=today,
+            template_id=template_id,
         )
 
     @event(Created)
@@ -259,6 +197,7 @@ class FeedbackRequest(Aggregate):
         anonymous: bool,
         anonymity_threshold: int,
         opened_on: date,
+        template_id: UUID | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.requester_id = requester_id
@@ -270,6 +209,7 @@ class FeedbackRequest(Aggregate):
         self.anonymous = anonymous
         self.anonymity_threshold = anonymity_threshold
         self.opened_on = opened_on
+        self.template_id = template_id
         self.state = OPEN
         self.named_answers: dict[str, dict[str, Any]] = {}
         self.reminders_sent: list[str] = []
@@ -335,11 +275,18 @@ class FeedbackRequest(Aggregate):
     def _reminder_due(self, reminder: str, reviewer_ids: list[str], due_date: date) -> None:
         self.reminders_sent.append(reminder)
 
+    def role_of(self, person_id: str) -> str | None:
+        """requester, subject or reviewer (in that order, for someone who is more than one)."""
+        if person_id == self.requester_id:
+            return "requester"
+        if person_id == self.subject_id:
+            return "subject"
+        return "reviewer" if person_id in self.reviewer_ids else None
+
     def flag_departure(self, person_id: str, leave_date: date, by: str) -> bool:
-        if self.state != OPEN or person_id in self.flagged:
-            return False
-        role = "requester" if person_id == self.requester_id else "subject"
-        if person_id not in (self.requester_id, self.subject_id):
+        """Records that someone of the open request left, once; False when nothing to do."""
+        role = self.role_of(person_id)
+        if self.state != OPEN or person_id in self.flagged or role is None:
             return False
         self._flagged(departed_person_id=person_id, role=role, leave_date=leave_date, by=by)
         return True

@@ -11,7 +11,7 @@ from northstar.goals.v1 import goals_pb2_grpc
 from services.goals.api import GoalServicer
 from services.goals.application import GoalsApplication
 from services.goals.index import GoalIndex, index_url_for, sibling_store_url
-from services.goals.policies import DeparturePolicy
+from services.goals.policies import DeparturePolicy, KpiPolicy
 from services.goals.publishing import goal_envelope
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
@@ -38,16 +38,24 @@ class GoalsService:
     index: GoalIndex
     relay: NotificationRelay
     replica: DirectoryReplica
+    kpi_policy: KpiPolicy
 
     async def stop(self) -> None:
         await self.runtime.stop()
         self.replica.db.close()
         self.index.db.close()
+        self.kpi_policy.ledger.db.close()
 
 
 def replica_url_for(store_url: str) -> str:
     """The goals service's own directory replica: beside its store (own schema on PostgreSQL)."""
     return sibling_store_url(store_url, "directory")
+
+
+def kpi_store_url_for(store_url: str) -> str:
+    """The KPI policy's store (known KPIs, its ledger): beside the event store, apart from the
+    index, which every save writes while the policy's transaction is open."""
+    return sibling_store_url(store_url, "kpi")
 
 
 async def start_goals_service(
@@ -90,6 +98,21 @@ async def start_goals_service(
         metrics=metrics,
         retry=retry,
     )
+    # KPI events: in order per KPI through the sequencing ledger, positions in its own store.
+    kpi_policy = KpiPolicy(
+        app, index, ReadModelDatabase(kpi_store_url_for(store_url), schema="goals_kpi")
+    )
+    app.kpi_catalogue = kpi_policy.known
+    EventConsumer(
+        broker=broker,
+        name="goals-kpi-policy",
+        topics=[settings.topic_for("kpi")],
+        group_id=f"{settings.topic_namespace}-goals-kpi-policy",
+        apply=kpi_policy.apply,
+        metrics=metrics,
+        retry=retry,
+        ledger=kpi_policy.ledger,
+    )
     EventConsumer(
         broker=broker,
         name="goals-departure-policy",
@@ -106,7 +129,14 @@ async def start_goals_service(
     await runtime.start(
         [(goals_pb2_grpc.add_GoalServiceServicer_to_server, servicer)], [GRPC_SERVICE_NAME]
     )
-    return GoalsService(runtime=runtime, app=app, index=index, relay=relay, replica=replica)
+    return GoalsService(
+        runtime=runtime,
+        app=app,
+        index=index,
+        relay=relay,
+        replica=replica,
+        kpi_policy=kpi_policy,
+    )
 
 
 async def serve(settings: ServiceSettings) -> None:
@@ -115,6 +145,7 @@ async def serve(settings: ServiceSettings) -> None:
     await service.runtime.run_until_signalled()
     service.replica.db.close()
     service.index.db.close()
+    service.kpi_policy.ledger.db.close()
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

@@ -23,11 +23,13 @@ from services.goals.index import GoalIndex
 from services.goals.messages import (
     GOAL_LEVELS,
     GOAL_VISIBILITIES,
+    PROGRESS_SOURCES,
     command_response,
     existing_goals,
     goal_to_proto,
     metric_from_proto,
     optional_metric,
+    progress_source_from_request,
     require_positive_weight,
     template_from_proto,
 )
@@ -59,7 +61,6 @@ from services.shared.validation import (
 
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
-Change = Callable[[Goal, str], object]
 GoalCommand = (
     goals_pb2.CheckInRequest
     | goals_pb2.ChangeTargetRequest
@@ -70,6 +71,14 @@ GoalCommand = (
     | goals_pb2.ArchiveGoalRequest
     | goals_pb2.ReopenGoalRequest
     | goals_pb2.AddKeyResultRequest
+    | goals_pb2.RenameGoalRequest
+    | goals_pb2.DescribeGoalRequest
+    | goals_pb2.ChangeGoalVisibilityRequest
+    | goals_pb2.ChangeMetricRequest
+    | goals_pb2.RemoveKeyResultRequest
+    | goals_pb2.AlignGoalRequest
+    | goals_pb2.SetContributionsRequest
+    | goals_pb2.ReassignGoalRequest
 )
 """A command on one goal: each names goal_id, expected_version and request_id."""
 
@@ -101,6 +110,8 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         start_date = parse_date(request.start_date, "start_date")
         due_date = parse_optional_date(request.due_date, "due_date")
         parent_goal_id = parse_optional_uuid(request.parent_goal_id, "parent_goal_id")
+        progress_source = progress_source_from_request(request.progress_source, "progress_source")
+        kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
 
         def create() -> goals_pb2.GoalCommandResponse:
             policy.require_can_create(principal, self.org, owner_id=owner_id, level=level)
@@ -118,6 +129,8 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 visibility=visibility,
                 activate=request.activate,
                 recurring=request.recurring,
+                progress_source=progress_source,
+                kpi_id=kpi_id,
             )
             return self._response(result)
 
@@ -126,26 +139,19 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
     async def AlignGoal(  # noqa: N802
         self, request: goals_pb2.AlignGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        principal = current_principal()
-        goal_id = parse_uuid(request.goal_id, "goal_id")
+        parse_uuid(request.goal_id, "goal_id")  # the goal first, then its parent
         parent_id = parse_uuid(request.parent_goal_id, "parent_goal_id")
-        _require_version(request.expected_version)
-
-        def align() -> goals_pb2.GoalCommandResponse:
-            self._require_can_change(principal, goal_id)
-            result = self.app.align_goal(
-                _context(principal), goal_id, parent_id, request.reason, request.expected_version
-            )
-            return self._response(result)
-
-        return await self._once(principal, request, align, self._one_goal_again(principal))
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.align_goal(
+                caller, goal_id, parent_id, request.reason, version
+            ),
+        )
 
     async def SetContributions(  # noqa: N802
         self, request: goals_pb2.SetContributionsRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        principal = current_principal()
-        goal_id = parse_uuid(request.goal_id, "goal_id")
-        _require_version(request.expected_version)
+        parse_uuid(request.goal_id, "goal_id")  # the goal first, then its links
         links: dict[UUID, float] = {}
         for position, link in enumerate(request.contributions):
             field = f"contributions[{position}]"
@@ -153,16 +159,11 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
             if target in links:
                 raise InvalidArgument(f"goal {target} is listed twice", field=f"{field}.goal_id")
             links[target] = require_positive_weight(link.weight, f"{field}.weight")
-
-        def set_contributions() -> goals_pb2.GoalCommandResponse:
-            self._require_can_change(principal, goal_id)
-            result = self.app.set_contributions(
-                _context(principal), goal_id, links, request.reason, request.expected_version
-            )
-            return self._response(result)
-
-        return await self._once(
-            principal, request, set_contributions, self._one_goal_again(principal)
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.set_contributions(
+                caller, goal_id, links, request.reason, version
+            ),
         )
 
     async def CheckIn(  # noqa: N802
@@ -171,19 +172,28 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         key_result_id = parse_optional_uuid(request.key_result_id, "key_result_id")
         value = require_finite_number(request.value, "value")
         confidence = require_finite_number(request.confidence, "confidence")
-
-        def check_in(goal: Goal, by: str) -> None:
-            goal.check_in(value, confidence, request.note, by, key_result_id=key_result_id)
-
-        return await self._update(request, check_in)
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.check_in(
+                caller,
+                goal_id,
+                value,
+                confidence,
+                request.note,
+                key_result_id=key_result_id,
+                expected_version=version,
+            ),
+        )
 
     async def ChangeTarget(  # noqa: N802
         self, request: goals_pb2.ChangeTargetRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
         new_target = require_finite_number(request.new_target, "new_target")
-        return await self._update(
+        return await self._change(
             request,
-            lambda goal, by: goal.change_target(new_target, request.reason, by),
+            lambda caller, goal_id, version: self.app.change_target(
+                caller, goal_id, new_target, request.reason, expected_version=version
+            ),
             request_fields={"metric.target": "new_target"},
         )
 
@@ -191,41 +201,62 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         self, request: goals_pb2.ChangeDueDateRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
         new_due = parse_date(request.new_due_date, "new_due_date")
-        return await self._update(
+        return await self._change(
             request,
-            lambda goal, by: goal.change_due_date(new_due, request.reason, by),
+            lambda caller, goal_id, version: self.app.change_due_date(
+                caller, goal_id, new_due, request.reason, expected_version=version
+            ),
             request_fields={"due_date": "new_due_date"},
         )
 
     async def ActivateGoal(  # noqa: N802
         self, request: goals_pb2.ActivateGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        return await self._update(request, lambda goal, by: goal.activate(by))
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.activate_goal(
+                caller, goal_id, expected_version=version
+            ),
+        )
 
     async def CompleteGoal(  # noqa: N802
         self, request: goals_pb2.CompleteGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        return await self._update(request, lambda goal, by: goal.complete(by))
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.complete_goal(
+                caller, goal_id, expected_version=version
+            ),
+        )
 
     async def CancelGoal(  # noqa: N802
         self, request: goals_pb2.CancelGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        return await self._update(
+        return await self._change(
             request,
-            lambda goal, by: goal.cancel(request.reason, by),
+            lambda caller, goal_id, version: self.app.cancel_goal(
+                caller, goal_id, request.reason, expected_version=version
+            ),
         )
 
     async def ArchiveGoal(  # noqa: N802
         self, request: goals_pb2.ArchiveGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        return await self._update(request, lambda goal, by: goal.archive(by))
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.archive_goal(
+                caller, goal_id, expected_version=version
+            ),
+        )
 
     async def ReopenGoal(  # noqa: N802
         self, request: goals_pb2.ReopenGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        return await self._update(
+        return await self._change(
             request,
-            lambda goal, by: goal.reopen(request.reason, by),
+            lambda caller, goal_id, version: self.app.reopen_goal(
+                caller, goal_id, request.reason, expected_version=version
+            ),
         )
 
     async def AddKeyResult(  # noqa: N802
@@ -237,36 +268,109 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
         weight = (
             require_positive_weight(request.weight, "weight") if request.HasField("weight") else 1.0
         )
-        return await self._update(
+        return await self._change(
             request,
-            lambda goal, by: goal.add_key_result(request.title, metric, weight, by),
+            lambda caller, goal_id, version: self.app.add_key_result(
+                caller, goal_id, request.title, metric, weight, expected_version=version
+            ),
             request_fields={"key_result.title": "title", "key_result.metric": "metric"},
+        )
+
+    async def RenameGoal(  # noqa: N802
+        self, request: goals_pb2.RenameGoalRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.rename_goal(
+                caller, goal_id, request.title, expected_version=version
+            ),
+        )
+
+    async def DescribeGoal(  # noqa: N802
+        self, request: goals_pb2.DescribeGoalRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.describe_goal(
+                caller, goal_id, request.description, expected_version=version
+            ),
+        )
+
+    async def ChangeGoalVisibility(  # noqa: N802
+        self, request: goals_pb2.ChangeGoalVisibilityRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        if request.visibility == goals_pb2.GOAL_VISIBILITY_UNSPECIFIED:
+            # A change names where it goes: "not set" has no meaning here, unlike at creation.
+            raise InvalidArgument(
+                f"is required: one of {GOAL_VISIBILITIES.accepted_names()}", field="visibility"
+            )
+        visibility = GOAL_VISIBILITIES.from_request(request.visibility, "visibility")
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.change_goal_visibility(
+                caller, goal_id, visibility, expected_version=version
+            ),
+        )
+
+    async def ChangeMetric(  # noqa: N802
+        self, request: goals_pb2.ChangeMetricRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        if not request.HasField("metric"):
+            raise InvalidArgument("is required", field="metric")
+        metric = metric_from_proto(request.metric, "metric")
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.change_metric(
+                caller, goal_id, metric, request.reason, expected_version=version
+            ),
+        )
+
+    async def RemoveKeyResult(  # noqa: N802
+        self, request: goals_pb2.RemoveKeyResultRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        key_result_id = parse_uuid(request.key_result_id, "key_result_id")
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.remove_key_result(
+                caller, goal_id, key_result_id, request.reason, expected_version=version
+            ),
         )
 
     async def ReassignGoal(  # noqa: N802
         self, request: goals_pb2.ReassignGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
+        if not request.owner_id:
+            parse_uuid(request.goal_id, "goal_id")  # a bad goal id is named first
+            raise InvalidArgument("is required", field="owner_id")
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.reassign_goal(
+                caller, goal_id, request.owner_id, request.team_id, version
+            ),
+        )
+
+    async def ChangeProgressSource(  # noqa: N802
+        self, request: goals_pb2.ChangeProgressSourceRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
         principal = current_principal()
         goal_id = parse_uuid(request.goal_id, "goal_id")
-        if not request.owner_id:
-            raise InvalidArgument("is required", field="owner_id")
+        source = PROGRESS_SOURCES.from_request(request.progress_source, "progress_source")
+        kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
         _require_version(request.expected_version)
 
-        def reassign() -> goals_pb2.GoalCommandResponse:
-            goal = self._require_can_change(principal, goal_id)
-            policy.require_can_create(
-                principal, self.org, owner_id=request.owner_id, level=goal.level
-            )
-            result = self.app.reassign_goal(
+        def change() -> goals_pb2.GoalCommandResponse:
+            self._require_can_change(principal, goal_id)
+            result = self.app.change_progress_source(
                 _context(principal),
                 goal_id,
-                request.owner_id,
-                request.team_id,
+                source,
+                kpi_id,
+                request.reason,
                 request.expected_version,
             )
             return self._response(result)
 
-        return await self._once(principal, request, reassign, self._one_goal_again(principal))
+        return await self._once(principal, request, change, self._one_goal_again(principal))
 
     # ---- commands that create several goals ----
 
@@ -444,28 +548,23 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
 
     # ---- helpers ----
 
-    async def _update(
+    async def _change(
         self,
         request: GoalCommand,
-        change: Change,
+        command: Callable[[Principal, UUID, int], CommandResult],
         request_fields: Mapping[str, str] | None = None,
     ) -> goals_pb2.GoalCommandResponse:
-        """One command on one goal; `request_fields` names the request's field for a domain
-        field where they differ (e.g. the domain's due_date is ChangeDueDate's new_due_date)."""
+        """One application command on one goal, as the caller, once per request id;
+        `request_fields` names the request's field for a domain field where they differ (e.g.
+        the domain's due_date is ChangeDueDate's new_due_date)."""
         principal = current_principal()
         goal_id = parse_uuid(request.goal_id, "goal_id")
         expected_version = request.expected_version
         _require_version(expected_version)
 
-        def update() -> goals_pb2.GoalCommandResponse:
-            self._require_can_change(principal, goal_id)
+        def change() -> goals_pb2.GoalCommandResponse:
             try:
-                result = self.app.update(
-                    _context(principal),
-                    goal_id,
-                    lambda goal: change(goal, principal.subject),
-                    expected_version,
-                )
+                result = command(principal, goal_id, expected_version)
             except NorthstarError as error:
                 renamed = _in_request_terms(error, request_fields or {})
                 if renamed is error:
@@ -473,7 +572,7 @@ class GoalServicer(goals_pb2_grpc.GoalServiceServicer):
                 raise renamed from None
             return self._response(result)
 
-        return await self._once(principal, request, update, self._one_goal_again(principal))
+        return await self._once(principal, request, change, self._one_goal_again(principal))
 
     async def _once(
         self,

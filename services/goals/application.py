@@ -1,5 +1,9 @@
 """Goals use cases: load a Goal, check who may do what, call the aggregate, save.
 
+Creating goals and changing their links live here; the commands on one goal's own state are in
+services.goals.goal_commands (mixed in). Each command that changes an existing goal loads it
+once and authorises the caller on that state (`goal_to_change`).
+
 Every command runs inside a command context (tenant, actor, correlation id) that is stored
 with its events, checks the caller's expected version, and maps a concurrent write to
 ConcurrentUpdate (ABORTED) so no update is silently lost.
@@ -12,21 +16,32 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from services.goals import authorization as policy
 from services.goals.domain import AlignmentTarget, Goal, Metric
+from services.goals.goal_commands import OneGoalCommands
 from services.goals.people import Directory, default_team, require_owner_and_team
+from services.goals.rules import AlignmentCycle, would_create_cycle
+from services.shared.auth import Principal
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition, InvalidArgument, NotFound
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
 from services.shared.idempotency import raise_if_recorded_meanwhile, request_kwargs
 from services.shared.position import encode_position_token
+from services.shared.save_locks import SERIALISED_SAVE_KWARG, SerialisedSave
 
 SNAPSHOT_EVERY = 50
 logger = logging.getLogger(__name__)
+
+
+class KpiCatalogue(Protocol):
+    """The KPIs the goals service has learnt from the KPI topic (services/goals/kpis.py)."""
+
+    def is_known(self, tenant_id: str, kpi_id: UUID) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -37,10 +52,12 @@ class CommandResult:
     last_notification_id: int
 
 
-class GoalsApplication(NorthstarApplication):
+class GoalsApplication(OneGoalCommands, NorthstarApplication):
     name = "goals"
     # A goal with thousands of check-ins loads from its latest snapshot plus a few events.
     snapshotting_intervals = {Goal: SNAPSHOT_EVERY}
+    # Which KPIs a goal may be measured by; without one, no goal can link to a KPI.
+    kpi_catalogue: KpiCatalogue | None = None
 
     def __init__(
         self, env: Mapping[str, str] | None = None, directory: Directory | None = None
@@ -55,7 +72,9 @@ class GoalsApplication(NorthstarApplication):
         self.after_save: list[Callable[[int], None]] = []
         # Commands run in worker threads: the cycle check reads other goals' links, so two
         # link changes checked side by side could each pass and together close a loop. Held
-        # from the check until the save, it keeps the graph acyclic within this process.
+        # from the check until the save, it keeps the graph acyclic within this process (the
+        # only writer of a SQLite store). Across replicas on PostgreSQL the save re-runs the
+        # check under a per-tenant advisory lock in its own transaction (_serialised_links).
         # A new goal needs no lock: nothing can link to it before it is saved.
         self._link_change_lock = threading.Lock()
 
@@ -77,7 +96,11 @@ class GoalsApplication(NorthstarApplication):
         visibility: str,
         activate: bool,
         recurring: bool = False,
+        progress_source: str | None = None,
+        kpi_id: UUID | None = None,
     ) -> CommandResult:
+        if kpi_id is not None:
+            self.require_known_kpi(context, kpi_id)
         goal = self.new_goal(
             context,
             title=title,
@@ -92,8 +115,35 @@ class GoalsApplication(NorthstarApplication):
             visibility=visibility,
             activate=activate,
             recurring=recurring,
+            progress_source=progress_source,
+            kpi_id=kpi_id,
         )
         return self.save_goals(context, goal)[0]
+
+    def change_progress_source(
+        self,
+        context: CommandContext,
+        goal_id: UUID,
+        progress_source: str,
+        kpi_id: UUID | None,
+        reason: str,
+        expected_version: int = 0,
+    ) -> CommandResult:
+        """What drives the goal's progress from now on; a KPI must be one of the tenant's."""
+        goal = self.goal_for_update(context, goal_id, expected_version)
+        if kpi_id is not None:
+            self.require_known_kpi(context, kpi_id)
+        goal.change_progress_source(progress_source, reason, context.actor_id, kpi_id=kpi_id)
+        return self.save_goals(context, goal)[0]
+
+    def require_known_kpi(self, context: CommandContext, kpi_id: UUID) -> None:
+        # Another tenant's KPI looks exactly like one never defined.
+        if self.kpi_catalogue is None or not self.kpi_catalogue.is_known(context.tenant_id, kpi_id):
+            raise FailedPrecondition(
+                f"KPI {kpi_id} is not known in this tenant (a KPI just defined is known once "
+                "its definition reached the goals service)",
+                field="kpi_id",
+            )
 
     def new_goal(
         self,
@@ -139,15 +189,17 @@ class GoalsApplication(NorthstarApplication):
 
     def reassign_goal(
         self,
-        context: CommandContext,
+        caller: Principal,
         goal_id: UUID,
         owner_id: str,
         team_id: str,
         expected_version: int = 0,
     ) -> CommandResult:
-        """A new owner (a current member of the tenant) and team; "" takes the owner's team."""
+        """A new owner (a current member of the tenant) and team; "" takes the owner's team.
+        The caller must be allowed to change the goal and to create one for the new owner."""
         directory = self._directory()
-        goal = self.goal_for_update(context, goal_id, expected_version)
+        goal, context = self.goal_to_change(caller, goal_id, expected_version)
+        policy.require_can_create(caller, directory, owner_id=owner_id, level=goal.level)
         team = team_id or default_team(directory, context.tenant_id, owner_id)
         require_owner_and_team(directory, context.tenant_id, owner_id, team_id)
         goal.reassign(owner_id, team, context.actor_id)
@@ -155,30 +207,31 @@ class GoalsApplication(NorthstarApplication):
 
     def align_goal(
         self,
-        context: CommandContext,
+        caller: Principal,
         goal_id: UUID,
         parent_goal_id: UUID,
         reason: str,
         expected_version: int = 0,
     ) -> CommandResult:
         with self._link_change_lock:
-            goal = self.goal_for_update(context, goal_id, expected_version)
+            goal, context = self.goal_to_change(caller, goal_id, expected_version)
             parent = self.alignment_target(context, parent_goal_id, "parent_goal_id")
             goal.align(
                 parent_goal_id, reason, context.actor_id, parent=parent, parent_of=self._links_of
             )
-            return self.save_goals(context, goal)[0]
+            serialised = self._serialised_links(goal, "parent_goal_id")
+            return self.save_goals(context, goal, serialised=serialised)[0]
 
     def set_contributions(
         self,
-        context: CommandContext,
+        caller: Principal,
         goal_id: UUID,
         contributions: Mapping[UUID, float],
         reason: str,
         expected_version: int = 0,
     ) -> CommandResult:
         with self._link_change_lock:
-            goal = self.goal_for_update(context, goal_id, expected_version)
+            goal, context = self.goal_to_change(caller, goal_id, expected_version)
             targets = {
                 target_id: self.alignment_target(context, target_id, "contributions")
                 for target_id in contributions
@@ -186,19 +239,8 @@ class GoalsApplication(NorthstarApplication):
             goal.set_contributions(
                 contributions, reason, context.actor_id, targets=targets, parent_of=self._links_of
             )
-            return self.save_goals(context, goal)[0]
-
-    def update(
-        self,
-        context: CommandContext,
-        goal_id: UUID,
-        change: Callable[[Goal], Any],
-        expected_version: int = 0,
-    ) -> CommandResult:
-        """Any single-goal command: `change` calls one aggregate method (it validates)."""
-        goal = self.goal_for_update(context, goal_id, expected_version)
-        change(goal)
-        return self.save_goals(context, goal)[0]
+            serialised = self._serialised_links(goal, "contributions")
+            return self.save_goals(context, goal, serialised=serialised)[0]
 
     # ---- queries ----
 
@@ -224,10 +266,29 @@ class GoalsApplication(NorthstarApplication):
             raise NotFound(f"goal {goal_id} has no version {version}", field="version")
         return goal
 
+    def goal_to_change(
+        self, caller: Principal, goal_id: UUID, expected_version: int
+    ) -> tuple[Goal, CommandContext]:
+        """The goal, loaded once, and the command's context, when `caller` may change it: a goal
+        the caller may not see is not found, one they may only see is PERMISSION_DENIED, and
+        only then is the version the caller expects compared (ABORTED when it moved on)."""
+        goal = self.get_goal(caller.tenant_id, goal_id)
+        directory = self._directory()
+        policy.require_can_view(caller, directory, goal, "goal_id")
+        policy.require_can_change(caller, directory, goal)
+        context = CommandContext.new(caller.tenant_id, caller.subject)
+        return self.goal_for_update(context, goal_id, expected_version, loaded=goal), context
+
     def goal_for_update(
-        self, context: CommandContext, goal_id: UUID, expected_version: int
+        self,
+        context: CommandContext,
+        goal_id: UUID,
+        expected_version: int,
+        *,
+        loaded: Goal | None = None,
     ) -> Goal:
-        goal = self.get_goal(context.tenant_id, goal_id)
+        """The goal at the version the caller expects (0: any); `loaded` spares a second load."""
+        goal = loaded if loaded is not None else self.get_goal(context.tenant_id, goal_id)
         if expected_version and goal.version != expected_version:
             raise ConcurrentUpdate(
                 f"goal is at version {goal.version}, not {expected_version}; reload and retry",
@@ -253,15 +314,21 @@ class GoalsApplication(NorthstarApplication):
     # ---- internals ----
 
     def save_goals(
-        self, context: CommandContext, *goals: Goal, noted: Mapping[str, Any] | None = None
+        self,
+        context: CommandContext,
+        *goals: Goal,
+        noted: Mapping[str, Any] | None = None,
+        serialised: SerialisedSave | None = None,
     ) -> list[CommandResult]:
         """Saves the goals' new events in one transaction: all of them or none, together with
         the command's request record when it has a request id (`noted` adds to the result it
-        records: what a retry must answer besides the goals and their versions)."""
+        records: what a retry must answer besides the goals and their versions). `serialised`
+        re-checks a rule over other goals in that transaction (services.shared.save_locks)."""
         result = {"goals": [[str(goal.id), goal.version] for goal in goals], **(noted or {})}
+        lock = {} if serialised is None else {SERIALISED_SAVE_KWARG: serialised}
         with command_context(context):
             try:
-                recordings = self.save(*goals, **request_kwargs(result))
+                recordings = self.save(*goals, **request_kwargs(result), **lock)
             except IntegrityError:
                 raise_if_recorded_meanwhile(self.request_log)
                 raise ConcurrentUpdate(
@@ -303,6 +370,19 @@ class GoalsApplication(NorthstarApplication):
         return AlignmentTarget(
             goal_id=target.id, tenant_id=target.tenant_id, lifecycle=target.lifecycle
         )
+
+    def _serialised_links(self, goal: Goal, field: str) -> SerialisedSave:
+        """The no-loop rule again, under the tenant's link lock and inside the save: another
+        replica may have linked the other way since the aggregate's own check."""
+
+        def no_loop() -> None:
+            for target_id in goal.linked_goal_ids:
+                if would_create_cycle(goal.id, target_id, self._links_of):
+                    raise AlignmentCycle(
+                        f"linking to goal {target_id} would create a cycle", field=field
+                    )
+
+        return SerialisedSave(lock_key=f"goal-links:{goal.tenant_id}", check=no_loop)
 
     def _links_of(self, goal_id: UUID) -> Iterable[UUID]:
         try:

@@ -41,7 +41,16 @@ def _manages(org: Directory, principal: Principal, person_id: str) -> bool:
 
 def require_writer(principal: Principal, org: Directory, action: str) -> None:
     if not principal.roles & WRITER_ROLES:
-        raise PermissionDenied(f"role(s) {sorted(principal.roles)} may not {action} goals")
+        # Plain words, not a Python list: this text reaches people through the CLI and web.
+        roles = sorted(principal.roles)
+        named = (
+            f"the role {roles[0]}"
+            if len(roles) == 1
+            else f"the roles {', '.join(roles)}"
+            if roles
+            else "a caller with no role"
+        )
+        raise PermissionDenied(f"{named} may not {action} goals")
     caller = org.person(principal.tenant_id, principal.subject)
     if caller is not None and caller.has_departed:
         raise PermissionDenied(f"{principal.subject} has left the organisation")

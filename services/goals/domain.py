@@ -18,11 +18,17 @@ from eventsourcing.domain import Aggregate, CanInitAggregate, event
 from northstar_contracts.progress import (
     DEFAULT_THRESHOLDS,
     GUARDRAIL_DIRECTIONS,
+    PROGRESS_SOURCES,
+    SOURCE_CHILDREN,
+    SOURCE_KPI,
+    SOURCES_NEEDING_A_METRIC,
     StatusThresholds,
     derive_status,
+    effective_progress_source,
     expected_progress_at,
-    goal_progress,
     metric_progress,
+    source_own_progress,
+    source_progress,
 )
 from northstar_contracts.progress import METRIC_KINDS as METRIC_KINDS
 from services.goals.metrics import Metric as Metric
@@ -30,6 +36,7 @@ from services.goals.metrics import next_period as next_period
 from services.goals.metrics import quarter_period as quarter_period
 from services.goals.metrics import require_choice, require_finite, require_text, validate_period
 from services.goals.metrics import validated_metric as validated_metric
+from services.goals.progress_sources import kpi_period_dates, require_progress_source
 from services.goals.rules import ACTIVE as ACTIVE
 from services.goals.rules import ARCHIVED as ARCHIVED
 from services.goals.rules import CANCELLED as CANCELLED
@@ -102,6 +109,13 @@ class Goal(Aggregate):
     # Class-level defaults: snapshots taken before this state existed still load.
     _reassignment: dict[str, Any] | None = None
     metric_checked_in = False  # whether any check-in gave the goal's own metric a value
+    # The owner's choice of what drives progress; None: the default rule (goals recorded before
+    # progress sources existed load with it too).
+    chosen_progress_source: str | None = None
+    kpi_id: UUID | None = None
+    # KPI id -> {"version": KPI event version, "period": period} of the last measurement an
+    # automatic check-in recorded: a redelivered or older measurement records nothing.
+    _kpi_applied: dict[str, dict[str, Any]] | None = None
 
     class Event(Aggregate.Event):
         pass
@@ -123,6 +137,17 @@ class Goal(Aggregate):
         recurring: bool
         template_id: UUID | None
         previous_goal_id: UUID | None
+        # Defaults: events stored before progress sources existed still publish and load.
+        progress_source: str | None = None
+        kpi_id: UUID | None = None
+
+    class ProgressSourceChanged(Event):
+        progress_source: str
+        kpi_id: UUID | None
+        previous_progress_source: str | None
+        previous_kpi_id: UUID | None
+        reason: str
+        by: str
 
     class Renamed(Event):
         title: str
@@ -174,6 +199,12 @@ class Goal(Aggregate):
         measured_by_own_metric: bool
         by: str
 
+    class MetricChanged(Event):
+        previous_metric: dict[str, Any] | None
+        metric: dict[str, Any]
+        reason: str
+        by: str
+
     class KeyResultAdded(Event):
         key_result_id: UUID
         title: str
@@ -192,6 +223,11 @@ class Goal(Aggregate):
         note: str
         by: str
         key_result_id: UUID | None
+        # Set on automatic check-ins of a KPI's measurement (defaults: older stored events).
+        kpi_id: UUID | None = None
+        kpi_period: str | None = None
+        kpi_event_id: str | None = None
+        kpi_version: int | None = None
 
     class TargetChanged(Event):
         key_result_id: UUID | None
@@ -248,6 +284,24 @@ class Goal(Aggregate):
                 "a strategic objective is a root of alignment and has no parent",
                 field="parent_goal_id",
             )
+        source, kpi_id = require_progress_source(
+            kwargs.get("progress_source"),
+            kwargs.get("kpi_id"),
+            has_metric=True,
+            field="progress_source",
+        )
+        if source in SOURCES_NEEDING_A_METRIC and metric is None:
+            raise InvalidArgument(
+                f"progress source {source} needs a metric (its start and target)", field="metric"
+            )
+        kwargs["progress_source"], kwargs["kpi_id"] = source, kpi_id
+        # Kept for readers of the older flag: true when the goal's own measure drives it.
+        effective = effective_progress_source(
+            source, has_metric=metric is not None, has_key_results=False
+        )
+        kwargs["measured_by_own_metric"] = bool(kwargs.get("measured_by_own_metric")) or (
+            effective != SOURCE_CHILDREN
+        )
         return super()._create(event_class, id=id, **kwargs)
 
     # No "*": eventsourcing 9.5 treats keyword-only parameters with defaults as required.
@@ -271,6 +325,8 @@ class Goal(Aggregate):
         recurring: bool = False,
         template_id: UUID | None = None,
         previous_goal_id: UUID | None = None,
+        progress_source: str | None = None,
+        kpi_id: UUID | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.title = title
@@ -288,6 +344,8 @@ class Goal(Aggregate):
         self.recurring = recurring
         self.template_id = template_id
         self.previous_goal_id = previous_goal_id
+        self.chosen_progress_source = progress_source
+        self.kpi_id = kpi_id
         self.next_goal_id: UUID | None = None
         self.lifecycle = DRAFT
         self.outcome: str | None = None
@@ -333,24 +391,36 @@ class Goal(Aggregate):
 
     # ---- progress and status ----
 
+    @property
+    def progress_source(self) -> str:
+        """What drives the goal's progress now: the owner's choice, else the default rule."""
+        return effective_progress_source(
+            self.chosen_progress_source,
+            has_metric=self._metric is not None,
+            has_key_results=bool(self._key_results),
+        )
+
+    @property
+    def driven_by_children(self) -> bool:
+        return self.progress_source == SOURCE_CHILDREN
+
     def own_progress(self) -> float | None:
-        """Progress of the goal's own measure (key results, else metric); None if it has none."""
-        key_results = self.key_results
-        if key_results:
-            return goal_progress(
-                own_metric_progress=None,
-                key_results=[(metric_progress(kr.metric), kr.weight) for kr in key_results],
-            )
+        """Progress of the goal's own measure under its source; None when children drive it."""
         metric = self.metric
-        return None if metric is None else metric_progress(metric)
+        return source_own_progress(
+            self.progress_source,
+            own_metric_progress=None if metric is None else metric_progress(metric),
+            key_results=[(metric_progress(kr.metric), kr.weight) for kr in self.key_results],
+        )
 
     def progress(self, children: Sequence[tuple[float, float]] = ()) -> float:
         """Progress in [0, 1]; `children` are (progress, weight) of goals aligned to this one."""
-        own = self.own_progress()
-        return goal_progress(
-            own_metric_progress=own,
+        metric = self.metric
+        return source_progress(
+            self.progress_source,
+            own_metric_progress=None if metric is None else metric_progress(metric),
+            key_results=[(metric_progress(kr.metric), kr.weight) for kr in self.key_results],
             children=children,
-            measured_by_own_metric=self.measured_by_own_metric,
         )
 
     def expected_progress(self, today: date) -> float:
@@ -649,6 +719,20 @@ class Goal(Aggregate):
             metric=data, measured_by_own_metric=bool(measured_by_own_metric), by=_require_actor(by)
         )
 
+    def change_metric(self, metric: Metric, reason: str, by: str) -> None:
+        """Measure the goal by another metric (kind, unit, start, target, direction), with a
+        reason; the old metric stays in the history. The new metric starts from its start value:
+        values checked in on the old one measured something else."""
+        self._require_open("measured differently")
+        data = validated_metric(
+            Metric(metric.kind, metric.direction, metric.start, metric.target, metric.unit)
+        ).to_data()
+        reason = _require_reason(reason)
+        by = _require_actor(by)
+        if self._metric is not None and {**self._metric, "current": data["current"]} == data:
+            return
+        self._metric_changed(previous_metric=self._metric, metric=data, reason=reason, by=by)
+
     def add_key_result(
         self,
         title: str,
@@ -706,6 +790,12 @@ class Goal(Aggregate):
                     "a value",
                     field="value",
                 )
+            if key_result_id is None and self.progress_source == SOURCE_KPI:
+                raise FailedPrecondition(
+                    f"the goal's progress comes from KPI {self.kpi_id}: its measurements check "
+                    "in automatically; check in without a value, or change the progress source",
+                    field="value",
+                )
             if metric_data["kind"] == "binary" and value not in (0.0, 1.0):
                 raise InvalidArgument(
                     "a milestone is 0 (not reached) or 1 (reached)", field="value"
@@ -714,8 +804,101 @@ class Goal(Aggregate):
         note = require_text(note, "note", max_length=MAX_TEXT_LENGTH, allow_blank=True)
         by = _require_actor(by)
         self._checked_in(
-            value=value, confidence=confidence, note=note, by=by, key_result_id=key_result_id
+            value=value,
+            confidence=confidence,
+            note=note,
+            by=by,
+            key_result_id=key_result_id,
+            kpi_id=None,
+            kpi_period=None,
+            kpi_event_id=None,
+            kpi_version=None,
         )
+
+    def check_in_kpi_measurement(
+        self,
+        kpi_id: UUID,
+        kpi_version: int,
+        period: str,
+        value: float,
+        by: str,
+        *,
+        kpi_event_id: str = "",
+    ) -> bool:
+        """Record a KPI's value for `period` as an automatic check-in; True if recorded.
+
+        Nothing is recorded (False) unless the goal is active and driven by this KPI, and the
+        measurement is newer than the last one recorded (a higher KPI event version, for the
+        same or a later period), so a redelivered measurement, or a correction of an older
+        period, leaves the goal as it is. The check-in keeps the latest confidence a person
+        gave (1 before any).
+        """
+        if self.lifecycle != ACTIVE or self.progress_source != SOURCE_KPI:
+            return False
+        if self.kpi_id != kpi_id:
+            return False
+        value = require_finite(value, "value")
+        period = require_text(period, "period", max_length=MAX_TITLE_LENGTH)
+        if not self._overlaps(kpi_period_dates(period)):
+            return False  # a value of a period outside the goal's own says nothing about it
+        last = (self._kpi_applied or {}).get(str(kpi_id))
+        if last is not None and (kpi_version <= last["version"] or period < last["period"]):
+            return False
+        confidence = 1.0 if self.latest_confidence is None else self.latest_confidence
+        self._checked_in(
+            value=value,
+            confidence=confidence,
+            note="",
+            by=_require_actor(by),
+            key_result_id=None,
+            kpi_id=kpi_id,
+            kpi_period=period,
+            kpi_event_id=kpi_event_id or None,
+            kpi_version=int(kpi_version),
+        )
+        return True
+
+    def _overlaps(self, dates: tuple[date, date]) -> bool:
+        first, last = dates
+        return last >= self.start_date and (self.due_date is None or first <= self.due_date)
+
+    def change_progress_source(
+        self, progress_source: str, reason: str, by: str, *, kpi_id: UUID | None = None
+    ) -> None:
+        """Choose what drives the goal's progress from now on; needs a reason (kept in history)."""
+        self._require_open("given another progress source")
+        chosen, kpi = require_progress_source(
+            progress_source, kpi_id, has_metric=self._metric is not None, field="progress_source"
+        )
+        if chosen is None:
+            raise InvalidArgument(
+                f"is required: one of {', '.join(PROGRESS_SOURCES)}", field="progress_source"
+            )
+        reason = _require_reason(reason)
+        by = _require_actor(by)
+        if (chosen, kpi) == (self.chosen_progress_source, self.kpi_id):
+            return
+        self._progress_source_changed(
+            progress_source=chosen,
+            kpi_id=kpi,
+            previous_progress_source=self.chosen_progress_source,
+            previous_kpi_id=self.kpi_id,
+            reason=reason,
+            by=by,
+        )
+
+    @event(ProgressSourceChanged)
+    def _progress_source_changed(
+        self,
+        progress_source: str,
+        kpi_id: UUID | None,
+        previous_progress_source: str | None,
+        previous_kpi_id: UUID | None,
+        reason: str,
+        by: str,
+    ) -> None:
+        self.chosen_progress_source = progress_source
+        self.kpi_id = kpi_id
 
     def change_target(
         self, new_target: float, reason: str, by: str, key_result_id: UUID | None = None
@@ -766,6 +949,13 @@ class Goal(Aggregate):
         self._metric = dict(metric)
         self.measured_by_own_metric = measured_by_own_metric
 
+    @event(MetricChanged)
+    def _metric_changed(
+        self, previous_metric: dict[str, Any] | None, metric: dict[str, Any], reason: str, by: str
+    ) -> None:
+        self._metric = dict(metric)
+        self.metric_checked_in = False
+
     @event(KeyResultAdded)
     def _key_result_added(
         self, key_result_id: UUID, title: str, metric: dict[str, Any], weight: float, by: str
@@ -785,11 +975,19 @@ class Goal(Aggregate):
         note: str,
         by: str,
         key_result_id: UUID | None,
+        kpi_id: UUID | None = None,
+        kpi_period: str | None = None,
+        kpi_event_id: str | None = None,
+        kpi_version: int | None = None,
     ) -> None:
         if value is not None:
             self._update_metric(key_result_id, current=value)
             if key_result_id is None:
                 self.metric_checked_in = True
+        if kpi_id is not None and kpi_version is not None:
+            # Replaced, not mutated: a snapshot taken earlier may share this dict.
+            applied = {"version": kpi_version, "period": kpi_period or ""}
+            self._kpi_applied = {**(self._kpi_applied or {}), str(kpi_id): applied}
         self.latest_confidence = confidence
         self.check_in_count += 1
 
@@ -855,6 +1053,8 @@ class Goal(Aggregate):
             "visibility": self.visibility,
             "created_by": _require_actor(by),
             "measured_by_own_metric": self.measured_by_own_metric,
+            "progress_source": self.chosen_progress_source,
+            "kpi_id": self.kpi_id,
             "recurring": True,
             "template_id": self.template_id,
             "previous_goal_id": self.id,

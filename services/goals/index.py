@@ -16,6 +16,7 @@ from datetime import date
 from urllib.parse import urlparse
 from uuid import UUID
 
+from northstar_contracts.progress import SOURCE_KPI
 from services.goals.application import GoalsApplication
 from services.goals.domain import CLOSED_LIFECYCLES, Goal
 from services.shared.readmodel import ReadModelDatabase, Transaction
@@ -74,6 +75,15 @@ INDEX_DDL = (
     """,
     "CREATE INDEX IF NOT EXISTS goal_template_uses_template ON goal_template_uses "
     "(tenant_id, template_id)",
+    # Goals measured by a KPI (progress source kpi): whom a KPI's measurement checks in on.
+    """
+    CREATE TABLE IF NOT EXISTS goal_kpi_links (
+        goal_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        kpi_id TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS goal_kpi_links_kpi ON goal_kpi_links (tenant_id, kpi_id)",
     """
     CREATE TABLE IF NOT EXISTS goal_index_position (
         singleton INTEGER PRIMARY KEY,
@@ -199,6 +209,15 @@ class GoalIndex:
         )
         return {str(owner): UUID(str(goal)) for owner, goal in rows}
 
+    def goals_driven_by_kpi(self, tenant_id: str, kpi_id: UUID) -> list[UUID]:
+        """The tenant's goals whose progress source is this KPI, in goal id order."""
+        rows = self.db.read(
+            "SELECT goal_id FROM goal_kpi_links WHERE tenant_id = ? AND kpi_id = ? "
+            "ORDER BY goal_id",
+            (tenant_id, str(kpi_id)),
+        )
+        return [UUID(str(row[0])) for row in rows]
+
     def template_uses_by_owner(self, tenant_id: str, template_id: UUID) -> dict[str, UUID]:
         """Owner -> goal of the goals (not cancelled or archived) made from a template."""
         rows = self.db.read(
@@ -286,6 +305,12 @@ def _write_goal(tx: Transaction, goal: Goal) -> None:
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (goal_id) DO UPDATE SET "
             "owner_id = excluded.owner_id, lifecycle = excluded.lifecycle",
             (str(goal.id), goal.tenant_id, str(goal.template_id), goal.owner_id, goal.lifecycle),
+        )
+    tx.execute("DELETE FROM goal_kpi_links WHERE goal_id = ?", (str(goal.id),))
+    if goal.progress_source == SOURCE_KPI and goal.kpi_id is not None:
+        tx.execute(
+            "INSERT INTO goal_kpi_links (goal_id, tenant_id, kpi_id) VALUES (?, ?, ?)",
+            (str(goal.id), goal.tenant_id, str(goal.kpi_id)),
         )
     tx.execute("DELETE FROM goal_links WHERE goal_id = ?", (str(goal.id),))
     links: Sequence[tuple[UUID, float, int]] = [

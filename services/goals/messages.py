@@ -81,6 +81,15 @@ GOAL_STATUSES = EnumTable(
         pb.GOAL_STATUS_CANCELLED: progress.CANCELLED,
     },
 )
+PROGRESS_SOURCES = EnumTable(
+    pb.ProgressSource.DESCRIPTOR,
+    {
+        pb.PROGRESS_SOURCE_METRIC: progress.SOURCE_METRIC,
+        pb.PROGRESS_SOURCE_KEY_RESULTS: progress.SOURCE_KEY_RESULTS,
+        pb.PROGRESS_SOURCE_CHILDREN: progress.SOURCE_CHILDREN,
+        pb.PROGRESS_SOURCE_KPI: progress.SOURCE_KPI,
+    },
+)
 SMART_LETTERS = EnumTable(
     pb.SmartLetter.DESCRIPTOR,
     {
@@ -105,6 +114,11 @@ def metric_from_proto(metric: pb.Metric, field: str) -> Metric:
 
 def optional_metric(message: pb.CreateGoalRequest | pb.GoalTemplate) -> Metric | None:
     return metric_from_proto(message.metric, "metric") if message.HasField("metric") else None
+
+
+def progress_source_from_request(number: int, field: str) -> str | None:
+    """The chosen source; None for PROGRESS_SOURCE_UNSPECIFIED (the default rule)."""
+    return None if number == 0 else PROGRESS_SOURCES.from_request(number, field)
 
 
 def require_positive_weight(value: float, field: str) -> float:
@@ -172,6 +186,9 @@ def goal_to_proto(view: GoalView) -> pb.Goal:
         template_id=str(goal.template_id) if goal.template_id else "",
         previous_goal_id=str(goal.previous_goal_id) if goal.previous_goal_id else "",
         next_goal_id=str(goal.next_goal_id) if goal.next_goal_id else "",
+        progress_source=PROGRESS_SOURCES.to_proto(goal.progress_source),
+        progress_source_chosen=goal.chosen_progress_source is not None,
+        kpi_id=str(goal.kpi_id) if goal.kpi_id else "",
     )
     metric = goal.metric
     if metric is not None:

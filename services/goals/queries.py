@@ -93,7 +93,7 @@ def rolled_up_progress(
         [goal.id],
         {goal_id: value for goal_id, value in own.items() if value is not None},
         children_of,
-        measured_by_own={goal_id for goal_id, g in goals.items() if g.measured_by_own_metric},
+        measured_by_own={goal_id for goal_id, g in goals.items() if not g.driven_by_children},
     )
     return progress[goal.id]
 

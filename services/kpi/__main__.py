@@ -69,6 +69,7 @@ async def start_kpi_service(
         ReadModelDatabase(sibling_store_url(store_url, "directory"), schema="kpi_directory")
     )
     app = KpiApplication(env=persistence_env(SERVICE, store_url), directory=replica, clock=clock)
+    app.request_retention = settings.request_retention
     index = KpiIndex(
         app, ReadModelDatabase(sibling_store_url(store_url, "index"), schema="kpi_index")
     )

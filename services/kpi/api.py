@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from northstar.kpi.v1 import kpi_pb2, kpi_pb2_grpc
 from services.kpi import messages
@@ -19,8 +20,9 @@ from services.kpi.application import KpiApplication, KpiDefinition, Saved
 from services.kpi.index import KpiIndex
 from services.kpi.nps import require_score
 from services.kpi.survey_use_cases import SurveyUseCases
-from services.shared.auth import current_principal
+from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument
+from services.shared.idempotency import REQUEST_ID_FIELD, parse_request_id, run_once
 from services.shared.kpi_visibility import KpiAudience, can_view_kpi
 from services.shared.validation import page_size, parse_uuid, require_finite_number
 
@@ -55,7 +57,9 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
             target=require_finite_number(request.target, "target"),
             thresholds=messages.thresholds_from_proto(request.thresholds),
         )
-        saved = await self._command(self.app.define_kpi, principal, definition)
+        saved = await self._once(
+            principal, request, lambda: self.app.define_kpi(principal, definition)
+        )
         return kpi_pb2.DefineKpiResponse(
             kpi=messages.kpi_to_proto(saved.aggregate), position_token=saved.position_token
         )
@@ -66,14 +70,18 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         kpi_id = parse_uuid(request.kpi_id, "kpi_id")
         target = require_finite_number(request.target, "target")
         _require_version(request.expected_version)
-        saved = await self._command(
-            self.app.change_target,
-            current_principal(),
-            kpi_id,
-            request.from_period,
-            target,
-            request.reason,
-            request.expected_version,
+        principal = current_principal()
+        saved = await self._once(
+            principal,
+            request,
+            lambda: self.app.change_target(
+                principal,
+                kpi_id,
+                request.from_period,
+                target,
+                request.reason,
+                request.expected_version,
+            ),
         )
         return kpi_pb2.ChangeKpiTargetResponse(
             kpi=messages.kpi_to_proto(saved.aggregate), position_token=saved.position_token
@@ -85,13 +93,13 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         kpi_id = parse_uuid(request.kpi_id, "kpi_id")
         thresholds = messages.thresholds_from_proto(request.thresholds)
         _require_version(request.expected_version)
-        saved = await self._command(
-            self.app.change_thresholds,
-            current_principal(),
-            kpi_id,
-            thresholds,
-            request.reason,
-            request.expected_version,
+        principal = current_principal()
+        saved = await self._once(
+            principal,
+            request,
+            lambda: self.app.change_thresholds(
+                principal, kpi_id, thresholds, request.reason, request.expected_version
+            ),
         )
         return kpi_pb2.ChangeKpiThresholdsResponse(
             kpi=messages.kpi_to_proto(saved.aggregate), position_token=saved.position_token
@@ -102,13 +110,13 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
     ) -> kpi_pb2.RecordMeasurementResponse:
         kpi_id = parse_uuid(request.kpi_id, "kpi_id")
         value = require_finite_number(request.value, "value")
-        saved = await self._command(
-            self.app.record_measurement,
-            current_principal(),
-            kpi_id,
-            request.period,
-            value,
-            request.source_record_id,
+        principal = current_principal()
+        saved = await self._once(
+            principal,
+            request,
+            lambda: self.app.record_measurement(
+                principal, kpi_id, request.period, value, request.source_record_id
+            ),
         )
         return kpi_pb2.RecordMeasurementResponse(
             kpi=messages.kpi_to_proto(saved.aggregate),
@@ -124,14 +132,13 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         measurement_id = parse_uuid(request.measurement_id, "measurement_id")
         value = require_finite_number(request.value, "value")
         _require_version(request.expected_version)
-        saved = await self._command(
-            self.app.correct_measurement,
-            current_principal(),
-            kpi_id,
-            measurement_id,
-            value,
-            request.reason,
-            request.expected_version,
+        principal = current_principal()
+        saved = await self._once(
+            principal,
+            request,
+            lambda: self.app.correct_measurement(
+                principal, kpi_id, measurement_id, value, request.reason, request.expected_version
+            ),
         )
         return kpi_pb2.CorrectMeasurementResponse(
             kpi=messages.kpi_to_proto(saved.aggregate), position_token=saved.position_token
@@ -190,10 +197,12 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         principal = current_principal()
         kind = messages.SURVEY_KINDS.from_request(request.kind, "kind")
         cadence = messages.CADENCES.from_request(request.cadence, "cadence")
-        saved = await asyncio.to_thread(
+        saved = await self._once(
+            principal,
+            request,
             lambda: self.surveys.create_survey(
                 principal, name=request.name, kind=kind, cadence=cadence, owner_id=request.owner_id
-            )
+            ),
         )
         return kpi_pb2.CreateSurveyResponse(
             survey_id=str(saved.aggregate.id),
@@ -207,7 +216,9 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         principal = current_principal()
         survey_id = parse_uuid(request.survey_id, "survey_id")
         score = require_score(request.score)
-        saved = await asyncio.to_thread(
+        saved = await self._once(
+            principal,
+            request,
             lambda: self.surveys.record_response(
                 principal,
                 survey_id,
@@ -215,7 +226,7 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
                 score=score,
                 respondent_id=request.respondent_id,
                 group=request.group,
-            )
+            ),
         )
         return kpi_pb2.RecordSurveyResponseResponse(
             recorded=saved.changed, version=saved.aggregate.version
@@ -235,8 +246,10 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         self, request: kpi_pb2.SetAnonymityMinimumRequest, context: Context
     ) -> kpi_pb2.SetAnonymityMinimumResponse:
         principal = current_principal()
-        saved = await asyncio.to_thread(
-            self.surveys.set_anonymity_minimum, principal, request.anonymity_minimum
+        saved = await self._once(
+            principal,
+            request,
+            lambda: self.surveys.set_anonymity_minimum(principal, request.anonymity_minimum),
         )
         return kpi_pb2.SetAnonymityMinimumResponse(
             anonymity_minimum=saved.aggregate.anonymity_minimum
@@ -244,9 +257,22 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
 
     # ---- helpers ----
 
-    async def _command(self, use_case: Callable[..., Saved], *args: Any) -> Saved:
-        # Saves wake the relay and the index through the application's after_save hooks.
-        return await asyncio.to_thread(use_case, *args)
+    async def _once(
+        self, principal: Principal, request: Message, run: Callable[[], Saved]
+    ) -> Saved:
+        """`run` in a worker thread, at most once per request id (services.shared.idempotency):
+        a retry answers what the first run saved. Saves wake the relay and the index through the
+        application's after_save hooks."""
+        request_id = parse_request_id(getattr(request, REQUEST_ID_FIELD))
+        method = type(request).__name__.removesuffix("Request")
+        log, retention = self.app.request_log, self.app.request_retention
+
+        def replay(result: Mapping[str, Any]) -> Saved:
+            return self.app.recorded(principal, result)
+
+        return await asyncio.to_thread(
+            run_once, log, principal, request_id, method, request, retention, run, replay
+        )
 
 
 def _require_version(version: int) -> None:

@@ -8,6 +8,7 @@ Survey use cases are in services.kpi.survey_use_cases, on the same store.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,11 +28,13 @@ from services.shared.auth import INTEGRATION, Principal
 from services.shared.canonical import utc_now
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition, NotFound, PermissionDenied
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
+from services.shared.idempotency import raise_if_recorded_meanwhile, request_kwargs
 from services.shared.position import encode_position_token
 
 AggregateT = TypeVar("AggregateT", bound=Aggregate)
 Clock = Callable[[], datetime]
 MANUAL_RECORD_PREFIX = "manual-"
+logger = logging.getLogger(__name__)
 
 
 class UnknownOwner(FailedPrecondition):
@@ -148,7 +151,8 @@ class KpiApplication(NorthstarApplication):
             source_record_id=source_record_id or f"{MANUAL_RECORD_PREFIX}{uuid4()}",
             by=principal.subject,
         )
-        saved = self.save_changes(principal, kpi, correlation_id)
+        noted = {"measurement_id": str(measurement_id or "")}
+        saved = self.save_changes(principal, kpi, correlation_id, noted=noted)
         return Saved(saved.aggregate, saved.changed, saved.position_token, measurement_id)
 
     def correct_measurement(
@@ -194,25 +198,56 @@ class KpiApplication(NorthstarApplication):
             return None
         return aggregate if isinstance(aggregate, kind) else None
 
+    def recorded(self, principal: Principal, result: Mapping[str, Any]) -> Saved:
+        """What a command recorded under its request id answered (services.shared.idempotency):
+        the aggregate at the version the command left it, for a retry to answer again."""
+        aggregate_id, version = UUID(result["id"]), int(result["version"])
+        aggregate: Any = self.repository.get(aggregate_id, version=version)
+        if getattr(aggregate, "tenant_id", None) != principal.tenant_id:
+            raise TypeError("a request record names another tenant's aggregate")
+        measurement_id = result.get("measurement_id") or None
+        return Saved(
+            aggregate,
+            bool(result["changed"]),
+            encode_position_token(aggregate_id, version),
+            UUID(measurement_id) if measurement_id else None,
+        )
+
     def save_changes(
-        self, principal: Principal, aggregate: Aggregate, correlation_id: str = ""
+        self,
+        principal: Principal,
+        aggregate: Aggregate,
+        correlation_id: str = "",
+        *,
+        noted: Mapping[str, Any] | None = None,
     ) -> Saved:
-        """Stores the pending events, stamped with the caller, in one transaction."""
+        """Stores the pending events, stamped with the caller, in one transaction, together with
+        the command's request record when it has a request id (`noted` adds to what a retry
+        answers). A command with a request id is recorded even when it changed nothing, so that
+        its retry answers the same."""
         pending = len(aggregate.pending_events)
         token = encode_position_token(aggregate.id, aggregate.version)
-        if not pending:
+        result = {"id": str(aggregate.id), "version": aggregate.version, "changed": bool(pending)}
+        record = request_kwargs(result | dict(noted or {}))
+        if not pending and not record:
             return Saved(aggregate, False, token)
         context = CommandContext.new(principal.tenant_id, principal.subject, correlation_id)
         with command_context(context):
             try:
-                self.save(aggregate)
+                self.save(aggregate, **record)
             except IntegrityError:
+                raise_if_recorded_meanwhile(self.request_log)
                 raise ConcurrentUpdate(
                     "changed concurrently; reload and retry", field="expected_version"
                 ) from None
-        for callback in self.after_save:
-            callback(type(aggregate).__name__, pending)
-        return Saved(aggregate, True, token)
+        if pending:
+            for callback in self.after_save:
+                try:
+                    callback(type(aggregate).__name__, pending)
+                except Exception:
+                    # The events are stored: the command succeeded, whatever follows.
+                    logger.exception("work after a save failed; it catches up with the next save")
+        return Saved(aggregate, bool(pending), token)
 
     def _kpi_to_change(self, principal: Principal, kpi_id: UUID, expected_version: int) -> Kpi:
         kpi = self.get_kpi(principal, kpi_id)

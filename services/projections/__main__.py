@@ -160,7 +160,8 @@ async def serve(settings: ServiceSettings) -> None:
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """`northstar-projections`: see --help for the settings."""
-    return run_service(SERVICE, SUMMARY, serve, argv)
+    # Its read models catch up from Kafka before it serves: without Kafka it cannot start.
+    return run_service(SERVICE, SUMMARY, serve, argv, needs_kafka_to_start=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from northstar_contracts.progress import (
     expected_progress_at,
     rollup_progress,
 )
-from services.projections.goal_state import own_progress
+from services.projections.goal_state import driven_by_children, own_progress, progress_source
 from services.shared.errors import NotFound
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
@@ -47,14 +47,15 @@ CREATE TABLE IF NOT EXISTS {table} (
     start_date TEXT NOT NULL,
     due_date TEXT,
     confidence DOUBLE PRECISION,
-    version BIGINT NOT NULL
+    version BIGINT NOT NULL,
+    progress_source TEXT NOT NULL DEFAULT ''
 )
 """
 _INDEX_DDL = "CREATE INDEX IF NOT EXISTS {table}_tenant ON {table} (tenant_id)"
 _COLUMNS = (
     "goal_id, tenant_id, title, level, owner_id, team_id, visibility, lifecycle, outcome, "
     "parent_goal_id, contributions_json, own_progress, measured_by_own, guardrail, start_date, "
-    "due_date, confidence, version"
+    "due_date, confidence, version, progress_source"
 )
 
 
@@ -66,6 +67,20 @@ def ensure_alignment_tables(db: ReadModelDatabase, table: str) -> None:
     with db.transaction() as tx:
         tx.execute(_DDL.format(table=table))
         tx.execute(_INDEX_DDL.format(table=table))
+        if "progress_source" not in _columns(tx, db.engine, table):
+            # A table made before progress sources: its rows say '' until rewritten.
+            tx.execute(f"ALTER TABLE {table} ADD COLUMN progress_source TEXT NOT NULL DEFAULT ''")
+
+
+def _columns(tx: Transaction, engine: str, table: str) -> set[str]:
+    if engine == "sqlite":
+        return {str(row[1]) for row in tx.execute(f"PRAGMA table_info({table})")}
+    rows = tx.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ?",
+        (table,),
+    )
+    return {str(row[0]) for row in rows}
 
 
 def _row_values(goal_id: str, version: int, state: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -84,12 +99,14 @@ def _row_values(goal_id: str, version: int, state: Mapping[str, Any]) -> tuple[A
         state.get("parent_goal_id"),
         json.dumps(state.get("contributions") or []),
         own_progress(state),
-        int(bool(state.get("measured_by_own_metric"))),
+        # Column name kept from before progress sources: "not driven by its children".
+        int(not driven_by_children(state)),
         int(metric.get("direction") in GUARDRAIL_DIRECTIONS and not state.get("key_results")),
         state["start_date"],
         state.get("due_date"),
         state.get("confidence"),
         version,
+        progress_source(state),
     )
 
 
@@ -131,6 +148,7 @@ class GoalNode:
     due_date: date | None
     confidence: float | None
     version: int
+    progress_source: str = ""
     progress: float = 0.0
     status: str = ""
     depth: int = 0
@@ -168,6 +186,7 @@ def _node(row: Sequence[Any]) -> GoalNode:
         due_date=date.fromisoformat(row[15]) if row[15] else None,
         confidence=None if row[16] is None else float(row[16]),
         version=int(row[17]),
+        progress_source=str(row[18] or ""),
     )
 
 

@@ -4,8 +4,10 @@ through the same visibility rule as the feedback service."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 from northstar.projections.v1 import projections_pb2 as pb
+from northstar_contracts.hris import MAX_ID_LENGTH
 from services.projections.api_support import ReadContext
 from services.projections.feedback_activity import FEEDBACK_READ_MODEL, FeedbackTables
 from services.projections.feedback_views import ActivityItem, activity, sees_one_on_ones
@@ -13,8 +15,24 @@ from services.projections.messages import FEEDBACK_ITEM_ACCESS
 from services.projections.versions import table_prefix
 from services.shared.auth import current_principal
 from services.shared.directory_replica import DirectoryReplica
+from services.shared.errors import InvalidArgument
 from services.shared.feedback_visibility import Viewer
-from services.shared.validation import parse_optional_date
+from services.shared.validation import parse_optional_date, reject_control_characters
+
+
+def validated_period(request: pb.GetFeedbackActivityRequest) -> tuple[date | None, date | None]:
+    """The request's period, after its person and team ids are checked as the directory checks
+    ids: an id the directory could never hold is refused by name, not echoed back."""
+    for field in ("person_id", "team_id"):
+        value: str = getattr(request, field)
+        if len(value) > MAX_ID_LENGTH:
+            raise InvalidArgument(f"must be at most {MAX_ID_LENGTH} characters", field=field)
+        reject_control_characters(value, field)
+    start = parse_optional_date(request.period_start, "period_start")
+    end = parse_optional_date(request.period_end, "period_end")
+    if start is not None and end is not None and end < start:
+        raise InvalidArgument(f"{end} is before period_start {start}", field="period_end")
+    return start, end
 
 
 class FeedbackQueries:
@@ -24,8 +42,7 @@ class FeedbackQueries:
 
     async def activity(self, request: pb.GetFeedbackActivityRequest) -> pb.FeedbackActivity:
         principal = current_principal()
-        start = parse_optional_date(request.period_start, "period_start")
-        end = parse_optional_date(request.period_end, "period_end")
+        start, end = validated_period(request)
         await self.context.wait(principal, request.consistency_tokens)
         tenant = principal.tenant_id
         tables = FeedbackTables(table_prefix(self.context.live.live_name(FEEDBACK_READ_MODEL)))

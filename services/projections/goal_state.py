@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from northstar_contracts.progress import MetricValues, goal_progress, metric_progress
+from northstar_contracts.progress import (
+    SOURCE_CHILDREN,
+    MetricValues,
+    effective_progress_source,
+    metric_progress,
+    source_own_progress,
+)
 
 State = dict[str, Any]
 
@@ -29,8 +35,10 @@ _FIELDS_SET_BY = {
     "goals.GoalAligned": ("parent_goal_id",),
     "goals.GoalContributionsSet": ("contributions",),
     "goals.GoalMetricDefined": ("metric", "measured_by_own_metric"),
+    "goals.GoalMetricChanged": ("metric",),
     "goals.GoalRolledOver": ("next_goal_id",),
 }
+_SOURCE_CHANGED = "goals.GoalProgressSourceChanged"
 
 
 _OTHER_TYPES = (
@@ -43,7 +51,7 @@ _OTHER_TYPES = (
     "goals.GoalTargetChanged",
     "goals.GoalDueDateChanged",
 )
-GOAL_EVENT_TYPES = frozenset({*_LIFECYCLE_AFTER, *_FIELDS_SET_BY, *_OTHER_TYPES})
+GOAL_EVENT_TYPES = frozenset({*_LIFECYCLE_AFTER, *_FIELDS_SET_BY, *_OTHER_TYPES, _SOURCE_CHANGED})
 """Every goal event type this fold knows. The projection parks any other type (with every
 later event of its goal) rather than fold it as "no change" and let it take a version."""
 
@@ -56,6 +64,9 @@ def fold_goal_event(state: State, event_type: str, data: Mapping[str, Any]) -> S
     other type, in a history read back) leaves the state unchanged."""
     if event_type == "goals.GoalCreated":
         return {
+            # Goals recorded before progress sources existed take the default rule.
+            "progress_source": None,
+            "kpi_id": None,
             **data,
             "lifecycle": "draft",
             "outcome": None,
@@ -98,6 +109,9 @@ def fold_goal_event(state: State, event_type: str, data: Mapping[str, Any]) -> S
         _update_metric(new, data["key_result_id"], "target", data["new_target"])
     elif event_type == "goals.GoalDueDateChanged":
         new["due_date"] = data["new_due_date"]
+    elif event_type == _SOURCE_CHANGED:
+        new["progress_source"] = data["progress_source"]
+        new["kpi_id"] = data["kpi_id"]
     return new
 
 
@@ -113,16 +127,29 @@ def _update_metric(state: State, key_result_id: str | None, name: str, value: fl
     ]
 
 
+def progress_source(state: Mapping[str, Any]) -> str:
+    """What drives the goal's progress: the owner's choice, else the default rule."""
+    return effective_progress_source(
+        state.get("progress_source"),
+        has_metric=state.get("metric") is not None,
+        has_key_results=bool(state.get("key_results")),
+    )
+
+
+def driven_by_children(state: Mapping[str, Any]) -> bool:
+    return progress_source(state) == SOURCE_CHILDREN
+
+
 def own_progress(state: Mapping[str, Any]) -> float | None:
-    """Progress of the goal's own measure: key results by weight, else its metric."""
-    key_results = state.get("key_results") or []
-    if key_results:
-        return goal_progress(
-            own_metric_progress=None,
-            key_results=[
-                (metric_progress(MetricValues.from_data(kr["metric"])), float(kr["weight"]))
-                for kr in key_results
-            ],
-        )
+    """Progress of the goal's own measure under its source; None when children drive it."""
     metric = state.get("metric")
-    return None if metric is None else metric_progress(MetricValues.from_data(metric))
+    return source_own_progress(
+        progress_source(state),
+        own_metric_progress=None
+        if metric is None
+        else metric_progress(MetricValues.from_data(metric)),
+        key_results=[
+            (metric_progress(MetricValues.from_data(kr["metric"])), float(kr["weight"]))
+            for kr in state.get("key_results") or []
+        ],
+    )

@@ -42,6 +42,15 @@ GOAL_STATUSES = EnumTable(
         pb.GOAL_STATUS_CANCELLED: progress.CANCELLED,
     },
 )
+PROGRESS_SOURCES = EnumTable(
+    pb.ProgressSource.DESCRIPTOR,
+    {
+        pb.PROGRESS_SOURCE_METRIC: progress.SOURCE_METRIC,
+        pb.PROGRESS_SOURCE_KEY_RESULTS: progress.SOURCE_KEY_RESULTS,
+        pb.PROGRESS_SOURCE_CHILDREN: progress.SOURCE_CHILDREN,
+        pb.PROGRESS_SOURCE_KPI: progress.SOURCE_KPI,
+    },
+)
 READ_MODELS = EnumTable(
     pb.ReadModel.DESCRIPTOR,
     {
@@ -91,6 +100,9 @@ def node_to_proto(
         ],
         child_goal_ids=[str(child) for child in node.child_goal_ids if readable(child)],
         depth=node.depth if depth is None else depth,
+        progress_source=PROGRESS_SOURCES.to_proto(node.progress_source)
+        if node.progress_source
+        else pb.PROGRESS_SOURCE_UNSPECIFIED,
     )
 
 
@@ -114,6 +126,7 @@ def entry_to_proto(entry: AuditEntry) -> pb.AuditEntry:
         ],
         entry_hash=entry.entry_hash,
         previous_hash=entry.previous_hash,
+        caused_by_event_id=str(entry.data.get("kpi_event_id") or ""),
     )
 
 

@@ -76,20 +76,21 @@ class RequestAlreadyRecorded(Exception):
         self.record = record
 
 
-def parse_request_id(text: str) -> str:
+def parse_request_id(text: str, field: str = REQUEST_ID_FIELD) -> str:
     """ "" (no id) or a request id of 1-128 visible ASCII characters."""
     if text and not _REQUEST_ID.fullmatch(text):
         raise InvalidArgument(
-            "must be at most 128 visible ASCII characters (a UUID, say)", field=REQUEST_ID_FIELD
+            "must be at most 128 visible ASCII characters (a UUID, say)", field=field
         )
     return text
 
 
-def fingerprint(method: str, request: Message) -> str:
-    """The same for a retry of `request` and different for any other request (or method)."""
+def fingerprint(method: str, request: Message, id_field: str = REQUEST_ID_FIELD) -> str:
+    """The same for a retry of `request` and different for any other request (or method);
+    `id_field` names the request's client request id (cleared first)."""
     bare = type(request)()
     bare.CopyFrom(request)
-    bare.ClearField(REQUEST_ID_FIELD)
+    bare.ClearField(id_field)
     digest = hashlib.sha256(method.encode() + b"\0")
     digest.update(bare.SerializeToString(deterministic=True))
     return digest.hexdigest()
@@ -156,15 +157,17 @@ def run_once(
     retention: timedelta,
     run: Callable[[], T],
     replay: Callable[[Mapping[str, Any]], T],
+    id_field: str = REQUEST_ID_FIELD,
 ) -> T:
     """`run()` unless the same request was recorded under `request_id` within `retention`, in
-    which case `replay(result)` answers the recorded result. Runs in a worker thread."""
+    which case `replay(result)` answers the recorded result. Runs in a worker thread.
+    `id_field` names the field that carries the id where `request_id` means something else."""
     if not request_id:
         return run()
     pending = PendingRequest(
         key=RequestKey(principal.tenant_id, principal.subject, request_id),
         method=method,
-        fingerprint=fingerprint(method, request),
+        fingerprint=fingerprint(method, request, id_field),
         retention=retention,
     )
     found = log.find_request(pending.key, pending.started_at - retention.total_seconds())
@@ -178,7 +181,7 @@ def run_once(
         raise RequestReused(
             f"was already used for another request ({found.method}) within the last "
             f"{_hours(retention)}; use a new request id for a new request",
-            field=REQUEST_ID_FIELD,
+            field=id_field,
         )
     return replay(found.result)
 

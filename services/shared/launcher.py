@@ -2,9 +2,12 @@
 `python -m services.<service>`).
 
 `--help` lists every setting (environment variable, default, meaning) and starts nothing.
-Before starting, the process checks that its ports are free and that Kafka and its store
-answer: an operator who forgot one reads a single log line naming which one and where, and the
-process exits non-zero, without a traceback.
+Before starting, the process checks that its ports are free and that its store answers: an
+operator who forgot one reads a single log line naming which one and where, and the process
+exits non-zero, without a traceback. Kafka unreachable is one warning line, and the service
+starts anyway (its relay and consumers connect when the broker answers), unless it cannot work
+without it (the projections, whose read models catch up before they serve). `--check` requires
+all of them.
 """
 
 from __future__ import annotations
@@ -169,10 +172,24 @@ def check_ports(settings: ServiceSettings) -> None:
                 ) from None
 
 
-def check_dependencies(service: str, settings: ServiceSettings) -> None:
+def check_dependencies(
+    service: str, settings: ServiceSettings, *, kafka_required: bool = True
+) -> None:
+    """Raises CannotStart for a taken port, an unreachable store, and an unreachable Kafka when
+    `kafka_required`; otherwise an unreachable Kafka is a warning (a malformed address is not)."""
     check_ports(settings)
     check_store(service, settings)
-    check_kafka(settings)
+    try:
+        check_kafka(settings)
+    except DependencyUnreachable as error:
+        bootstrap_addresses(settings.kafka_bootstrap_servers)  # a malformed address is fatal
+        if kafka_required:
+            raise
+        logger.warning(
+            "%s: %s; starting anyway: commands are stored and published when Kafka answers",
+            service,
+            error,
+        )
 
 
 def _unreachable_during_start(error: BaseException, settings: ServiceSettings) -> str | None:
@@ -193,9 +210,17 @@ def _unreachable_during_start(error: BaseException, settings: ServiceSettings) -
     return None
 
 
-def run_service(service: str, summary: str, serve: Serve, argv: Sequence[str] | None = None) -> int:
+def run_service(
+    service: str,
+    summary: str,
+    serve: Serve,
+    argv: Sequence[str] | None = None,
+    *,
+    needs_kafka_to_start: bool = False,
+) -> int:
     """Parses the command line, checks the settings and dependencies, serves until signalled;
-    returns the process's exit status."""
+    returns the process's exit status. Only a service that `needs_kafka_to_start` refuses to
+    start without Kafka; `--check` always requires it."""
     args = build_parser(service, summary).parse_args(argv)
     configure_logging(service=service)
     try:
@@ -207,7 +232,7 @@ def run_service(service: str, summary: str, serve: Serve, argv: Sequence[str] | 
         logger.critical("%s: invalid settings: %s", service, problems)
         return EXIT_BAD_SETTINGS
     try:
-        check_dependencies(service, settings)
+        check_dependencies(service, settings, kafka_required=needs_kafka_to_start or args.check)
     except CannotStart as error:
         logger.critical("%s: %s", service, error)
         return EXIT_UNREACHABLE

@@ -12,6 +12,10 @@ position when the leader goes.
 Beside the loop a watcher reads the store every second, so the lag gauge tells the truth while
 publishing hangs on an unreachable broker, and it reports a stall: notifications pending and
 the published position not moving for `stall_threshold_seconds` (then `on_stall_change`).
+
+`run` connects its producer itself, retrying with a growing backoff, so a service starts and
+takes commands while Kafka is down: the events wait in the outbox, the watcher counts them and
+reports the stall, and they are published in order once the broker answers.
 """
 
 from __future__ import annotations
@@ -79,6 +83,10 @@ class NotificationRelay:
         self.tracking: TrackingRecorder = app.factory.tracking_recorder()
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
+        self._wake_pending = False
+        # The position this process last recorded, while it leads (the only writer of it):
+        # spares a read of the store per pass. None: read it from the store.
+        self._known_position: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stall_threshold_seconds = stall_threshold_seconds
         self.watch_interval_seconds = watch_interval_seconds
@@ -89,15 +97,29 @@ class NotificationRelay:
         self._progress_at = time.monotonic()
 
     async def start(self) -> None:
+        """Connects the producer now (raising if the broker does not answer). `run` does not
+        need it: it connects in the background, retrying."""
         self._loop = asyncio.get_running_loop()
-        self._producer = AIOKafkaProducer(
+        await self._connect()
+
+    async def _connect(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
             client_id=f"northstar-{self.name}",
         )
-        await self._producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            # A producer that never connected still holds a client and its tasks.
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._producer = producer
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -107,11 +129,23 @@ class NotificationRelay:
     def wake(self) -> None:
         """Called after a local save, so new events leave without waiting for the next poll.
 
-        Safe from any thread: saves run in worker threads, the wake-up event lives on the loop.
+        Safe from any thread: saves run in worker threads, the wake-up event lives on the
+        relay's loop. Coalesced: while one wake-up is on its way to the loop, more saves add
+        nothing to it (the pass it triggers reads every event stored before it runs).
         """
-        if self._loop is None or self._loop.is_closed():
+        loop = self._loop
+        if self._wake_pending or loop is None or loop.is_closed():
             return
-        self._loop.call_soon_threadsafe(self._wake.set)
+        self._wake_pending = True
+        try:
+            loop.call_soon_threadsafe(self._woken)
+        except RuntimeError:  # the loop closed meanwhile: the relay is stopping
+            self._wake_pending = False
+
+    def _woken(self) -> None:
+        # Cleared before the event is set, so a save after this point schedules a new wake-up.
+        self._wake_pending = False
+        self._wake.set()
 
     def published_position(self) -> int:
         return self.tracking.max_tracking_id(self.name) or 0
@@ -181,13 +215,19 @@ class NotificationRelay:
             if published < self.batch_size:
                 break
         if self.metrics is not None:
-            self.metrics.relay_lag_notifications.set(await asyncio.to_thread(self.lag))
+            newest = await asyncio.to_thread(self.app.recorder.max_notification_id)
+            position = self._known_position
+            if position is None:
+                position = await asyncio.to_thread(self.published_position)
+            self.metrics.relay_lag_notifications.set(max((newest or 0) - position, 0))
         return total
 
     async def _publish_batch(self) -> int:
         producer = self._require_producer()
         await self._confirm_leadership()
-        position = await asyncio.to_thread(self.published_position)
+        position = self._known_position
+        if position is None:
+            position = await asyncio.to_thread(self.published_position)
         notifications: Sequence[Notification] = await asyncio.to_thread(
             self.app.recorder.select_notifications,
             position,
@@ -215,6 +255,7 @@ class NotificationRelay:
         # from it: duplicates on the topic, never a gap.
         await self._confirm_leadership()
         await self._record(notifications[-1].id)
+        self._known_position = notifications[-1].id
         if self.metrics is not None:
             self.metrics.relay_published_total.inc(len(deliveries))
             self.metrics.relay_last_publish_timestamp_seconds.set(time.time())
@@ -238,12 +279,17 @@ class NotificationRelay:
         ):
             raise LeadershipLost(self.name)
 
-    async def run(self, stop: asyncio.Event, *, retry_seconds: float = 1.0) -> None:
+    async def run(
+        self, stop: asyncio.Event, *, retry_seconds: float = 1.0, max_retry_seconds: float = 10.0
+    ) -> None:
         """Publish until `stop` is set, while this process leads; broker outages are retried,
-        never skipped. Without the lock it stands by, trying for it every standby poll, and it
-        releases the lock when it stops."""
+        never skipped, from the first connection on (the wait between attempts doubles from
+        `retry_seconds` up to `max_retry_seconds`). Without the lock it stands by, trying for it
+        every standby poll, and it releases the lock when it stops."""
+        self._loop = asyncio.get_running_loop()
         watcher = asyncio.create_task(self._watch(stop))
         failing = False
+        backoff = retry_seconds
         try:
             while not stop.is_set():
                 if not self.leading and not await self._try_to_lead():
@@ -252,23 +298,34 @@ class NotificationRelay:
                 # Cleared before publishing, so a save during the pass triggers another pass.
                 self._wake.clear()
                 try:
+                    await self._connect()
                     await self.publish_pending()
                 except LeadershipLost:
                     logger.warning("relay %s lost its leader lock; standing by", self.name)
                     self._step_down()
                     continue
                 except Exception as error:
+                    self._known_position = None  # re-read: the failure may follow a record
                     self.last_error = f"{type(error).__name__}: {error}"
                     # The first failure with its traceback; the rest of an outage is told by
                     # the stall warning and the lag gauge, not one traceback per retry.
-                    if not failing:
+                    if not failing and self._producer is None:
+                        logger.warning(
+                            "relay %s cannot connect to Kafka at %s (%s); events wait in the "
+                            "outbox, retrying",
+                            self.name,
+                            self.bootstrap_servers,
+                            self.last_error,
+                        )
+                    elif not failing:
                         logger.exception("relay %s failed to publish; retrying", self.name)
                     failing = True
-                    await _wait_either(stop, asyncio.Event(), retry_seconds)
+                    await _wait_either(stop, asyncio.Event(), backoff)
+                    backoff = min(backoff * 2, max_retry_seconds)
                     continue
                 if failing:
                     logger.info("relay %s published again after: %s", self.name, self.last_error)
-                failing, self.last_error = False, ""
+                failing, self.last_error, backoff = False, "", retry_seconds
                 await _wait_either(stop, self._wake, self.idle_poll_seconds)
         finally:
             watcher.cancel()
@@ -294,6 +351,7 @@ class NotificationRelay:
         return acquired
 
     def _step_down(self) -> None:
+        self._known_position = None
         if self.leadership is not None:
             self.leadership.release()
         self._set_leading(False)

@@ -23,6 +23,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from services.shared.idempotency import REQUEST_RECORD_KWARG, RequestKey, RequestRecord
+from services.shared.save_locks import SERIALISED_SAVE_KWARG, SerialisedSave
 
 TABLE = "request_records"
 _COLUMNS = "tenant_id, actor_id, request_id, method, fingerprint, result, recorded_at"
@@ -126,6 +127,14 @@ class PostgresRequestRecorder(PostgresApplicationRecorder):
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
+        serialised = kwargs.get(SERIALISED_SAVE_KWARG)
+        if isinstance(serialised, SerialisedSave):
+            # First in the transaction, before the table lock the events' insert takes, so
+            # every serialised save takes the two locks in the same order.
+            lock_key = f"{self.datastore.schema}:{serialised.lock_key}"
+            curs.execute(SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"), (lock_key,))
+            curs.fetchone()  # in pipeline mode this waits until the lock is held
+            serialised.check()
         record = _pending(kwargs)
         if record is not None:
             key = record.key

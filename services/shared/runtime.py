@@ -12,24 +12,28 @@ import functools
 import logging
 import signal
 from collections.abc import Sequence
-from typing import Any
 
 from faststream.kafka import KafkaBroker
 from grpc_health.v1 import health_pb2
 
 from services.shared.auth import Authenticator, TokenRules
 from services.shared.grpc_server import RunningServer, ServicerRegistration, start_grpc_server
+from services.shared.launcher import check_kafka
 from services.shared.leadership import leadership_for
 from services.shared.logs import configure_logging as configure_logging
 from services.shared.logs import library_logger, rate_limit_kafka_client_logs
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
+from services.shared.relay_thread import RelayThread
 from services.shared.settings import ServiceSettings
 from services.shared.signing_keys import JwksKeys
 
 logger = logging.getLogger(__name__)
 # The `event` field of the log line that says a service is up (make run waits for it).
 SERVING_EVENT = "serving"
+# Consumers that cannot reach Kafka at start try again after 1 s, doubling up to 10 s.
+CONSUMER_RETRY_SECONDS = 1.0
+CONSUMER_MAX_RETRY_SECONDS = 10.0
 
 
 def authenticator_from(settings: ServiceSettings) -> Authenticator:
@@ -117,7 +121,8 @@ class ServiceRuntime:
         self.grpc: RunningServer | None = None
         self.metrics_port = 0
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._consumer_starts: list[asyncio.Task[None]] = []
+        self._relay_threads: list[RelayThread] = []
 
     @property
     def grpc_port(self) -> int:
@@ -136,7 +141,6 @@ class ServiceRuntime:
         rate_limit_kafka_client_logs(self.settings.kafka_log_repeat_interval_seconds)
         for relay in self.relays:
             relay.stall_threshold_seconds = self.settings.relay_stall_threshold_seconds
-            relay.on_stall_change = functools.partial(self._report_relay_health, relay.name)
             # The service's own store holds the relay's log and position, so its lock too.
             if relay.leadership is None:
                 relay.leadership = leadership_for(
@@ -144,10 +148,14 @@ class ServiceRuntime:
                     relay.name,
                     schema=str(relay.app.env.get("POSTGRES_SCHEMA") or ""),
                 )
-            await relay.start()
-            self._tasks.append(asyncio.create_task(relay.run(self._stop)))
+            # The relay runs on a thread and loop of its own, off the request path, and connects
+            # to Kafka there, retrying: commands are taken (their events wait in the outbox) and
+            # the stall is reported while the broker is down.
+            relay_thread = RelayThread(relay)
+            relay_thread.start(functools.partial(self._report_relay_health, relay.name))
+            self._relay_threads.append(relay_thread)
         for broker in self.brokers:
-            await broker.start()
+            self._consumer_starts.append(asyncio.create_task(self._start_consumers(broker)))
         self.grpc = await start_grpc_server(
             service_name=self.name,
             servicers=servicers,
@@ -175,6 +183,39 @@ class ServiceRuntime:
             },
         )
 
+    async def _start_consumers(self, broker: KafkaBroker) -> None:
+        """Starts a broker's consumers, retrying with a growing backoff while Kafka does not
+        answer, so that a service starts (and serves from the state its replicas already hold)
+        during a broker outage; they consume from their committed offsets once it answers."""
+        backoff = CONSUMER_RETRY_SECONDS
+        failed = False
+        while not self._stop.is_set():
+            try:
+                # A broker that does not answer is found by a plain connection first: a failed
+                # FastStream start leaves an unclosed Kafka producer behind on every attempt.
+                await asyncio.to_thread(check_kafka, self.settings)
+                await broker.start()
+            except Exception as error:
+                # Whatever part of it started is stopped, so that the next attempt starts clean.
+                with contextlib.suppress(Exception):
+                    await stop_broker(broker)
+                if not failed:
+                    logger.warning(
+                        "%s: cannot start Kafka consumers (%s: %s); retrying every %.0f s at most",
+                        self.name,
+                        type(error).__name__,
+                        error,
+                        CONSUMER_MAX_RETRY_SECONDS,
+                    )
+                failed = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), backoff)
+                backoff = min(backoff * 2, CONSUMER_MAX_RETRY_SECONDS)
+                continue
+            if failed:
+                logger.info("%s: Kafka consumers started", self.name)
+            return
+
     async def _report_relay_health(self, relay_name: str, stalled: bool) -> None:
         if self.grpc is None:  # not serving yet: start() reports the state once it serves
             return
@@ -187,13 +228,15 @@ class ServiceRuntime:
         self._stop.set()
         if self.grpc is not None:
             await self.grpc.stop(grace=2.0)
+        # A start still under way ends first, so that no consumer starts after its stop.
+        for start in self._consumer_starts:
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start
         for broker in self.brokers:
             await stop_broker(broker)
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for relay in self.relays:
-            await relay.stop()
+        for relay_thread in self._relay_threads:
+            await relay_thread.stop()
         self.metrics.stop_http()
 
     async def run_until_signalled(self) -> None:

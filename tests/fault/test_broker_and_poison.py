@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from devstack.kafka import LocalKafka, LocalKafkaCluster
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from services.shared.sequencing import HoldLimits
+from tests.builders import created, envelope, goal_event
 from tests.fault.conftest import as_records, fault_settings, in_process_system, new_id, publish_raw
 from tests.fault.harness import (
     HR,
@@ -28,7 +29,6 @@ from tests.fault.harness import (
     report,
 )
 from tests.integration.conftest import bearer
-from tests.unit.test_projection_goal_fold import created, envelope, goal_event
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.fault]

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2
 from northstar.projections.v1 import projections_pb2, projections_pb2_grpc
 from northstar_contracts.envelope import EventEnvelope
 from services.shared.readmodel import ReadModelDatabase
+from tests.builders import created, envelope, goal_event
 from tests.fault.conftest import as_records, fault_settings, in_process_system, new_id, publish_raw
 from tests.fault.harness import (
     OPERATOR,
@@ -28,7 +29,6 @@ from tests.fault.harness import (
     report,
     service_env,
 )
-from tests.unit.test_projection_goal_fold import created, envelope, goal_event
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.fault]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -29,6 +29,7 @@ from services.shared.auth import (
 )
 from services.shared.consumer import RetryPolicy
 from services.shared.directory_replica import DirectoryReplica
+from services.shared.readmodel import ReadModelDatabase
 from services.shared.settings import ServiceSettings
 from tests.waiting import eventually
 
@@ -44,12 +45,53 @@ def conninfo_to_url(conninfo: str) -> str:
     return f"postgresql://{credentials}@{host}:{port}/{parts['dbname']}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""The backends every store test runs on: a fixture parametrised over them runs its tests once
+on SQLite and once on PostgreSQL."""
+NewDatabase = Callable[[], ReadModelDatabase]
+
+
+@pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """One store URL per backend: each test using it runs once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return conninfo_to_url(request.getfixturevalue("postgres_schema_dsn"))
+
+
+@contextlib.contextmanager
+def read_model_databases(request: pytest.FixtureRequest, folder: Path) -> Iterator[NewDatabase]:
+    """For a fixture parametrised over STORES: a maker of new, empty read-model databases on
+    that backend (a SQLite file each, or a PostgreSQL schema each in one test database), all
+    closed when the test ends."""
+    postgres_url = (
+        conninfo_to_url(request.getfixturevalue("postgres_schema_dsn"))
+        if request.param == "postgres"
+        else ""
+    )
+    made: list[ReadModelDatabase] = []
+
+    def new_database() -> ReadModelDatabase:
+        name = uuid.uuid4().hex[:16]
+        db = (
+            ReadModelDatabase(postgres_url, schema=f"projections_{name}")
+            if postgres_url
+            else ReadModelDatabase(f"sqlite:///{folder / f'{name}.db'}")
+        )
+        made.append(db)
+        return db
+
+    try:
+        yield new_database
+    finally:
+        for db in made:
+            db.close()
+
+
+@pytest.fixture(params=STORES)
+def new_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewDatabase]:
+    with read_model_databases(request, tmp_path) as new_database:
+        yield new_database
 
 
 # ---- a running Northstar (directory, goals, projections) on real Kafka and the chosen store ----

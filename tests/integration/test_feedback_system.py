@@ -6,9 +6,11 @@ answers that never reach the real topic."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -333,8 +335,26 @@ BAD_INPUT: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
     ("no cadence", "ScheduleOneOnOne", pb.ScheduleOneOnOneRequest(
         report_id="giver-1", start_date=_due()),
      grpc.StatusCode.INVALID_ARGUMENT, "cadence"),
+    ("template without questions", "DefineQuestionTemplate", pb.DefineQuestionTemplateRequest(
+        name="Empty"),
+     grpc.StatusCode.INVALID_ARGUMENT, "questions"),
+    ("template scale inverted", "DefineQuestionTemplate", pb.DefineQuestionTemplateRequest(
+        name="Backwards", questions=[pb.Question(
+            kind=pb.QUESTION_KIND_RATING, prompt="Listens?", scale_min=5, scale_max=1)]),
+     grpc.StatusCode.INVALID_ARGUMENT, "questions[0].scale_max"),
+    ("template too long", "DefineQuestionTemplate", pb.DefineQuestionTemplateRequest(
+        name="Long", questions=[pb.Question(kind=pb.QUESTION_KIND_TEXT, prompt="Why?")] * 31),
+     grpc.StatusCode.INVALID_ARGUMENT, "questions"),
+    ("unknown template", "CreateFeedbackRequest", pb.CreateFeedbackRequestRequest(
+        kind=pb.FEEDBACK_REQUEST_KIND_GENERAL, due_date=_due(), reviewer_ids=["peer-1"],
+        template_id=str(uuid.uuid4())),
+     grpc.StatusCode.NOT_FOUND, "template_id"),
 ]  # fmt: skip
-CALLER = {"UpdateFeedbackSettings": "hr-1", "ScheduleOneOnOne": "manager-1"}
+CALLER = {
+    "UpdateFeedbackSettings": "hr-1",
+    "ScheduleOneOnOne": "manager-1",
+    "DefineQuestionTemplate": "hr-1",
+}
 
 
 @pytest.mark.parametrize(
@@ -479,3 +499,205 @@ async def test_anonymous_answers_never_reach_the_topic_or_the_metrics(system: Sy
     for secret in secrets.values():
         assert secret not in everything_published
         assert secret not in metrics
+
+
+# ---- client request ids: a retried command happens once ----
+
+
+def _stored(system: System) -> int:
+    return system.feedback.app.recorder.max_notification_id() or 0
+
+
+def _praise(text: str, request_id: str) -> pb.GiveFeedbackRequest:
+    return pb.GiveFeedbackRequest(
+        recipient_id="peer-2",
+        kind=pb.FEEDBACK_KIND_PRAISE,
+        visibility=pb.FEEDBACK_VISIBILITY_PUBLIC,
+        text=text,
+        request_id=request_id,
+    )
+
+
+async def test_feedback_whose_answer_the_client_missed_is_answered_again_on_retry(
+    system: System,
+) -> None:
+    saved, slowed = threading.Event(), threading.Event()
+
+    def answer_slowly(_aggregate_type: str, _appended: int) -> None:
+        # The save is done; the answer comes after the client's deadline.
+        if not slowed.is_set():
+            slowed.set()
+            saved.set()
+            time.sleep(1.0)
+
+    system.feedback.app.after_save.insert(0, answer_slowly)
+    try:
+        before = _stored(system)
+        request = _praise("answered after the deadline", str(uuid.uuid4()))
+        with pytest.raises(grpc.aio.AioRpcError) as timed_out:
+            await system.stub.GiveFeedback(request, metadata=who("peer-1"), timeout=0.3)
+        assert timed_out.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        await eventually(saved.is_set, what="the first attempt's save")
+        assert _stored(system) == before + 1
+        retried = await system.stub.GiveFeedback(request, metadata=who("peer-1"))
+    finally:
+        system.feedback.app.after_save.remove(answer_slowly)
+    assert _stored(system) == before + 1, "the retry stored something"
+    stored = system.feedback.app.recorder.select_notifications(before, 1, inclusive_of_start=False)
+    assert retried.feedback.feedback_id == str(stored[0].originator_id)
+    assert retried.feedback.text == "answered after the deadline"
+    assert retried.position_token
+
+
+async def test_another_command_under_a_used_request_id_is_refused_and_stores_nothing(
+    system: System,
+) -> None:
+    request_id = str(uuid.uuid4())
+    given = await system.stub.GiveFeedback(_praise("first", request_id), metadata=who("peer-1"))
+    before = _stored(system)
+    refusals: list[Awaitable[object]] = [
+        system.stub.GiveFeedback(_praise("second", request_id), metadata=who("peer-1")),
+        system.stub.RetractFeedback(
+            pb.RetractFeedbackRequest(
+                feedback_id=given.feedback.feedback_id, request_id=request_id
+            ),
+            metadata=who("peer-1"),
+        ),
+    ]
+    for refusal in refusals:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await refusal
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "request_id" in error_details(refused.value)
+    assert _stored(system) == before
+    # Ids are per caller: another person's identical id is another request.
+    other = await system.stub.GiveFeedback(_praise("first", request_id), metadata=who("peer-3"))
+    assert other.feedback.feedback_id != given.feedback.feedback_id
+
+
+async def test_answers_closing_and_one_on_one_changes_retried_with_their_id_happen_once(
+    system: System,
+) -> None:
+    stub = system.stub
+    created = await stub.CreateFeedbackRequest(
+        pb.CreateFeedbackRequestRequest(
+            kind=pb.FEEDBACK_REQUEST_KIND_GENERAL,
+            due_date=_due(),
+            reviewer_ids=["peer-1", "peer-2", "peer-3"],
+            questions=[pb.Question(kind=pb.QUESTION_KIND_RATING, prompt="Clear priorities?")],
+            anonymous=True,
+            request_id=str(uuid.uuid4()),
+        ),
+        metadata=who("recipient-1"),
+    )
+    request_id = created.request.request_id
+    answer = pb.SubmitFeedbackAnswerRequest(
+        request_id=request_id,
+        answers=[pb.Answer(question_id="q1", rating=4)],
+        client_request_id=str(uuid.uuid4()),
+    )
+    # Copies at once and a later retry: one ballot, every copy accepted.
+    copies = await asyncio.gather(
+        *(stub.SubmitFeedbackAnswer(answer, metadata=who("peer-1")) for _ in range(4))
+    )
+    assert all(c.accepted for c in copies)
+    assert (await stub.SubmitFeedbackAnswer(answer, metadata=who("peer-1"))).accepted
+    ballots = system.feedback.app.ballots.answer_sets(request_id)
+    assert [len(s) for s in ballots.values()] == [1]
+    answer.client_request_id = ""  # without an id, a second answer is refused as ever
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await stub.SubmitFeedbackAnswer(answer, metadata=who("peer-1"))
+    assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    close = pb.CloseFeedbackRequestRequest(
+        request_id=request_id, client_request_id=str(uuid.uuid4())
+    )
+    closed = await stub.CloseFeedbackRequest(close, metadata=who("recipient-1"))
+    before = _stored(system)
+    again = await stub.CloseFeedbackRequest(close, metadata=who("recipient-1"))
+    assert (again.request.version, again.position_token) == (
+        closed.request.version,
+        closed.position_token,
+    )
+    assert _stored(system) == before
+
+    scheduled = await stub.ScheduleOneOnOne(
+        pb.ScheduleOneOnOneRequest(
+            report_id="peer-3", cadence=pb.CADENCE_WEEKLY, start_date=_due(1)
+        ),
+        metadata=who("manager-1"),
+    )
+    item = pb.AddActionItemRequest(
+        one_on_one_id=scheduled.one_on_one.one_on_one_id,
+        owner_id="peer-3",
+        text="write the design doc",
+        request_id=str(uuid.uuid4()),
+    )
+    first = await stub.AddActionItem(item, metadata=who("manager-1"))
+    before = _stored(system)
+    retried = await stub.AddActionItem(item, metadata=who("manager-1"))
+    assert retried == first
+    assert len(retried.one_on_one.action_items) == 1
+    assert _stored(system) == before
+
+
+async def test_a_stored_template_is_listed_and_shapes_the_requests_made_with_it(
+    system: System,
+) -> None:
+    define = pb.DefineQuestionTemplateRequest(
+        name=f"Onboarding {uuid.uuid4().hex[:6]}",
+        questions=[
+            pb.Question(
+                kind=pb.QUESTION_KIND_RATING,
+                prompt="How welcome did you feel?",
+                scale_min=1,
+                scale_max=3,
+                scale_labels=["Not at all", "Somewhat", "Very"],
+            ),
+            pb.Question(kind=pb.QUESTION_KIND_TEXT, prompt="What was missing?"),
+        ],
+        request_id=str(uuid.uuid4()),
+    )
+    defined = await system.stub.DefineQuestionTemplate(define, metadata=who("hr-1"))
+    before = _stored(system)
+    assert await system.stub.DefineQuestionTemplate(define, metadata=who("hr-1")) == defined
+    assert _stored(system) == before
+    listed = await system.stub.ListQuestionTemplates(
+        pb.ListQuestionTemplatesRequest(), metadata=who("peer-2")
+    )
+    assert defined.template in listed.templates
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await system.stub.DefineQuestionTemplate(define, metadata=who("manager-1"))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    created = await system.stub.CreateFeedbackRequest(
+        pb.CreateFeedbackRequestRequest(
+            kind=pb.FEEDBACK_REQUEST_KIND_GENERAL,
+            due_date=_due(),
+            reviewer_ids=["peer-1"],
+            template_id=defined.template.template_id,
+        ),
+        metadata=who("peer-2"),
+    )
+    assert created.request.template_id == defined.template.template_id
+    assert [list(q.scale_labels) for q in created.request.questions] == [
+        ["Not at all", "Somewhat", "Very"],
+        [],
+    ]
+    retired = await system.stub.RetireQuestionTemplate(
+        pb.RetireQuestionTemplateRequest(template_id=defined.template.template_id),
+        metadata=who("hr-1"),
+    )
+    assert retired.template.retired
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await system.stub.CreateFeedbackRequest(
+            pb.CreateFeedbackRequestRequest(
+                kind=pb.FEEDBACK_REQUEST_KIND_GENERAL,
+                due_date=_due(),
+                reviewer_ids=["peer-1"],
+                template_id=defined.template.template_id,
+            ),
+            metadata=who("peer-2"),
+        )
+    assert gone.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "template_id" in error_details(gone.value)

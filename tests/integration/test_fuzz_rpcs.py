@@ -36,9 +36,11 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from northstar.directory.v1 import directory_pb2
+from northstar.feedback.v1 import feedback_pb2
 from northstar.goals.v1 import goals_pb2
 from northstar.kpi.v1 import kpi_pb2
 from northstar.projections.v1 import projections_pb2
+from services.feedback.__main__ import start_feedback_service
 from services.kpi.__main__ import start_kpi_service
 from services.shared.auth import PLATFORM_OPERATOR, PLATFORM_TENANT
 from services.shared.position import encode_position_token
@@ -85,7 +87,7 @@ class Rpc:
 
 def every_rpc() -> list[Rpc]:
     rpcs: list[Rpc] = []
-    for module in (goals_pb2, directory_pb2, projections_pb2, kpi_pb2):
+    for module in (goals_pb2, directory_pb2, projections_pb2, kpi_pb2, feedback_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             rpcs.extend(Rpc(service.full_name, method) for method in service.methods)
     return rpcs
@@ -283,23 +285,32 @@ class FuzzedSystem:
 
 @contextlib.asynccontextmanager
 async def every_service(settings: ServiceSettings) -> AsyncIterator[Channels]:
-    """Directory, goals and projections (the shared running system) and the KPI service."""
+    """Directory, goals and projections (the shared running system), the KPI and the feedback
+    services."""
     async with started_system(settings) as system:
         kpi = await start_kpi_service(settings, retry=FAST_RETRY)
         kpi_channel = grpc.aio.insecure_channel(f"127.0.0.1:{kpi.runtime.grpc_port}")
+        feedback = await start_feedback_service(settings, retry=FAST_RETRY)
+        feedback_channel = grpc.aio.insecure_channel(f"127.0.0.1:{feedback.runtime.grpc_port}")
         try:
             await eventually(
-                lambda: holds_seed_organisation(kpi.replica),
+                lambda: (
+                    holds_seed_organisation(kpi.replica)
+                    and holds_seed_organisation(feedback.replica)
+                ),
                 within_seconds=60,
-                what="the KPI service's directory replica holding the seed organisation",
+                what="the KPI and feedback directory replicas holding the seed organisation",
             )
             yield {
                 "goals": system.goals_channel,
                 "directory": system.directory_channel,
                 "projections": system.projections_channel,
                 "kpi": kpi_channel,
+                "feedback": feedback_channel,
             }
         finally:
+            await feedback_channel.close(None)
+            await feedback.stop()
             await kpi_channel.close(None)
             await kpi.stop()
 
@@ -361,6 +372,7 @@ def test_the_fuzzer_covers_every_rpc_of_every_service() -> None:
     assert "/northstar.directory.v1.DirectoryService/UpsertPerson" in paths
     assert "/northstar.projections.v1.ProjectionService/ExportHistory" in paths
     assert any(path.startswith("/northstar.kpi.v1.") for path in paths)
+    assert "/northstar.feedback.v1.FeedbackService/DefineQuestionTemplate" in paths
     assert len(paths) >= 35
 
 

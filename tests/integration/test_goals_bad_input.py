@@ -1,9 +1,11 @@
 """Bad input over gRPC gets a precise error naming the request field and saying what is wrong,
-and stores nothing."""
+and stores nothing. The full matrix of the newer goal commands lives at service level
+(tests/service/test_goal_commands.py); here each status code is seen end to end."""
 
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +23,7 @@ HR = bearer("hr-1", ["hr_admin"])
 GLOBEX_HR = bearer("globex-hr", ["hr_admin"], "globex")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
 NAN, INFINITY = float("nan"), float("inf")
 
 
@@ -307,6 +310,40 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             PRECONDITION,
             "owner_ids[1]",
             "no person 'nobody' in the directory",
+        ),
+        (
+            "rename a missing goal",
+            lambda: stub.RenameGoal(pb.RenameGoalRequest(goal_id=str(uuid.uuid4()), title="x")),
+            NOT_FOUND,
+            "goal_id",
+            "not found",
+        ),
+        (
+            "visibility not set",
+            lambda: stub.ChangeGoalVisibility(pb.ChangeGoalVisibilityRequest(goal_id=active)),
+            INVALID,
+            "visibility",
+            "is required: one of GOAL_VISIBILITY_PUBLIC, GOAL_VISIBILITY_TEAM",
+        ),
+        (
+            "metric change on a cancelled goal",
+            lambda: stub.ChangeMetric(
+                pb.ChangeMetricRequest(goal_id=cancelled, metric=numbers(0, 9), reason="x")
+            ),
+            PRECONDITION,
+            "status",
+            "a cancelled goal cannot be measured differently; reopen it first",
+        ),
+        (
+            "remove a key result the goal lacks",
+            lambda: stub.RemoveKeyResult(
+                pb.RemoveKeyResultRequest(
+                    goal_id=active, key_result_id=str(uuid.uuid4()), reason="x"
+                )
+            ),
+            NOT_FOUND,
+            "key_result_id",
+            "not found on this goal",
         ),
         (
             "malformed page token",

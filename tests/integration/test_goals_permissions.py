@@ -47,6 +47,11 @@ ALLOWED = {
     "check in": CHANGERS,
     "check in on a private goal": CHANGERS,
     "change the target": CHANGERS,
+    "rename": CHANGERS,
+    "describe": CHANGERS,
+    "change the visibility": CHANGERS,
+    "change the metric": CHANGERS,
+    "remove a key result": CHANGERS,
     "create a goal for owner-1": CHANGERS,
     "set a strategic objective": frozenset({"hr admin", "integration"}),
     "set a company goal": frozenset({"manager", "other manager", "hr admin", "integration"}),
@@ -112,6 +117,9 @@ async def prepare(
         goal_id = await fresh()
         target = pb.ChangeTargetRequest(goal_id=goal_id, new_target=120, reason="new budget")
         return lambda: stub.ChangeTarget(target, metadata=caller)
+    if action in ONE_GOAL_COMMANDS:
+        goal_id = await fresh()
+        return await ONE_GOAL_COMMANDS[action](stub, goal_id, caller)
     if action == "cascade the team goal":
         goal_id = await fresh(level=pb.GOAL_LEVEL_TEAM, owner_id="manager-1", team_id="team-a")
         return lambda: _cascade(system, goal_id, caller)
@@ -124,6 +132,49 @@ async def prepare(
         return lambda: stub.CreateGoal(create, metadata=caller)
     assert action == "create a goal for owner-1", action
     return lambda: stub.CreateGoal(goal_request(), metadata=caller)
+
+
+OneGoalCommand = Callable[[Any, str, Metadata], Awaitable[Callable[[], Awaitable[Any]]]]
+
+
+async def _remove_key_result(
+    stub: Any, goal_id: str, caller: Metadata
+) -> Callable[[], Awaitable[Any]]:
+    added = await stub.AddKeyResult(
+        pb.AddKeyResultRequest(
+            goal_id=goal_id,
+            title="Docs",
+            metric=pb.Metric(kind=pb.METRIC_KIND_NUMBER, start=0, target=3),
+        ),
+        metadata=HR,
+    )
+    request = pb.RemoveKeyResultRequest(
+        goal_id=goal_id, key_result_id=added.goal.key_results[0].id, reason="out of scope"
+    )
+    return lambda: stub.RemoveKeyResult(request, metadata=caller)
+
+
+def _one_call(rpc: str, **fields: Any) -> OneGoalCommand:
+    """A command on the goal, made by the caller (the goal is created by HR beforehand)."""
+
+    async def prepared(stub: Any, goal_id: str, caller: Metadata) -> Callable[[], Awaitable[Any]]:
+        request = getattr(pb, f"{rpc}Request")(goal_id=goal_id, **fields)
+        return lambda: getattr(stub, rpc)(request, metadata=caller)
+
+    return prepared
+
+
+ONE_GOAL_COMMANDS: dict[str, OneGoalCommand] = {
+    "rename": _one_call("RenameGoal", title="Answer every ticket within four hours"),
+    "describe": _one_call("DescribeGoal", description="Median under four hours."),
+    "change the visibility": _one_call("ChangeGoalVisibility", visibility=pb.GOAL_VISIBILITY_TEAM),
+    "change the metric": _one_call(
+        "ChangeMetric",
+        metric=pb.Metric(kind=pb.METRIC_KIND_PERCENTAGE, start=0, target=95),
+        reason="measure the share answered in time",
+    ),
+    "remove a key result": _remove_key_result,
+}
 
 
 async def attempt(system: RunningSystem, action: str, caller: str) -> grpc.StatusCode:

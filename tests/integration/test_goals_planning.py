@@ -31,6 +31,8 @@ def team_goal_request() -> pb.CreateGoalRequest:
         metric=pb.Metric(
             kind=pb.METRIC_KIND_NUMBER, start=0, target=30, direction=pb.METRIC_DIRECTION_INCREASE
         ),
+        # Broken down into its members' goals, it rolls up from them, not its own check-ins.
+        progress_source=pb.PROGRESS_SOURCE_CHILDREN,
         activate=True,
     )
 

@@ -139,3 +139,50 @@ async def test_two_replicas_answer_no_internal_error_and_every_answer_matches_th
     answered_ok = {m for m, code in answers.items() if code == grpc.StatusCode.OK}
     assert {m for m in stored if not m.startswith("cmd-shared-")} == answered_ok
     assert set(stored.values()) == {1}, "a command was stored twice"
+
+
+RACES = 200
+
+
+async def test_replicas_racing_opposite_alignments_never_record_a_loop(
+    two_replicas: TwoReplicas,
+) -> None:
+    """A under B on one replica, B under A on the other, at the same instant, RACES times: one
+    of each pair is stored, the other refused as a loop (FAILED_PRECONDITION on the field), and
+    no pair in the store points at each other."""
+    first, second = two_replicas.stubs
+    created = await asyncio.gather(
+        *(
+            two_replicas.stubs[n % 2].CreateGoal(create_request(f"race-{n}"), metadata=HR)
+            for n in range(2 * RACES)
+        )
+    )
+    pairs = [(created[2 * n].goal.id, created[2 * n + 1].goal.id) for n in range(RACES)]
+
+    async def align(stub: goals_pb2_grpc.GoalServiceAsyncStub, goal_id: str, parent: str) -> str:
+        """ "aligned", or the refusal's code and message."""
+        try:
+            await stub.AlignGoal(
+                pb.AlignGoalRequest(goal_id=goal_id, parent_goal_id=parent), metadata=HR
+            )
+        except grpc.aio.AioRpcError as error:
+            loop = f"parent_goal_id: linking to goal {parent} would create a cycle"
+            if (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, loop):
+                return "refused as a loop"
+            return f"{error.code()}: {error.details()}"
+        return "aligned"
+
+    outcomes = Counter[tuple[str, str]]()
+    for a, b in pairs:
+        pair = await asyncio.gather(align(first, a, b), align(second, b, a))
+        outcomes[tuple(sorted(pair))] += 1  # type: ignore[index]
+    print(f"opposite alignments over two replicas, {RACES} races: {dict(outcomes)}")
+    app = two_replicas.second.app
+    loops = [
+        (a, b)
+        for a, b in pairs
+        if app.get_goal("acme", uuid.UUID(a)).parent_goal_id == uuid.UUID(b)
+        and app.get_goal("acme", uuid.UUID(b)).parent_goal_id == uuid.UUID(a)
+    ]
+    assert loops == []
+    assert outcomes == {("aligned", "refused as a loop"): RACES}

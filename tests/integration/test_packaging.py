@@ -254,10 +254,17 @@ def test_every_service_starts_from_its_entry_point_logs_json_and_exports_what_da
 
 
 @pytest.mark.parametrize(
-    ("setting", "value", "named"),
+    ("command", "setting", "value", "named"),
     [
-        ("NORTHSTAR_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1", "cannot reach Kafka at 127.0.0.1:1"),
+        # The projections need Kafka to start (writing services start without it).
         (
+            "northstar-projections",
+            "NORTHSTAR_KAFKA_BOOTSTRAP_SERVERS",
+            "127.0.0.1:1",
+            "cannot reach Kafka at 127.0.0.1:1",
+        ),
+        (
+            "northstar-goals",
             "NORTHSTAR_STORE_URL",
             "postgresql://northstar:secret@127.0.0.1:1/northstar",
             "cannot reach the store at postgresql://northstar:***@127.0.0.1:1/northstar",
@@ -265,7 +272,7 @@ def test_every_service_starts_from_its_entry_point_logs_json_and_exports_what_da
     ],
 )
 def test_an_unreachable_dependency_is_one_line_naming_it_and_a_failed_exit(
-    installed: Path, tmp_path: Path, setting: str, value: str, named: str
+    installed: Path, tmp_path: Path, command: str, setting: str, value: str, named: str
 ) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -273,7 +280,7 @@ def test_an_unreachable_dependency_is_one_line_naming_it_and_a_failed_exit(
         setting: value,
     }
     done = subprocess.run(
-        [str(installed / "northstar-goals")],
+        [str(installed / command)],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -76,6 +76,8 @@ async def test_three_levels_with_contributes_to_links_match_the_goals_service_an
         c2.goal.id,
         team_id="team-b",
         metric=metric(0, 10),
+        # Its own metric is checked in, but its owner lets its contributors drive it.
+        progress_source=goals_pb2.PROGRESS_SOURCE_CHILDREN,
     )
     p1 = await create(
         system, "Close 10 deals", goals_pb2.GOAL_LEVEL_PERSONAL, t1.goal.id, metric=metric(0, 10)

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -175,3 +175,99 @@ async def test_histories_past_states_exports_and_tampering(
         projections_pb2.VerifyHistoryRequest(aggregate_id=other.goal.id), metadata=AUDITOR
     )
     assert untouched.intact
+
+
+async def test_every_goal_command_shows_in_the_history_and_the_projected_state(
+    running_system: RunningSystem,
+) -> None:
+    """Rename, describe, visibility, metric and key result removal: each is an audit entry with
+    its reason, and the projections' state of the goal is the one the goals service holds."""
+    system = running_system
+    goals = system.goals_stub
+    goal = await create(system, "Cut churn", goals_pb2.GOAL_LEVEL_PERSONAL, metric=metric(0, 10))
+    goal_id = goal.goal.id
+    added = await goals.AddKeyResult(
+        goals_pb2.AddKeyResultRequest(
+            goal_id=goal_id, title="Exit interviews", metric=metric(0, 5)
+        ),
+        metadata=HR,
+    )
+    # Calls start when made, so each is made only when the previous one has answered.
+    commands: list[Callable[[], Awaitable[goals_pb2.GoalCommandResponse]]] = [
+        lambda: goals.RenameGoal(
+            goals_pb2.RenameGoalRequest(goal_id=goal_id, title="Cut churn to 3%"), metadata=HR
+        ),
+        lambda: goals.DescribeGoal(
+            goals_pb2.DescribeGoalRequest(goal_id=goal_id, description="Monthly logo churn."),
+            metadata=HR,
+        ),
+        lambda: goals.ChangeGoalVisibility(
+            goals_pb2.ChangeGoalVisibilityRequest(
+                goal_id=goal_id, visibility=goals_pb2.GOAL_VISIBILITY_PRIVATE
+            ),
+            metadata=HR,
+        ),
+        lambda: goals.ChangeMetric(
+            goals_pb2.ChangeMetricRequest(
+                goal_id=goal_id,
+                metric=goals_pb2.Metric(
+                    kind=goals_pb2.METRIC_KIND_PERCENTAGE,
+                    start=5,
+                    target=3,
+                    direction=goals_pb2.METRIC_DIRECTION_DECREASE,
+                ),
+                reason="a rate, not a count",
+            ),
+            metadata=HR,
+        ),
+        lambda: goals.RemoveKeyResult(
+            goals_pb2.RemoveKeyResultRequest(
+                goal_id=goal_id,
+                key_result_id=added.goal.key_results[0].id,
+                reason="covered by the survey",
+            ),
+            metadata=HR,
+        ),
+    ]
+    last = None
+    for command in commands:
+        last = await command()
+    assert last is not None
+    assert last.version == 8  # created, activated, key result added, then the five
+    history = await system.projections_stub.GetGoalHistory(
+        projections_pb2.GetGoalHistoryRequest(
+            goal_id=goal_id, consistency_tokens=[last.position_token]
+        ),
+        metadata=AUDITOR,
+    )
+    assert [(e.event_type, e.reason) for e in history.entries[3:]] == [
+        ("goals.GoalRenamed", ""),
+        ("goals.GoalDescribed", ""),
+        ("goals.GoalVisibilityChanged", ""),
+        ("goals.GoalMetricChanged", "a rate, not a count"),
+        ("goals.GoalKeyResultRemoved", "covered by the survey"),
+    ]
+    projected = await system.projections_stub.GetGoalAsOf(
+        projections_pb2.GetGoalAsOfRequest(goal_id=goal_id), metadata=AUDITOR
+    )
+    state = json.loads(projected.state_json)
+    assert (state["title"], state["description"], state["visibility"]) == (
+        "Cut churn to 3%",
+        "Monthly logo churn.",
+        "private",
+    )
+    assert state["metric"] == {
+        "kind": "percentage",
+        "direction": "decrease",
+        "start": 5.0,
+        "target": 3.0,
+        "unit": "",
+        "current": 5.0,
+    }
+    assert state["key_results"] == []
+    stored = last.goal
+    assert (stored.title, stored.metric.target, len(stored.key_results)) == (
+        state["title"],
+        state["metric"]["target"],
+        0,
+    )

@@ -32,7 +32,7 @@ async def create(
     **fields: Any,
 ) -> goals_pb2.GoalCommandResponse:
     """An active goal of owner-1 in team-a unless `fields` say otherwise (owner_id, team_id,
-    visibility, metric, metadata: the caller's token)."""
+    visibility, metric, progress_source, metadata: the caller's token)."""
     request = goals_pb2.CreateGoalRequest(
         title=title,
         owner_id=str(fields.get("owner_id", "owner-1")),
@@ -46,6 +46,7 @@ async def create(
     )
     if "metric" in fields:
         request.metric.CopyFrom(fields["metric"])
+    request.progress_source = fields.get("progress_source", goals_pb2.PROGRESS_SOURCE_UNSPECIFIED)
     metadata = fields.get("metadata", HR)
     response: goals_pb2.GoalCommandResponse = await system.goals_stub.CreateGoal(
         request,

@@ -197,6 +197,10 @@ async def test_a_persons_feedback_page_shows_what_the_visitor_may_see(
     await expect(page.locator("#received tr[data-feedback]")).to_have_count(len(peer_view))
     await expect(page.locator("#received tr.kind-note_to_self")).to_have_count(0)
     await page.screenshot(path=artefacts / "7-feedback-as-a-peer.png", full_page=True)
+    # Someone the directory does not know has no feedback page, not an empty one.
+    missing = await page.goto(f"{demo_system.web_url}/people/no.such.person/feedback")
+    assert missing is not None
+    assert missing.status == 404
 
     # Check-in notes travel only in the audit export: shown to HR admins (and auditors).
     await log_in_as(page, demo_system, "hannah.berg")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import envelope
 from tests.fault.conftest import as_records, new_id, publish_raw
 from tests.people.conftest import DemoSystem
 from tests.people.test_cli import logged_in, run_cli
-from tests.unit.test_projection_goal_fold import envelope
 
 pytestmark = [pytest.mark.kafka]
 

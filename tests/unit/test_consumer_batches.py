@@ -24,7 +24,7 @@ from services.shared.readmodel import (
     apply_once_each,
     ensure_applied_versions,
 )
-from tests.unit.test_projection_goal_fold import created, envelope, goal_event, metric
+from tests.builders import created, envelope, goal_event, metric
 
 
 def new_db(tmp_path: Path) -> ReadModelDatabase:

@@ -24,6 +24,7 @@ from services.feedback.domain import Feedback, FeedbackSettings
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.publishing import type_name_of as feedback_type_name
 from services.feedback.requests import FeedbackRequest
+from services.feedback.templates import QuestionTemplate
 from services.goals.domain import Goal
 from services.goals.publishing import public_type_name as goal_type_name
 from services.kpi.domain import Kpi
@@ -57,6 +58,7 @@ def published_type_names() -> set[str]:
         (FeedbackRequest, "Created"),
         (OneOnOne, "Scheduled"),
         (FeedbackSettings, "Created"),
+        (QuestionTemplate, "Defined"),
     )
     for feedback_aggregate, creation in feedback_aggregates:
         names |= {feedback_type_name(c) for c in event_classes(feedback_aggregate, creation)}
@@ -73,7 +75,7 @@ def test_every_published_event_type_has_a_schema_an_asyncapi_entry_and_a_catalog
     asyncapi = json.loads((ROOT / ASYNCAPI_PATH).read_text())
     catalogue = (ROOT / CATALOGUE_PATH).read_text()
     published = published_type_names()
-    assert len(published) == 20 + 11 + 16 + 7
+    assert len(published) == 22 + 11 + 19 + 7
     for type_name in sorted(published):
         version = events.current_version(type_name)
         assert (ROOT / event_schema_file(type_name, version)).is_file(), type_name

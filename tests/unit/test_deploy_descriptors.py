@@ -257,6 +257,44 @@ def test_cluster_pods_take_the_store_url_from_a_secret_and_verify_rs256_keys_fro
         assert secret["secretName"] == "northstar-jwt-public-keys"
 
 
+TOKEN_SETTINGS = {
+    "jwt_jwks_url",
+    "jwt_issuer",
+    "jwt_audience",
+    "jwt_leeway_seconds",
+    "jwt_max_lifetime_seconds",
+    "jwt_require_nbf",
+    "jwt_tenant_claim",
+    "jwt_roles_claim",
+}
+"""What an operator sets to verify an identity provider's tokens."""
+
+
+def settings_from(environment: dict[str, str]) -> dict[str, object]:
+    """The settings fields an environment sets, parsed as the services parse them."""
+    fields = {
+        name.removeprefix("NORTHSTAR_").lower(): value
+        for name, value in environment.items()
+        if name.startswith("NORTHSTAR_")
+    }
+    parsed = ServiceSettings.model_validate(fields)
+    return {name: getattr(parsed, name) for name in fields}
+
+
+@pytest.mark.parametrize("where", ["configmap", "compose"])
+def test_the_token_settings_are_listed_with_the_services_own_defaults(where: str) -> None:
+    # Listed, so an operator sees what to change for an identity provider; at the defaults, so
+    # listing them changes nothing until someone does.
+    environment = (
+        config_map() if where == "configmap" else compose()["x-northstar-service"]["environment"]
+    )
+    parsed = settings_from(environment)
+    assert parsed.keys() >= TOKEN_SETTINGS
+    for name in TOKEN_SETTINGS | {"jwt_jwks_cache_seconds", "jwt_jwks_refetch_interval_seconds"}:
+        if name in parsed:
+            assert parsed[name] == ServiceSettings.model_fields[name].default, name
+
+
 # --- probes, metrics, security ------------------------------------------------------------
 
 

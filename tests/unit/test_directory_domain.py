@@ -17,6 +17,7 @@ from services.directory.domain import (
     TeamCycle,
     TeamDetails,
     person_uuid,
+    require_id,
     team_uuid,
 )
 from services.directory.publishing import public_type_name
@@ -160,3 +161,17 @@ def test_names_with_control_characters_are_refused_and_nothing_is_recorded() -> 
         Person.register("acme", "ann", PersonDetails(**{**vars(ANN), "name": "Ann\x00Lee"}), T0)
     assert caught.value.field == "name"
     assert "control characters" in caught.value.reason
+
+
+@pytest.mark.parametrize("field", ["person_id", "team_id", "manager_id"])
+def test_ids_with_control_characters_are_refused_naming_the_field(field: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        require_id("ann\x00lee", field, allow_blank=True)
+    assert caught.value.field == field
+    assert "control characters" in caught.value.reason
+
+
+def test_a_person_id_with_a_nul_is_refused_before_anything_is_recorded() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        Person.register("acme", "bad id\x00x", ANN, T0)
+    assert caught.value.field == "person_id"

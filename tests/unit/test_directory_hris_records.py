@@ -71,6 +71,19 @@ def test_malformed_records_are_refused_naming_the_field(change: dict[str, Any], 
         parse_hris_record(body(record))
     assert refused.value.field == field
     assert refused.value.reason
+    # The message a dead-letter header carries names the field once, not "email: email: ...".
+    if field:
+        assert str(refused.value).count(f"{field}:") == 1
+
+
+def test_a_record_with_several_faults_names_each_further_field_in_the_reason() -> None:
+    record = {**PERSON, "email": "nobody", "name": "x" * 201}
+    with pytest.raises(ContractViolation) as refused:
+        parse_hris_record(body(record))
+    fields = {refused.value.field, "email", "name"} - {refused.value.field}
+    assert len(fields) == 1
+    assert f"{fields.pop()}: " in refused.value.reason
+    assert not refused.value.reason.startswith(f"{refused.value.field}:")
 
 
 @pytest.mark.parametrize("raw", [None, b"", b"{not json", b"[]", b"x" * 70_000])

@@ -60,7 +60,9 @@ def every_kind_of_event() -> list[Goal.Event]:
     goal.check_in(1, 0.7, "", "bob", key_result_id=key_result)
     goal.change_target(10, "automation helps", "bob")
     goal.change_due_date(date(2025, 4, 30), "holidays", "bob")
+    goal.change_metric(Metric("percentage", "decrease", 60, 10), "share, not count", "bob")
     goal.remove_key_result(key_result, "covered elsewhere", "bob")
+    goal.change_progress_source("children", "the teams' goals say it better", "bob")
     goal.roll_over(uuid4(), "bob")
     goal.complete("bob")
     goal.reopen("reopened ticket flood", "bob")
@@ -74,7 +76,7 @@ def every_kind_of_event() -> list[Goal.Event]:
 
 def test_every_goal_event_class_has_a_contract() -> None:
     names = {public_type_name(event_class) for event_class in goal_event_classes()}
-    assert len(names) == 20
+    assert len(names) == 22
     assert names == set(GOAL_EVENT_TYPES)
 
 

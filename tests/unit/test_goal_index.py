@@ -72,7 +72,9 @@ def test_a_slow_catch_up_never_writes_older_goal_state_or_an_older_position(
     slow = threading.Thread(target=index.catch_up)
     slow.start()
     assert loaded.wait(timeout=30)  # the slow run holds the goal as it was before the rename
-    app.update(HR, goal_id, lambda goal: goal.rename("New title", "hr-1"))
+    renamed = app.get_goal("acme", goal_id)
+    renamed.rename("New title", "hr-1")
+    app.save_goals(HR, renamed)
     fast = threading.Thread(target=index.catch_up)
     fast.start()
     # The fast run gets a bounded chance to overtake the stalled one; it must not manage to.
@@ -94,7 +96,8 @@ def test_goal_views_answer_even_when_the_store_holds_an_alignment_loop(
     app, index = app_and_index
     first, second = new_goal("Grow revenue in France"), new_goal("Grow revenue in Spain")
     app.save_goals(HR, first, second)
-    app.align_goal(HR, first.id, second.id, "")
+    first.align(second.id, "", "hr-1", parent=AlignmentTarget(second.id, "acme", "active"))
+    app.save_goals(HR, first)
     # What a second writer replica could record at the same moment, unaware of the first link.
     looping = app.get_goal("acme", second.id)
     looping.align(first.id, "", "hr-1", parent=AlignmentTarget(first.id, "acme", "active"))

@@ -22,12 +22,14 @@ from services.goals.index import GoalIndex
 from services.goals.people import UnknownPerson
 from services.goals.planning import GoalPlanning
 from services.goals.policies import DeparturePolicy
+from services.shared.auth import Principal
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.eventstore import CommandContext
 from services.shared.readmodel import ReadModelDatabase
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)
 HR = CommandContext.new("acme", "hr-1")
+HR_ADMIN = Principal(subject="hr-1", tenant_id="acme", roles=frozenset({"hr_admin"}))
 
 
 def directory_event(contract: EventContract, aggregate_id: str, version: int) -> EventEnvelope:
@@ -140,7 +142,7 @@ def test_a_departure_flags_open_goals_once_even_when_redelivered(goals: Goals) -
     active = goals.create("ann").goal.id
     draft = goals.create("ann", activate=False).goal.id
     done = goals.create("ann").goal.id
-    goals.app.update(HR, done, lambda goal: goal.complete("hr-1"))
+    goals.app.complete_goal(HR_ADMIN, done)
     other = goals.create("bob").goal.id
     policy = DeparturePolicy(goals.app, goals.index)
     envelope = departed("ann")
@@ -161,7 +163,7 @@ def test_a_departure_flags_open_goals_once_even_when_redelivered(goals: Goals) -
     assert goals.app.get_goal("acme", done).reassignment is None
     assert goals.app.get_goal("acme", other).reassignment is None
 
-    goals.app.reassign_goal(HR, active, "bob", "")
+    goals.app.reassign_goal(HR_ADMIN, active, "bob", "")
     assert goals.app.get_goal("acme", active).reassignment is None
     assert asyncio.run(policy.apply(envelope)) is False
     assert goals.app.get_goal("acme", active).owner_id == "bob"

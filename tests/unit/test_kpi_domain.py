@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from northstar_contracts.errors import ContractViolation
+from northstar_contracts.kpi import parse_measurement_record
 from northstar_contracts.kpi_periods import parse_period, period_containing
 from services.kpi.domain import ConflictingMeasurement, Kpi, UnknownMeasurement
 from services.kpi.thresholds import Thresholds, bands, min_target_max
@@ -253,3 +254,15 @@ def test_period_keys_follow_the_iso_calendar() -> None:
         parse_period("2025-W53", "weekly")  # 2025 has 52 ISO weeks
     with pytest.raises(ContractViolation):
         parse_period("\uff12\uff10\uff12\uff16-01", "monthly")  # full-width digits
+
+
+def test_a_malformed_feed_record_names_its_field_once() -> None:
+    record = (
+        b'{"tenant_id": "acme", "kpi_id": "not-a-uuid", "period": "2026-03",'
+        b' "value": 1, "source_record_id": "r-1"}'
+    )
+    with pytest.raises(ContractViolation) as refused:
+        parse_measurement_record(record)
+    assert refused.value.field == "kpi_id"
+    # The dead-letter header carries str(error): "kpi_id: <reason>", never "kpi_id: kpi_id: ...".
+    assert str(refused.value).count("kpi_id:") == 1

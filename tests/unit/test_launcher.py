@@ -4,6 +4,7 @@ nothing; a missing Kafka or store is one JSON line saying which and where, and a
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from services.shared.launcher import (
     DependencyUnreachable,
     PortUnavailable,
+    check_dependencies,
     check_kafka,
     check_ports,
     check_store,
@@ -62,21 +64,41 @@ def test_help_lists_every_setting_and_exits_without_starting(service: str, tmp_p
     assert not list(tmp_path.iterdir()), "--help created a store"
 
 
-def test_kafka_absent_is_one_line_naming_kafka_and_its_address(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("service", "args"), [("goals", ("--check",)), ("projections", ())])
+def test_kafka_absent_is_one_line_naming_kafka_and_its_address(
+    service: str, args: tuple[str, ...], tmp_path: Path
+) -> None:
+    # --check requires Kafka; the projections cannot start without it (their read models
+    # catch up first). Writing services start without it: see the next test.
     address = f"127.0.0.1:{closed_port()}"
     done = run_service(
-        "goals", NORTHSTAR_KAFKA_BOOTSTRAP_SERVERS=address, NORTHSTAR_DATA_DIR=str(tmp_path)
+        service, *args, NORTHSTAR_KAFKA_BOOTSTRAP_SERVERS=address, NORTHSTAR_DATA_DIR=str(tmp_path)
     )
     assert done.returncode == 1
     lines = (done.stdout + done.stderr).splitlines()
     assert len(lines) == 1, lines
     entry = json.loads(lines[0])
     assert entry["level"] == "CRITICAL"
-    assert entry["service"] == "goals"
+    assert entry["service"] == service
     assert (
         f"cannot reach Kafka at {address} (NORTHSTAR_KAFKA_BOOTSTRAP_SERVERS)" in (entry["message"])
     )
     assert "Traceback" not in lines[0]
+
+
+def test_a_writing_service_starts_without_kafka_after_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    address = f"127.0.0.1:{closed_port()}"
+    settings = ServiceSettings(kafka_bootstrap_servers=address, data_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="northstar.launcher"):
+        check_dependencies("goals", settings, kafka_required=False)
+    (warning,) = caplog.records
+    assert f"cannot reach Kafka at {address}" in warning.getMessage()
+    with pytest.raises(DependencyUnreachable, match="is not host:port"):
+        check_dependencies(
+            "goals", ServiceSettings(kafka_bootstrap_servers="kafka"), kafka_required=False
+        )
 
 
 def test_an_invalid_setting_is_one_line_naming_the_variable() -> None:

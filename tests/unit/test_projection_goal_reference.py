@@ -16,7 +16,7 @@ from northstar_contracts.registry import EVENTS
 from services.goals.domain import Goal, Metric
 from services.goals.publishing import public_type_name
 from services.projections.audit import State
-from services.projections.goal_state import fold_goal_event, own_progress
+from services.projections.goal_state import fold_goal_event, own_progress, progress_source
 from services.shared.errors import NorthstarError
 
 START = date(2026, 1, 1)
@@ -80,6 +80,12 @@ changes: st.SearchStrategy[Command] = st.one_of(
         key_result_id=key_result_ids,
     ),
     command("remove_key_result", key_result_id=key_result_ids, reason=reasons, by=by),
+    command(
+        "change_progress_source",
+        progress_source=st.sampled_from(["metric", "key_results", "children"]),
+        reason=reasons,
+        by=by,
+    ),
     command(
         "check_in",
         value=st.one_of(st.none(), amounts),
@@ -185,6 +191,7 @@ def aggregate_says(goal: Goal) -> dict[str, Any]:
         if flag is None
         else (flag.departed_person_id, flag.manager_id, flag.leave_date),
         "own_progress": goal.own_progress(),
+        "progress_source": goal.progress_source,
     }
 
 
@@ -233,6 +240,7 @@ def fold_says(state: State) -> dict[str, Any]:
             date.fromisoformat(flag["leave_date"]),
         ),
         "own_progress": own_progress(state),
+        "progress_source": progress_source(state),
     }
 
 

@@ -78,7 +78,7 @@ def test_a_field_changed_from_string_to_enum_fails_the_check(repo: Path) -> None
 
 
 def test_an_added_field_passes_the_check(repo: Path) -> None:
-    change_goals_proto(repo, GOAL_FIELD, GOAL_FIELD + "  // Notes.\n  string notes = 31;\n")
+    change_goals_proto(repo, GOAL_FIELD, GOAL_FIELD + "  // Notes.\n  string notes = 99;\n")
     commit(repo, "add Goal.notes")
     result = buf_breaking(repo)
     assert result.returncode == 0, result.stdout + result.stderr

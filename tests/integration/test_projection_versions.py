@@ -23,14 +23,8 @@ from services.projections.versions import (
     switch_live,
 )
 from services.shared.readmodel import ReadModelDatabase
-from tests.unit.test_projection_goal_fold import (
-    STORES,
-    created,
-    envelope,
-    goal_event,
-    metric,
-    read_model_databases,
-)
+from tests.builders import created, envelope, goal_event, metric
+from tests.integration.conftest import STORES, read_model_databases
 
 
 @pytest.fixture(params=STORES)

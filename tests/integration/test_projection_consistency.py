@@ -16,13 +16,8 @@ from services.projections.consistency import wait_for_positions
 from services.projections.goals_projection import GoalsProjection
 from services.shared.errors import DeadlineExceeded
 from services.shared.position import encode_position_token
-from tests.unit.test_projection_goal_fold import (
-    STORES,
-    created,
-    envelope,
-    goal_event,
-    read_model_databases,
-)
+from tests.builders import created, envelope, goal_event
+from tests.integration.conftest import STORES, read_model_databases
 
 SHORT_WAIT_SECONDS = 0.2
 

@@ -27,7 +27,7 @@ from services.projections.audit import (
 )
 from services.projections.audit_export import export_csv, export_jsonl, import_csv, import_jsonl
 from services.shared.readmodel import ReadModelDatabase
-from tests.unit.test_projection_goal_fold import STORES, read_model_databases
+from tests.integration.conftest import STORES, read_model_databases
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -17,12 +17,8 @@ from services.projections.api_alignment import AlignmentQueries
 from services.projections.api_support import ReadContext
 from services.projections.goals_projection import GoalsProjection
 from services.shared.auth import HR_ADMIN, Principal, reset_current_principal, set_current_principal
-from tests.unit.test_projection_goal_fold import (
-    STORES,
-    envelope,
-    goal_event,
-    read_model_databases,
-)
+from tests.builders import envelope, goal_event
+from tests.integration.conftest import STORES, read_model_databases
 
 TODAY = date(2026, 6, 1)
 HR = Principal("hr-1", "acme", frozenset({HR_ADMIN}))

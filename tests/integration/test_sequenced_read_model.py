@@ -18,16 +18,8 @@ from services.projections.goals_projection import GoalsProjection
 from services.shared.canonical import utc_now
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.sequencing import HoldLimits
-from tests.unit.test_projection_goal_fold import (
-    GoalEvent,
-    NewDatabase,
-    created,
-    envelope,
-    goal_event,
-    new_db,
-)
-
-__all__ = ["new_db"]  # the store fixture (SQLite and PostgreSQL), shared with the fold tests
+from tests.builders import GoalEvent, created, envelope, goal_event
+from tests.integration.conftest import NewDatabase
 
 
 def renamed(title: str) -> GoalEvent:

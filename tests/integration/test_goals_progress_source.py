@@ -1,0 +1,370 @@
+"""What drives a goal's progress, in the running system on real Kafka (directory, goals, KPI and
+projections services, started once for this module): the owner's chosen source is honoured over
+gRPC and in the alignment view, a change of source is in the audit history with its reason, and
+a KPI measurement on the inbound feed moves the KPI, the goal it drives and the alignment view,
+the goal's audit trail naming the measurement event, replays changing nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from northstar.goals.v1 import goals_pb2 as goals
+from northstar.kpi.v1 import kpi_pb2, kpi_pb2_grpc
+from northstar.projections.v1 import projections_pb2 as views
+from northstar_contracts.kpi import measurements_inbound_topic
+from services.kpi.__main__ import KpiService, start_kpi_service
+from services.shared.position import encode_position_token
+from tests.integration.conftest import (
+    FAST_RETRY,
+    RunningSystem,
+    bearer,
+    holds_seed_organisation,
+    started_system,
+    system_settings,
+)
+from tests.integration.test_kpi_system import define_request, poll
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.kafka]
+
+HR = bearer("hr-1", ["hr_admin"])
+GLOBEX = bearer("globex-hr", ["hr_admin"], "globex")
+
+
+@dataclass
+class System:
+    running: RunningSystem
+    kpi: KpiService
+    kpi_stub: kpi_pb2_grpc.KpiServiceAsyncStub
+    bootstrap: str
+    inbound_topic: str
+
+
+@pytest.fixture(scope="module")
+async def system(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap_servers: str
+) -> AsyncIterator[System]:
+    tmp_path: Path = tmp_path_factory.mktemp("progress-source")
+    settings = system_settings(f"sqlite:///{tmp_path}/store.db", tmp_path, kafka_bootstrap_servers)
+    async with started_system(settings) as running:
+        kpi = await start_kpi_service(settings, retry=FAST_RETRY)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{kpi.runtime.grpc_port}")
+        try:
+            await eventually(
+                lambda: holds_seed_organisation(kpi.replica),
+                within_seconds=60,
+                what="the KPI service's directory replica holding the seed organisation",
+            )
+            yield System(
+                running,
+                kpi,
+                kpi_pb2_grpc.KpiServiceStub(channel),
+                kafka_bootstrap_servers,
+                measurements_inbound_topic(settings.topic_namespace),
+            )
+        finally:
+            await channel.close(None)
+            await kpi.stop()
+
+
+def metric(
+    start: float, target: float, kind: Any = goals.METRIC_KIND_NUMBER, unit: str = ""
+) -> Any:
+    return goals.Metric(
+        kind=kind, start=start, target=target, unit=unit, direction=goals.METRIC_DIRECTION_INCREASE
+    )
+
+
+async def create(
+    system: System, title: str, level: Any, **fields: Any
+) -> goals.GoalCommandResponse:
+    request = goals.CreateGoalRequest(
+        title=title,
+        owner_id="hr-1",
+        level=level,
+        start_date="2026-01-01",
+        due_date="2026-12-31",
+        activate=True,
+        **fields,
+    )
+    response: goals.GoalCommandResponse = await system.running.goals_stub.CreateGoal(
+        request, metadata=HR
+    )
+    return response
+
+
+async def check_in(system: System, goal_id: str, value: float) -> goals.GoalCommandResponse:
+    response: goals.GoalCommandResponse = await system.running.goals_stub.CheckIn(
+        goals.CheckInRequest(goal_id=goal_id, value=value, confidence=0.8), metadata=HR
+    )
+    return response
+
+
+async def tree_nodes(system: System, root: str, tokens: list[str]) -> dict[str, Any]:
+    tree = await system.running.projections_stub.GetAlignmentTree(
+        views.GetAlignmentTreeRequest(root_goal_id=root, consistency_tokens=tokens), metadata=HR
+    )
+    return {node.goal_id: node for node in tree.nodes}
+
+
+async def history(system: System, aggregate_id: str, tokens: list[str]) -> list[Any]:
+    page = await system.running.projections_stub.GetAuditHistory(
+        views.GetAuditHistoryRequest(aggregate_id=aggregate_id, consistency_tokens=tokens),
+        metadata=HR,
+    )
+    return list(page.entries)
+
+
+async def test_the_owners_source_drives_a_company_goal_with_its_own_metric_and_aligned_teams(
+    system: System,
+) -> None:
+    stub = system.running.goals_stub
+    company = await create(
+        system,
+        "Increase sales by 20%",
+        goals.GOAL_LEVEL_COMPANY,
+        metric=metric(100, 120, goals.METRIC_KIND_CURRENCY, "EUR"),
+        progress_source=goals.PROGRESS_SOURCE_METRIC,
+    )
+    assert (company.goal.progress_source, company.goal.progress_source_chosen) == (
+        goals.PROGRESS_SOURCE_METRIC,
+        True,
+    )
+    dach, nordics = [
+        await create(
+            system,
+            f"Grow {region} sales",
+            goals.GOAL_LEVEL_TEAM,
+            team_id="team-a",
+            parent_goal_id=company.goal.id,
+            metric=metric(0, 10),
+        )
+        for region in ("DACH", "Nordics")
+    ]
+    await check_in(system, dach.goal.id, 5)  # 0.5
+    await check_in(system, nordics.goal.id, 10)  # 1.0: the teams' mean is 0.75
+    checked = await check_in(system, company.goal.id, 110)  # its own revenue: 0.5
+
+    assert checked.goal.progress == pytest.approx(0.5)
+    listed = await stub.ListGoals(goals.ListGoalsRequest(owner_id="hr-1"), metadata=HR)
+    by_id = {goal.id: goal for goal in listed.goals}
+    assert by_id[company.goal.id].progress == pytest.approx(0.5)
+    assert by_id[company.goal.id].progress_source == goals.PROGRESS_SOURCE_METRIC
+    assert by_id[dach.goal.id].progress_source == goals.PROGRESS_SOURCE_METRIC  # default rule
+    assert not by_id[dach.goal.id].progress_source_chosen
+    nodes = await tree_nodes(system, company.goal.id, [checked.position_token])
+    assert nodes[company.goal.id].progress == pytest.approx(0.5)
+    assert nodes[company.goal.id].progress_source == views.PROGRESS_SOURCE_METRIC
+
+    changed = await stub.ChangeProgressSource(
+        goals.ChangeProgressSourceRequest(
+            goal_id=company.goal.id,
+            progress_source=goals.PROGRESS_SOURCE_CHILDREN,
+            reason="the regions report through their goals",
+            request_id="source-change-1",
+        ),
+        metadata=HR,
+    )
+    assert changed.goal.progress == pytest.approx(0.75)
+    assert changed.goal.progress_source == goals.PROGRESS_SOURCE_CHILDREN
+    again = await stub.GetGoal(goals.GetGoalRequest(goal_id=company.goal.id), metadata=HR)
+    assert again.progress == pytest.approx(0.75)
+    assert again.version == changed.version
+    nodes = await tree_nodes(system, company.goal.id, [changed.position_token])
+    assert nodes[company.goal.id].progress == pytest.approx(0.75)
+    assert nodes[company.goal.id].progress_source == views.PROGRESS_SOURCE_CHILDREN
+    assert nodes[company.goal.id].own_progress == 0.0  # its children drive it now
+    entries = await history(system, company.goal.id, [changed.position_token])
+    last = entries[-1]
+    assert (last.event_type, last.reason, last.actor_id) == (
+        "goals.GoalProgressSourceChanged",
+        "the regions report through their goals",
+        "hr-1",
+    )
+    change = {c.field: (json.loads(c.before_json), json.loads(c.after_json)) for c in last.changes}
+    assert change["progress_source"] == ("metric", "children")
+
+    # The same request again answers the first result and records nothing.
+    retried = await stub.ChangeProgressSource(
+        goals.ChangeProgressSourceRequest(
+            goal_id=company.goal.id,
+            progress_source=goals.PROGRESS_SOURCE_CHILDREN,
+            reason="the regions report through their goals",
+            request_id="source-change-1",
+        ),
+        metadata=HR,
+    )
+    assert retried.version == changed.version
+    for request, code, field in [
+        (
+            goals.ChangeProgressSourceRequest(goal_id=company.goal.id, reason="why"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "progress_source",
+        ),
+        (
+            goals.ChangeProgressSourceRequest(
+                goal_id=company.goal.id,
+                progress_source=goals.PROGRESS_SOURCE_KPI,
+                kpi_id=str(uuid.uuid4()),
+                reason="why",
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "kpi_id",
+        ),
+        (
+            goals.ChangeProgressSourceRequest(
+                goal_id=company.goal.id, progress_source=goals.PROGRESS_SOURCE_METRIC
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "reason",
+        ),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ChangeProgressSource(request, metadata=HR)
+        assert refused.value.code() == code
+        assert field in (refused.value.details() or "")
+
+
+async def test_a_kpi_measurement_on_the_feed_moves_the_goal_it_drives_once(
+    system: System,
+) -> None:
+    defined = await system.kpi_stub.DefineKpi(
+        define_request(name="Qualified leads", summary=kpi_pb2.SUMMARY_LAST), metadata=HR
+    )
+    kpi_id = defined.kpi.kpi_id
+    other_tenants = await system.kpi_stub.DefineKpi(
+        define_request(name="Globex leads", owner_id="globex-owner"), metadata=GLOBEX
+    )
+    known = system.running.goals.kpi_policy.known
+    await eventually(
+        lambda: (
+            known.is_known("acme", uuid.UUID(kpi_id))
+            and known.is_known("globex", uuid.UUID(other_tenants.kpi.kpi_id))
+        ),
+        what="the goals service learning the KPIs from the KPI topic",
+    )
+    objective = await create(system, "Be the region's first choice", goals.GOAL_LEVEL_STRATEGY)
+    goal = await create(
+        system,
+        "Win 100 qualified leads",
+        goals.GOAL_LEVEL_COMPANY,
+        parent_goal_id=objective.goal.id,
+        metric=metric(0, 100),
+        progress_source=goals.PROGRESS_SOURCE_KPI,
+        kpi_id=kpi_id,
+    )
+    assert (goal.goal.progress_source, goal.goal.kpi_id) == (goals.PROGRESS_SOURCE_KPI, kpi_id)
+    # Another tenant's KPI is unknown to this tenant: no goal of it can be driven by it.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await system.running.goals_stub.ChangeProgressSource(
+            goals.ChangeProgressSourceRequest(
+                goal_id=goal.goal.id,
+                progress_source=goals.PROGRESS_SOURCE_KPI,
+                kpi_id=other_tenants.kpi.kpi_id,
+                reason="theirs",
+            ),
+            metadata=HR,
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    await publish(system, [feed_record(kpi_id, "2026-01", 40, "crm-1")], kpi_id)
+    moved = await poll(
+        lambda: system.running.goals_stub.GetGoal(
+            goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR
+        ),
+        lambda found: found.progress > 0,
+        "the goal moving with its KPI",
+    )
+    assert moved.progress == pytest.approx(0.4)
+    assert moved.current == 40
+    assert moved.version == goal.version + 1  # one automatic check-in
+    kpi = await system.kpi_stub.GetKpi(kpi_pb2.GetKpiRequest(kpi_id=kpi_id), metadata=HR)
+    assert kpi.status_period == "2026-01"
+    token = encode_position_token(goal.goal.id, moved.version)
+    nodes = await tree_nodes(system, objective.goal.id, [token])
+    assert nodes[goal.goal.id].progress == pytest.approx(0.4)
+    assert nodes[goal.goal.id].progress_source == views.PROGRESS_SOURCE_KPI
+    assert nodes[objective.goal.id].progress == pytest.approx(0.4)  # rolled up from it
+    kpi_token = encode_position_token(kpi_id, kpi.version)
+    measured = [
+        e
+        for e in await history(system, kpi_id, [kpi_token])
+        if e.event_type == "kpi.MeasurementRecorded"
+    ]
+    goal_entries = await history(system, goal.goal.id, [token])
+    automatic = [e for e in goal_entries if e.event_type == "goals.GoalCheckedIn"]
+    assert [e.caused_by_event_id for e in automatic] == [measured[0].event_id]
+
+    # Replaying the inbound record twice changes nothing: only the sentinel after it moves.
+    replay = feed_record(kpi_id, "2026-01", 40, "crm-1")
+    await publish(system, [replay, replay, feed_record(kpi_id, "2026-02", 70, "crm-2")], kpi_id)
+    sentinel = await poll(
+        lambda: system.running.goals_stub.GetGoal(
+            goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR
+        ),
+        lambda found: found.version > moved.version,
+        "the sentinel measurement reaching the goal",
+    )
+    assert sentinel.progress == pytest.approx(0.7)
+    assert sentinel.version == moved.version + 1
+    token = encode_position_token(goal.goal.id, sentinel.version)
+    automatic = [
+        e
+        for e in await history(system, goal.goal.id, [token])
+        if e.event_type == "goals.GoalCheckedIn"
+    ]
+    assert len(automatic) == 2
+    # Redelivering the KPI's events to the policy (a relay retry) checks in nothing again.
+    assert await system.running.goals.kpi_policy.apply(await kpi_envelope(system, kpi_id)) is False
+    again = await system.running.goals_stub.GetGoal(
+        goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR
+    )
+    assert again.version == sentinel.version
+
+
+def feed_record(kpi_id: str, period: str, value: float, record_id: str) -> bytes:
+    body = {
+        "tenant_id": "acme",
+        "kpi_id": kpi_id,
+        "period": period,
+        "value": value,
+        "source_record_id": record_id,
+        "source_system": "crm",
+    }
+    return json.dumps(body).encode()
+
+
+async def publish(system: System, bodies: list[bytes], key: str) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=system.bootstrap, enable_idempotence=True, acks="all"
+    )
+    await producer.start()
+    try:
+        for body in bodies:
+            await producer.send_and_wait(system.inbound_topic, value=body, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def kpi_envelope(system: System, kpi_id: str) -> Any:
+    """The KPI's first measurement event as the relay published it (from the KPI's store)."""
+    from services.kpi.publishing import kpi_envelope as to_envelope
+
+    app = system.kpi.app
+    for notification in app.recorder.select_notifications(1, 1000):
+        if (
+            str(notification.originator_id) == kpi_id
+            and "MeasurementRecorded" in notification.topic
+        ):
+            return to_envelope(app.mapper.to_domain_event(notification), notification)
+    raise AssertionError("no measurement stored")
