@@ -7,27 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from northstar_contracts.envelope import EventEnvelope
 from services.projections.audit import (
     AuditEntry,
     FieldChange,
     _encoded_changes,
-    ensure_audit_tables,
-    load_entries,
-    load_head,
-    record_event,
-    verify_chain,
 )
 from services.shared.canonical import canonical_json
-from services.shared.readmodel import ReadModelDatabase
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
 json_values = st.recursive(
@@ -68,50 +58,6 @@ def test_equal_values_that_encode_differently_are_changes() -> None:
     changes, _ = _encoded_changes(before, after)
 
     assert [c.field for c in changes] == ["a", "b", "c", "d"]
-
-
-def goal_fold(state: dict[str, Any], event_type: str, data: Any) -> dict[str, Any]:
-    return {**state, **data}
-
-
-def test_stored_entries_hold_the_text_their_hashes_cover(tmp_path: Path) -> None:
-    db = ReadModelDatabase(f"sqlite:///{tmp_path / 'audit.db'}")
-    ensure_audit_tables(db)
-    goal = str(uuid.uuid4())
-    datas: list[dict[str, Any]] = [
-        {"title": "Größer", "metric": {"current": 1.5}},
-        {"metric": {"current": 2.0}},
-    ]
-    with db.transaction() as tx:
-        for version, data in enumerate(datas, start=1):
-            record_event(tx, envelope(goal, version, data), goal_fold)
-
-    with db.snapshot() as tx:
-        entries = load_entries(tx, goal)
-        head = load_head(tx, goal)
-        rows = tx.execute("SELECT data_json, changes_json FROM audit_entries ORDER BY version")
-    db.close()
-    assert verify_chain(entries, head).intact
-    for entry, (data_json, changes_json) in zip(entries, rows, strict=True):
-        assert entry.to_row()[9:11] == (data_json, changes_json)  # what re-encoding gives
-        assert AuditEntry.from_row(entry.to_row()).content_hash() == entry.entry_hash
-
-
-def envelope(goal: str, version: int, data: dict[str, Any]) -> EventEnvelope:
-    return EventEnvelope(
-        id=str(uuid.uuid4()),
-        type="goals.GoalRenamed",
-        schema_version=1,
-        source="northstar/goals",
-        tenant_id="acme",
-        aggregate_type="Goal",
-        aggregate_id=goal,
-        aggregate_version=version,
-        sequence=version,
-        occurred_at=datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
-        actor_id="ana",
-        data=data,
-    )
 
 
 @given(st.text(), st.text(), json_values)

@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
-from services.projections.audit import load_entries
+from northstar_contracts.envelope import EventEnvelope
+from services.projections.audit import (
+    AuditEntry,
+    ensure_audit_tables,
+    load_entries,
+    load_head,
+    record_event,
+    verify_chain,
+)
 from services.projections.content_hash import content_hash
 from services.projections.goals_projection import GoalsProjection
 from services.shared.readmodel import applied_version, savepoint
-from tests.unit.test_projection_goal_fold import NewDatabase, created, envelope, new_db
-from tests.unit.test_sequenced_read_model import apply_all, chain, history, renamed
-
-__all__ = ["new_db"]
+from tests.builders import created, envelope
+from tests.integration.conftest import NewDatabase
+from tests.integration.test_sequenced_read_model import apply_all, chain, history, renamed
 
 
 def test_a_conflict_and_a_redelivery_within_one_batch_are_told_apart(new_db: NewDatabase) -> None:
@@ -107,3 +116,48 @@ def test_writes_deferred_in_a_failed_savepoint_are_dropped_and_the_others_sent(
         tx.defer(insert, ("kept", 3), key="kept")  # the same key again: sent once, last value
 
     assert db.read("SELECT name, value FROM deferred_rows ORDER BY name") == [("kept", 3)]
+
+
+def goal_fold(state: dict[str, Any], event_type: str, data: Any) -> dict[str, Any]:
+    return {**state, **data}
+
+
+def test_stored_audit_entries_hold_the_text_their_hashes_cover(new_db: NewDatabase) -> None:
+    """Each entry is encoded once on the apply path: what is stored is what encoding the
+    entry again gives, and its hash covers it."""
+    db = new_db()
+    ensure_audit_tables(db)
+    goal = str(uuid.uuid4())
+    datas: list[dict[str, Any]] = [
+        {"title": "Größer", "metric": {"current": 1.5}},
+        {"metric": {"current": 2.0}},
+    ]
+    with db.transaction() as tx:
+        for version, data in enumerate(datas, start=1):
+            record_event(tx, data_envelope(goal, version, data), goal_fold)
+
+    with db.snapshot() as tx:
+        entries = load_entries(tx, goal)
+        head = load_head(tx, goal)
+        rows = tx.execute("SELECT data_json, changes_json FROM audit_entries ORDER BY version")
+    assert verify_chain(entries, head).intact
+    for entry, (data_json, changes_json) in zip(entries, rows, strict=True):
+        assert entry.to_row()[9:11] == (data_json, changes_json)  # what re-encoding gives
+        assert AuditEntry.from_row(entry.to_row()).content_hash() == entry.entry_hash
+
+
+def data_envelope(goal: str, version: int, data: dict[str, Any]) -> EventEnvelope:
+    return EventEnvelope(
+        id=str(uuid.uuid4()),
+        type="goals.GoalRenamed",
+        schema_version=1,
+        source="northstar/goals",
+        tenant_id="acme",
+        aggregate_type="Goal",
+        aggregate_id=goal,
+        aggregate_version=version,
+        sequence=version,
+        occurred_at=datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
+        actor_id="ana",
+        data=data,
+    )
