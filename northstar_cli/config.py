@@ -48,9 +48,6 @@ class Config:
     # Per-service "host:port" overrides, e.g. {"goals": "goals.internal:443"}.
     addresses: dict[str, str] = field(default_factory=dict)
     identity: Identity | None = None
-    # The 1:1 series this config scheduled or opened: the feedback API lists no one's 1:1s,
-    # so `northstar 1on1 list` shows these (each read again, as far as the caller may see it).
-    one_on_ones: list[str] = field(default_factory=list)
 
     def address_of(self, service: str) -> str:
         if service in self.addresses:
@@ -68,7 +65,6 @@ class Config:
             base_port=int(raw.get("base_port", DEFAULT_BASE_PORT)),
             addresses={str(k): str(v) for k, v in (raw.get("addresses") or {}).items()},
             identity=Identity(**identity) if isinstance(identity, dict) else None,
-            one_on_ones=[str(item) for item in raw.get("one_on_ones") or []],
         )
 
 

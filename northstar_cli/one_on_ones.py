@@ -1,5 +1,5 @@
 """`northstar 1on1 ...`: recurring 1:1s between a manager and a report: schedule, agenda, action
-items, private notes, meetings held, and the list of the series you know."""
+items, private notes, meetings held, and the list of the series you may see."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from google.protobuf.message import Message
 from rich.text import Text
 
 from northstar.feedback.v1 import feedback_pb2
-from northstar.projections.v1 import projections_pb2
-from northstar_cli.client import CallFailed, Session
-from northstar_cli.config import load_config, save_config
+from northstar_cli.client import Session
 from northstar_cli.feedback import enum_value, enum_word
 from northstar_cli.output import JsonFlag, connected, console, emit
 from northstar_cli.params import iso_date
@@ -22,20 +20,13 @@ app = typer.Typer(help="1:1s: schedule, agenda, action items, notes, meetings he
 
 OneOnOneId = Annotated[str, typer.Argument(metavar="ONE_ON_ONE", help="The 1:1's id.")]
 TextArgument = Annotated[str, typer.Argument(metavar="TEXT")]
+PAGE_SIZE = 200
 
 
 class Cadence(StrEnum):
     weekly = "weekly"
     every_two_weeks = "every-two-weeks"
     monthly = "monthly"
-
-
-def remember(one_on_one_id: str) -> None:
-    """Keeps the id in the config, so `1on1 list` can show the series again."""
-    config = load_config()
-    if one_on_one_id not in config.one_on_ones:
-        config.one_on_ones.append(one_on_one_id)
-        save_config(config)
 
 
 def show_one_on_one(item: feedback_pb2.OneOnOne) -> None:
@@ -49,6 +40,9 @@ def show_one_on_one(item: feedback_pb2.OneOnOne) -> None:
             style="bold",
         )
     )
+    if item.departed_person_ids:
+        left = ", ".join(item.departed_person_ids)
+        out.print(Text(f"Ended: {left} left; the series takes no more changes", style="yellow"))
     if item.missed_slots:
         out.print(Text(f"Overdue: missed {', '.join(item.missed_slots)}", style="red"))
     out.print("Agenda:" if item.agenda else "Agenda: (empty)")
@@ -68,7 +62,6 @@ def show_one_on_one(item: feedback_pb2.OneOnOne) -> None:
 
 
 def _changed(one_on_one: feedback_pb2.OneOnOne, answer: Message, json_output: bool) -> None:
-    remember(one_on_one.one_on_one_id)
     emit(answer, json_output, lambda: show_one_on_one(one_on_one))
 
 
@@ -169,38 +162,34 @@ def held(
 
 
 @app.command("list")
-def list_command(json_output: JsonFlag = False) -> None:
-    """Your last 1:1 and overdue slots (the activity view), and the 1:1 series this command has
-    scheduled or opened (the feedback API lists no one's 1:1s)."""
-    known = load_config().one_on_ones
+def list_command(
+    person: Annotated[
+        str, typer.Option(help="Only the series this person manages or reports in.")
+    ] = "",
+    json_output: JsonFlag = False,
+) -> None:
+    """The 1:1 series you manage or report in (HR admins: every series of the tenant, its
+    schedule only), with the next meeting, the last one held and the missed slots. Private
+    notes are never listed: `1on1 show ID` shows yours."""
     series: list[feedback_pb2.OneOnOne] = []
     with connected(json_output) as session:
-        activity = session.call(
-            "projections",
-            session.projections().GetFeedbackActivity,
-            projections_pb2.GetFeedbackActivityRequest(),
-        )
-        for one_on_one_id in known:
-            try:
-                series.append(get_one_on_one(session, one_on_one_id))
-            except CallFailed:  # not (or no longer) the caller's to see: not listed
-                continue
-    mine = activity.people[0] if activity.people else projections_pb2.PersonFeedbackActivity()
+        token = ""
+        while True:
+            page = session.call(
+                "feedback",
+                session.feedback().ListOneOnOnes,
+                feedback_pb2.ListOneOnOnesRequest(
+                    person_id=person, page_size=PAGE_SIZE, page_token=token
+                ),
+            )
+            series.extend(page.one_on_ones)
+            if not (token := page.next_page_token):
+                break
 
     def show_all() -> None:
-        console().print(
-            Text(
-                f"Last 1:1: {mine.last_one_on_one or 'none'}; overdue slots: "
-                f"{mine.overdue_one_on_ones}"
-            )
-        )
         for item in series:
             show_one_on_one(item)
         if not series:
-            console().print("No 1:1 series known here yet: `1on1 show ID` or `1on1 schedule`.")
+            console().print("No 1:1 series to show: `1on1 schedule REPORT --start DAY` starts one.")
 
-    emit(
-        {"activity": mine, "one_on_ones": series},
-        json_output,
-        show_all,
-    )
+    emit({"one_on_ones": series}, json_output, show_all)

@@ -43,6 +43,7 @@ from services.shared.validation import (
     parse_date,
     parse_optional_uuid,
     parse_uuid,
+    reject_control_characters,
 )
 
 SERVICE_FULL_NAME = "northstar.feedback.v1.FeedbackService"
@@ -114,10 +115,12 @@ class FeedbackServicer(
         principal = current_principal()
         direction = DIRECTIONS.from_request(request.direction, "direction")
         limit, offset = page_size(request.page_size), page_offset(request.page_token)
+        # Looked up in the index: a NUL would break a PostgreSQL text parameter.
+        person_id = reject_control_characters(request.person_id, "person_id")
         seen, more = await in_thread(
             lambda: self.app.list_feedback(
                 principal,
-                request.person_id,
+                person_id,
                 received=direction == "received",
                 offset=offset,
                 limit=limit,

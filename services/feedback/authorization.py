@@ -11,7 +11,9 @@
   HR admins see it too. Only the requester (or an HR admin) closes it early. Results are for the
   subject and the requester, once it is closed.
 - A 1:1 is scheduled by the report's line manager (or an HR admin); only its two participants
-  see it or change it, and each reads only their own private notes.
+  see it or change it, and each reads only their own private notes. Listing shows a caller the
+  series they manage or report in; HR admins list every series of the tenant, but only its
+  schedule (who, cadence, meetings held and missed), never its agenda, action items or notes.
 - Everyone in the tenant reads the feedback settings and lists the question templates; HR
   admins change the settings and define and retire templates.
 """
@@ -105,6 +107,17 @@ def require_can_schedule(
 def require_participant(principal: Principal, one_on_one: OneOnOne) -> None:
     if principal.subject not in one_on_one.participants():
         raise NotFound(f"1:1 {one_on_one.id} not found", field="one_on_one_id")
+
+
+def one_on_ones_listed_for(principal: Principal) -> str:
+    """The participant a caller's list of 1:1s is narrowed to: the caller, or "" (every
+    series of the tenant) for HR admins."""
+    return "" if principal.has_role(HR_ADMIN) else principal.subject
+
+
+def shares_one_on_one(principal: Principal, one_on_one: OneOnOne) -> bool:
+    """Whether the caller reads the series' shared agenda and action items."""
+    return principal.subject in one_on_one.participants()
 
 
 def require_template_admin(principal: Principal) -> None:

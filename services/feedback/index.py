@@ -156,6 +156,23 @@ class FeedbackIndex:
         )
         return [UUID(row[0]) for row in rows]
 
+    def one_on_one_ids(
+        self, tenant_id: str, *, participant: str, person_id: str, offset: int, limit: int
+    ) -> list[UUID]:
+        """A page of the tenant's 1:1s by manager then report, narrowed to those `participant`
+        and `person_id` are each the manager or the report of (either "" narrows nothing)."""
+        sql = "SELECT one_on_one_id FROM one_on_one_index WHERE tenant_id = ?"
+        params: list[str | int] = [tenant_id]
+        for person in (participant, person_id):
+            if person:
+                sql += " AND (manager_id = ? OR report_id = ?)"
+                params += [person, person]
+        rows = self.db.read(
+            sql + " ORDER BY manager_id, report_id, one_on_one_id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [UUID(row[0]) for row in rows]
+
     def template_ids(
         self, tenant_id: str, *, include_retired: bool, offset: int, limit: int
     ) -> list[UUID]:

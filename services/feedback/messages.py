@@ -10,6 +10,7 @@ from typing import Any
 from northstar.feedback.v1 import feedback_pb2 as pb
 from services.feedback import rules
 from services.feedback.application import SeenFeedback
+from services.feedback.one_on_one_cases import ListedOneOnOne
 from services.feedback.one_on_ones import OneOnOne
 from services.feedback.questions import QuestionInput
 from services.feedback.request_cases import RequestView, Results
@@ -226,4 +227,16 @@ def one_on_one_message(one_on_one: OneOnOne, caller: str, today: date) -> pb.One
         last_held_on=one_on_one.last_held_on.isoformat() if one_on_one.last_held_on else "",
         missed_slots=list(one_on_one.missed),
         version=one_on_one.version,
+        departed_person_ids=list(one_on_one.departed),
     )
+
+
+def listed_one_on_one_message(listed: ListedOneOnOne, today: date) -> pb.OneOnOne:
+    """A series in a list: never a private note; the agenda and action items only for the
+    participants."""
+    message = one_on_one_message(listed.one_on_one, "", today)
+    message.ClearField("my_notes")
+    if not listed.shared:
+        message.ClearField("agenda")
+        message.ClearField("action_items")
+    return message

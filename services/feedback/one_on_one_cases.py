@@ -1,8 +1,10 @@
-"""1:1 use cases: schedule, read, agenda, private notes, action items, meetings. Each takes the
-caller and authorises first; only the two participants ever see a 1:1."""
+"""1:1 use cases: schedule, read, list, agenda, private notes, action items, meetings. Each takes
+the caller and authorises first; only the two participants ever see a 1:1's content (HR admins
+list the tenant's schedules)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
@@ -14,6 +16,12 @@ from services.shared.auth import Principal
 from services.shared.errors import FailedPrecondition, InvalidArgument
 
 OneOnOneResult = tuple[OneOnOne, Saved]
+
+
+@dataclass(frozen=True)
+class ListedOneOnOne:
+    one_on_one: OneOnOne
+    shared: bool  # the caller is a participant: the agenda and action items are theirs to read
 
 
 @records_on_clock
@@ -52,6 +60,27 @@ class OneOnOneCases(FeedbackStore):
         one_on_one = self.load(OneOnOne, principal.tenant_id, one_on_one_id, "one_on_one_id")
         policy.require_participant(principal, one_on_one)
         return one_on_one
+
+    def list_one_on_ones(
+        self, principal: Principal, person_id: str, *, offset: int, limit: int
+    ) -> tuple[list[ListedOneOnOne], bool]:
+        """A page of the series the caller may see, and whether more may follow."""
+        if self.index is None:
+            raise RuntimeError("listing needs the feedback index")
+        ids = self.index.one_on_one_ids(
+            principal.tenant_id,
+            participant=policy.one_on_ones_listed_for(principal),
+            person_id=person_id,
+            offset=offset,
+            limit=limit + 1,
+        )
+        listed = []
+        for one_on_one_id in ids[:limit]:
+            one_on_one = self.load(OneOnOne, principal.tenant_id, one_on_one_id, "one_on_one_id")
+            listed.append(
+                ListedOneOnOne(one_on_one, policy.shares_one_on_one(principal, one_on_one))
+            )
+        return listed, len(ids) > limit
 
     def _for_change(self, principal: Principal, one_on_one_id: UUID) -> OneOnOne:
         policy.require_writer(principal, self.directory, "change 1:1s")

@@ -9,12 +9,21 @@ from typing import Any
 from google.protobuf.message import Message
 
 from northstar.feedback.v1 import feedback_pb2 as pb
-from services.feedback.messages import CADENCES, one_on_one_message
+from services.feedback.messages import (
+    CADENCES,
+    listed_one_on_one_message,
+    one_on_one_message,
+)
 from services.feedback.one_on_one_cases import OneOnOneResult
 from services.feedback.one_on_ones import OneOnOne
-from services.feedback.rpc_base import CommandRpcs, Context, Replay, T, in_thread
+from services.feedback.rpc_base import CommandRpcs, Context, Replay, T, in_thread, page_offset
 from services.shared.auth import Principal, current_principal
-from services.shared.validation import parse_date, parse_uuid
+from services.shared.validation import (
+    page_size,
+    parse_date,
+    parse_uuid,
+    reject_control_characters,
+)
 
 
 class OneOnOneRpcs(CommandRpcs):
@@ -77,6 +86,22 @@ class OneOnOneRpcs(CommandRpcs):
         one_on_one_id = parse_uuid(request.one_on_one_id, "one_on_one_id")
         found = await in_thread(lambda: self.app.get_one_on_one(principal, one_on_one_id))
         return one_on_one_message(found, principal.subject, self.app.today())
+
+    async def ListOneOnOnes(  # noqa: N802
+        self, request: pb.ListOneOnOnesRequest, context: Context
+    ) -> pb.ListOneOnOnesResponse:
+        principal = current_principal()
+        limit, offset = page_size(request.page_size), page_offset(request.page_token)
+        # Looked up in the index: a NUL would break a PostgreSQL text parameter.
+        person_id = reject_control_characters(request.person_id, "person_id")
+        listed, more = await in_thread(
+            lambda: self.app.list_one_on_ones(principal, person_id, offset=offset, limit=limit)
+        )
+        today = self.app.today()
+        return pb.ListOneOnOnesResponse(
+            one_on_ones=[listed_one_on_one_message(item, today) for item in listed],
+            next_page_token=str(offset + len(listed)) if more else "",
+        )
 
     async def AddAgendaItem(  # noqa: N802
         self, request: pb.AddAgendaItemRequest, context: Context

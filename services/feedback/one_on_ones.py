@@ -5,7 +5,8 @@ next meeting until done.
 Slots: the start date, then every 7 or 14 days, or on the start's day of every month (the last
 day in shorter months). A meeting held on day d is for the latest slot on or before d. A slot
 is missed when the next slot arrives and no meeting was held for it; each missed slot records
-exactly one Overdue event, however often the scheduler looks.
+exactly one Overdue event, however often the scheduler looks. Once a departure flags the
+series (the manager or the report left), it takes no more changes; it stays readable.
 """
 
 from __future__ import annotations
@@ -180,9 +181,24 @@ class OneOnOne(Aggregate):
             if current.isoformat() not in self.held and current.isoformat() not in self.missed
         ]
 
+    def require_open(self) -> None:
+        """Refuses a change once a participant has left: the series has nobody to meet."""
+        if not self.departed:
+            return
+        leavers = ", ".join(
+            f"{'the manager' if person == self.manager_id else 'the report'} {person}"
+            for person in self.departed
+        )
+        last_day = self.ends_on.isoformat() if self.ends_on else "?"
+        raise FailedPrecondition(
+            f"{leavers} left (last day {last_day}): the 1:1 takes no more changes",
+            field="one_on_one_id",
+        )
+
     # ---- commands ----
 
     def add_agenda_item(self, author_id: str, text: str) -> UUID:
+        self.require_open()
         item_id = uuid.uuid4()
         self._agenda_item_added(
             item_id=item_id, author_id=author_id, text=require_text(text, "text")
@@ -194,6 +210,7 @@ class OneOnOne(Aggregate):
         self.agenda.append({"item_id": item_id, "author_id": author_id, "text": text})
 
     def add_private_note(self, writer_id: str, text: str) -> UUID:
+        self.require_open()
         note_id = uuid.uuid4()
         self._note_added(note_id=note_id, writer_id=writer_id, text=require_text(text, "text"))
         return note_id
@@ -206,6 +223,7 @@ class OneOnOne(Aggregate):
         )
 
     def add_action_item(self, owner_id: str, text: str, by: str) -> UUID:
+        self.require_open()
         if owner_id not in self.participants():
             raise InvalidArgument("the owner is the manager or the report", field="owner_id")
         item_id = uuid.uuid4()
@@ -222,6 +240,7 @@ class OneOnOne(Aggregate):
         )
 
     def complete_action_item(self, item_id: UUID, by: str) -> None:
+        self.require_open()
         item = next((i for i in self.action_items if i["item_id"] == item_id), None)
         if item is None:
             raise NotFound(f"no open action item {item_id}", field="item_id")
@@ -236,6 +255,7 @@ class OneOnOne(Aggregate):
                 item["done"] = True
 
     def record_meeting(self, held_on: date, today: date, by: str) -> None:
+        self.require_open()
         if held_on < self.start_date:
             raise InvalidArgument(
                 f"the 1:1 starts on {self.start_date.isoformat()}", field="held_on"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import grpc
 from eventsourcing.persistence import RecordConflictError
 from google.protobuf import any_pb2
+from google.protobuf.descriptor_pool import DescriptorPool
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
@@ -27,6 +28,7 @@ from northstar_contracts.errors import ContractViolation
 from services.shared import errors
 from services.shared.auth import Authenticator, set_current_principal
 from services.shared.metrics import ServiceMetrics
+from services.shared.reflection_pool import MethodAwarePool
 
 if TYPE_CHECKING:
     _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
@@ -100,7 +102,10 @@ async def start_grpc_server(
     health_servicer = AsyncHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [*service_full_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        [*service_full_names, health.SERVICE_NAME, reflection.SERVICE_NAME],
+        server,
+        # The library only calls the pool's lookups, which MethodAwarePool forwards.
+        pool=cast(DescriptorPool, MethodAwarePool()),
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound_port = server.add_insecure_port(address)

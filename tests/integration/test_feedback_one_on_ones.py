@@ -1,10 +1,11 @@
 """1:1s on an injected clock: one overdue event per missed slot, none for a slot that took
-place, and open action items carry over until done. The application cases run on SQLite and on
+place, open action items carry over until done, and a series a departure flagged takes no more
+changes. The application cases run on SQLite and on
 PostgreSQL alike (one class, two parametrisations of `store_url`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import pytest
 
 from services.feedback.messages import one_on_one_message
 from services.feedback.one_on_ones import OneOnOne, slot
+from services.feedback.policies import when_person_departed_flag_their_requests
 from services.feedback.reminders import ReminderScheduler
-from services.shared.errors import InvalidArgument
-from tests.feedback_support import FeedbackWorld, feedback_world, principal
+from services.shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from tests.feedback_support import FeedbackWorld, feedback_world, person_departed, principal
 
 MANAGER, REPORT = principal("manager-1"), principal("recipient-1")
 
@@ -127,3 +129,39 @@ class TestOneOnOnesOnEitherStore:
             )
         assert refused.value.field == "start_date"
         assert world.app.recorder.max_notification_id() in (None, 0)
+
+    def test_a_series_flagged_by_a_departure_takes_no_more_changes(
+        self, world: FeedbackWorld
+    ) -> None:
+        app = world.app
+        one_on_one = schedule(world)
+        one_on_one, _ = app.add_action_item(MANAGER, one_on_one.id, "recipient-1", "hand over")
+        item_id = one_on_one.action_items[0]["item_id"]
+        departure = person_departed("acme", "recipient-1", date(2026, 3, 6))
+        world.replica.apply_envelope(departure)
+        assert when_person_departed_flag_their_requests(app, world.index, departure) == 1
+        world.clock.advance(1)
+        stored = app.recorder.max_notification_id()
+        changes: dict[str, Callable[[], object]] = {
+            "agenda": lambda: app.add_agenda_item(MANAGER, one_on_one.id, "handover"),
+            "note": lambda: app.add_private_note(MANAGER, one_on_one.id, "exit talk"),
+            "action": lambda: app.add_action_item(MANAGER, one_on_one.id, "manager-1", "x"),
+            "done": lambda: app.complete_action_item(MANAGER, one_on_one.id, item_id),
+            "held": lambda: app.record_meeting(MANAGER, one_on_one.id, date(2026, 3, 3)),
+        }
+        for name, change in changes.items():
+            with pytest.raises(FailedPrecondition) as refused:
+                change()
+            assert refused.value.field == "one_on_one_id", name
+            assert "the report recipient-1 left (last day 2026-03-06)" in str(refused.value), name
+        with pytest.raises(PermissionDenied):  # the leaver is no current member at all
+            app.add_agenda_item(REPORT, one_on_one.id, "last words")
+        assert app.recorder.max_notification_id() == stored
+        # Reads keep working, and show who left.
+        read = one_on_one_message(
+            app.get_one_on_one(MANAGER, one_on_one.id), "manager-1", app.today()
+        )
+        assert list(read.departed_person_ids) == ["recipient-1"]
+        assert [a.text for a in read.action_items] == ["hand over"]
+        listed, _more = app.list_one_on_ones(MANAGER, "", offset=0, limit=5)
+        assert [item.one_on_one.id for item in listed] == [one_on_one.id]

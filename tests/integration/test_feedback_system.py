@@ -701,3 +701,54 @@ async def test_a_stored_template_is_listed_and_shapes_the_requests_made_with_it(
         )
     assert gone.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "template_id" in error_details(gone.value)
+
+
+async def test_one_on_ones_are_listed_as_far_as_each_caller_may_see_them(system: System) -> None:
+    stub = system.stub
+    scheduled = await stub.ScheduleOneOnOne(
+        pb.ScheduleOneOnOneRequest(
+            report_id="report-2", cadence=pb.CADENCE_MONTHLY, start_date=_due(1)
+        ),
+        metadata=who("recipient-1"),
+    )
+    series = scheduled.one_on_one.one_on_one_id
+    await stub.AddAgendaItem(
+        pb.AddAgendaItemRequest(one_on_one_id=series, text="growth plan"),
+        metadata=who("report-2"),
+    )
+    await stub.AddPrivateNote(
+        pb.AddPrivateNoteRequest(one_on_one_id=series, text="raise the workload"),
+        metadata=who("recipient-1"),
+    )
+
+    async def listed(caller: tuple[tuple[str, str]], person_id: str = "") -> list[pb.OneOnOne]:
+        found: list[pb.OneOnOne] = []
+        token = ""
+        while True:
+            page = await stub.ListOneOnOnes(
+                pb.ListOneOnOnesRequest(person_id=person_id, page_size=1, page_token=token),
+                metadata=caller,
+            )
+            found += page.one_on_ones
+            if not (token := page.next_page_token):
+                return found
+
+    for participant in ("recipient-1", "report-2"):
+        mine = [s for s in await listed(who(participant)) if s.one_on_one_id == series]
+        assert [list(s.my_notes) for s in mine] == [[]], participant  # never a note
+        assert [[a.text for a in s.agenda] for s in mine] == [["growth plan"]], participant
+    hr = [s for s in await listed(who("hr-1"), "report-2") if s.one_on_one_id == series]
+    assert [(s.manager_id, list(s.agenda)) for s in hr] == [("recipient-1", [])]
+    for outsider in ("manager-1", "report-1", "auditor-1"):
+        assert series not in {s.one_on_one_id for s in await listed(who(outsider))}, outsider
+    assert await listed(bearer("hr-1", ["hr_admin"], "globex")) == []
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ListOneOnOnes(
+            pb.ListOneOnOnesRequest(page_token="²"), metadata=who("recipient-1")
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "page_token" in error_details(refused.value)
+    with pytest.raises(grpc.aio.AioRpcError) as nul:
+        await stub.ListOneOnOnes(pb.ListOneOnOnesRequest(person_id="\x00"), metadata=who("hr-1"))
+    assert nul.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "person_id" in error_details(nul.value)

@@ -115,6 +115,7 @@ def test_a_one_on_one_is_scheduled_with_agenda_and_action_items(
 ) -> None:
     lena = logged_in(demo_system, tmp_path, "lena.fischer", "manager")
     tom = logged_in(demo_system, tmp_path, "tom.becker", "employee")
+    pedro = logged_in(demo_system, tmp_path, "pedro.alves", "employee")
     today = datetime.now(UTC).date().isoformat()
     scheduled = as_json(lena, "1on1", "schedule", "pedro.alves", "--start", today,
                         "--cadence", "weekly")["one_on_one"]  # fmt: skip
@@ -129,7 +130,14 @@ def test_a_one_on_one_is_scheduled_with_agenda_and_action_items(
     assert listed.returncode == 0, listed.stderr
     assert f"1:1 {series}: lena.fischer with pedro.alves, weekly" in listed.stdout
     assert "[x] Draft the promotion case" in listed.stdout
-    assert as_json(lena, "1on1", "list")["one_on_ones"][0]["one_on_one_id"] == series
+    listed_ids = [s["one_on_one_id"] for s in as_json(lena, "1on1", "list")["one_on_ones"]]
+    assert series in listed_ids
+    # Pedro sees the series he reports in; Tom, another of Lena's reports, does not.
+    pedros = as_json(pedro, "1on1", "list")["one_on_ones"]
+    assert [s["one_on_one_id"] for s in pedros] == [series]
+    assert series not in {s["one_on_one_id"] for s in as_json(tom, "1on1", "list")["one_on_ones"]}
+    by_person = as_json(lena, "1on1", "list", "--person", "pedro.alves")["one_on_ones"]
+    assert [s["one_on_one_id"] for s in by_person] == [series]
 
     outsider = run_cli(tom, "1on1", "show", series)
     assert outsider.returncode == 1

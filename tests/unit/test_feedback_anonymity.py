@@ -4,7 +4,8 @@ threshold; aggregates appear exactly when a perspective reaches it.
 
 Each example runs the real application on real SQLite stores, with the relay's own mapper for
 the public events and the service's own metrics wiring; "observed" is everything any caller can
-get, normalised only for random ids and wall-clock times.
+get, normalised only for random ids and wall-clock times. A few examples also run on PostgreSQL
+(tests/integration/test_feedback_anonymity_on_postgres.py, a database per observation).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,25 @@ def captured_logs() -> Iterator[_Capture]:
         root.setLevel(level)
 
 
-def observe(answers: Mapping[str, Answer]) -> dict[str, Any]:
+StoreFactory = Callable[[Path], AbstractContextManager[str]]
+"""A fresh, empty store for one observation (its URL), given a scratch folder."""
+
+
+@contextmanager
+def sqlite_store(folder: Path) -> Iterator[str]:
+    yield f"sqlite:///{folder / 'feedback.db'}"
+
+
+def observe(
+    answers: Mapping[str, Answer], fresh_store: StoreFactory = sqlite_store
+) -> dict[str, Any]:
     """Every answer in `answers` given by its reviewer; then everything anyone can observe."""
-    with tempfile.TemporaryDirectory() as folder, captured_logs() as logs:
-        world = feedback_world(Path(folder))
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fresh_store(Path(folder)) as store_url,
+        captured_logs() as logs,
+    ):
+        world = feedback_world(Path(folder), store_url=store_url)
         metrics = ServiceMetrics("feedback")
         world.app.after_save.append(
             lambda kind, n: metrics.events_appended_total.labels(aggregate_type=kind).inc(n)
@@ -148,7 +164,7 @@ def _normalised(envelope: dict[str, Any]) -> dict[str, Any]:
     return envelope
 
 
-def _permuted_within_perspectives(answers: Mapping[str, Answer], shift: int) -> dict[str, Answer]:
+def permuted_within_perspectives(answers: Mapping[str, Answer], shift: int) -> dict[str, Answer]:
     permuted: dict[str, Answer] = {}
     for group in (PEERS, REPORTS):
         answered = [r for r in group if r in answers]
@@ -173,7 +189,7 @@ def test_who_gave_which_anonymous_answer_changes_nothing_anyone_observes(
     peers: dict[str, Answer], reports: dict[str, Answer], shift: int
 ) -> None:
     answers = peers | reports
-    assert observe(answers) == observe(_permuted_within_perspectives(answers, shift))
+    assert observe(answers) == observe(permuted_within_perspectives(answers, shift))
 
 
 @SETTINGS

@@ -12,6 +12,7 @@ import grpc
 import jwt
 import pytest
 from eventsourcing.persistence import RecordConflictError
+from google.protobuf import descriptor_pb2
 from google.rpc import code_pb2, error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -147,6 +148,49 @@ async def test_reflection_lists_the_registered_services(harness: Harness) -> Non
         for service in response.list_services_response.service
     }
     assert {GOAL_SERVICE, "grpc.health.v1.Health"} <= names
+
+
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        GOAL_SERVICE,
+        f"{GOAL_SERVICE}.GetGoal",  # what `grpcurl describe <Service>.<Method>` asks for
+        "northstar.goals.v1.Goal",
+        "northstar.goals.v1.Goal.title",
+        "northstar.goals.v1.GOAL_LEVEL_COMPANY",
+    ],
+)
+async def test_reflection_finds_the_file_of_every_kind_of_symbol(
+    harness: Harness, symbol: str
+) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(harness.channel)
+    call = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)])
+    )
+    responses = [response async for response in call]
+    assert [response.WhichOneof("message_response") for response in responses] == [
+        "file_descriptor_response"
+    ]
+    files = {
+        descriptor_pb2.FileDescriptorProto.FromString(raw).name
+        for raw in responses[0].file_descriptor_response.file_descriptor_proto
+    }
+    assert "northstar/goals/v1/goals.proto" in files
+
+
+async def test_reflection_answers_not_found_for_an_unknown_method(harness: Harness) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(harness.channel)
+    call = stub.ServerReflectionInfo(
+        iter(
+            [
+                reflection_pb2.ServerReflectionRequest(
+                    file_containing_symbol=f"{GOAL_SERVICE}.NoSuchMethod"
+                )
+            ]
+        )
+    )
+    responses = [response async for response in call]
+    assert responses[0].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
 
 
 @pytest.mark.parametrize(
