@@ -262,7 +262,7 @@ class Authenticator:
         except jwt.InvalidAudienceError as error:
             raise _unauthenticated(f"token audience is not '{rules.audience}'") from error
         except jwt.InvalidTokenError as error:
-            raise _unauthenticated(f"malformed token ({error})") from error
+            raise _unauthenticated(_malformed(error)) from error
         expires = _check_times(claims, rules, now)
         return _principal_from(claims, rules), expires + rules.leeway_seconds
 
@@ -270,7 +270,7 @@ class Authenticator:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as error:
-            raise _unauthenticated(f"malformed token ({error})") from error
+            raise _unauthenticated(_malformed(error)) from error
         kid = header.get("kid")
         return kid, self._key_for_header(kid, header.get("alg"))
 
@@ -293,6 +293,26 @@ class Authenticator:
 
     def _allowed(self) -> str:
         return " or ".join(sorted(self._algorithms))
+
+
+# PyJWT's decoding messages, by prefix, in words a caller can act on: its own text can carry a
+# Python codec error ("'utf-8' codec can't decode byte 0xb7 ...").
+_DECODING_FAULTS = (
+    ("Not enough segments", "it is not three base64url parts separated by dots"),
+    ("Invalid header", "its header is not base64url-encoded JSON"),
+    ("Invalid payload", "its claims are not base64url-encoded JSON"),
+    ("Invalid crypto padding", "its signature is not base64url"),
+)
+
+
+def _malformed(error: jwt.InvalidTokenError) -> str:
+    if isinstance(error, jwt.DecodeError):
+        text = str(error)
+        for prefix, meaning in _DECODING_FAULTS:
+            if text.startswith(prefix):
+                return f"malformed token ({meaning})"
+        return "malformed token (it is not a JWT)"
+    return f"malformed token ({error})"
 
 
 @dataclass(frozen=True)
