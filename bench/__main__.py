@@ -23,10 +23,12 @@ from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 
 from bench import hris_feed
+from bench.e2e import e2e_latency
 from bench.goal_load import goal_load_with_history
 from bench.grpc_latency import grpc_command_latency
 from bench.memory import memory
 from bench.pipeline import projection_apply_throughput, relay_throughput
+from bench.rebuild import rebuild_throughput
 from bench.report import Measurement, render_table, write_results
 from bench.workload import (
     BenchEnvironment,
@@ -64,7 +66,7 @@ HRIS_FEED_SIZES = {"full": (10_000, 500), "quick": (1_000, 50)}
 
 async def _hris_feed(env: BenchEnvironment) -> list[Measurement]:
     """bench/hris_feed.py's convergence and replay, timed against a bare consumer of the feed."""
-    people, teams = HRIS_FEED_SIZES["quick" if env.sizes == Sizes.quick() else "full"]
+    people, teams = HRIS_FEED_SIZES["quick" if env.sizes.events == Sizes.quick().events else "full"]
     feed = generate_feed(hris_feed.TENANT, people=people, teams=teams, departures=people // 50)
     bootstrap = env.require_kafka()
     settings = env.settings(new_namespace("hris"), "hris-feed")
@@ -208,6 +210,8 @@ BENCHMARKS = {
         Benchmark("goal_load_with_history", False, _goal_load),
         Benchmark("memory", True, memory),
         Benchmark("hris_feed", True, _hris_feed),
+        Benchmark("rebuild_throughput", True, rebuild_throughput),
+        Benchmark("e2e_latency", True, e2e_latency),
     )
 }
 
@@ -221,6 +225,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}",
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument(
+        "--rebuild-events",
+        type=int,
+        default=0,
+        metavar="N",
+        help="events of rebuild_throughput's topic (default 1,000,000; 20,000 with --quick)",
+    )
     arguments = parser.parse_args(argv)
     unknown = [name for name in arguments.names if name not in BENCHMARKS]
     if unknown:
@@ -249,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     # FastStream logs every consumed message at INFO; the table needs a quiet terminal.
     logging.disable(logging.INFO)
     sizes = Sizes.quick() if arguments.quick else Sizes.full()
+    if arguments.rebuild_events:
+        sizes = dataclasses.replace(sizes, rebuild_events=arguments.rebuild_events)
     selected = [BENCHMARKS[name] for name in arguments.names or BENCHMARKS]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="northstar-bench-") as scratch:

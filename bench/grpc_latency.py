@@ -3,8 +3,11 @@ real Kafka for its relay) and a no-op grpc.aio server, with the same sequential 
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -25,8 +28,23 @@ from services.goals.__main__ import start_goals_service
 NOOP_SERVICE = "northstar.bench.v1.NoOp"
 NOOP_METHOD = "Call"
 PERCENTILES = (50.0, 95.0, 99.0)
+CONCURRENCY = 16
 
 Call = Callable[[int], Awaitable[Any]]
+
+
+async def concurrent_throughput(call: Call, count: int, first: int = 0) -> float:
+    """Calls per second of `count` calls made by CONCURRENCY callers at once, each awaiting its
+    call before the next (a closed loop)."""
+    numbers = iter(range(first, first + count))
+
+    async def caller() -> None:
+        for number in numbers:
+            await call(number)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(CONCURRENCY)))
+    return count / (time.perf_counter() - started)
 
 
 async def timed_calls(call: Call, count: int, first: int = 0) -> list[float]:
@@ -57,13 +75,23 @@ def create_goal_request(number: int) -> goals_pb2.CreateGoalRequest:
     )
 
 
-async def goals_service_latencies(env: BenchEnvironment) -> tuple[list[float], list[float]]:
-    """(CreateGoal, CheckIn) latencies in ms; check-ins go round-robin over the created goals."""
+@dataclass(frozen=True)
+class CommandRun:
+    creates: list[float]
+    check_ins: list[float]
+    check_ins_per_second: float
+    """CheckIn calls per second with CONCURRENCY callers."""
+
+
+async def goals_service_latencies(env: BenchEnvironment, store_url: str = "") -> CommandRun:
+    """CreateGoal and CheckIn latencies in ms (check-ins round-robin over the created goals),
+    then CheckIn throughput with CONCURRENCY callers."""
     sizes = env.sizes
     namespace = new_namespace("grpc")
     await create_topics(env.require_kafka(), [f"{namespace}.goals.v1"])
+    folder = f"grpc-goals-{uuid.uuid4().hex[:6]}"
     with service_banners_to_stderr():
-        service = await start_goals_service(env.settings(namespace, "grpc-goals"))
+        service = await start_goals_service(env.settings(namespace, folder, store_url))
     metadata = bearer_metadata()
     goal_ids: list[str] = []
     try:
@@ -88,14 +116,16 @@ async def goals_service_latencies(env: BenchEnvironment) -> tuple[list[float], l
             await timed_calls(check_in, sizes.grpc_warm_up)
             creates = await timed_calls(create, sizes.grpc_calls, first=sizes.grpc_warm_up)
             check_ins = await timed_calls(check_in, sizes.grpc_calls, first=sizes.grpc_warm_up)
+            rate = await concurrent_throughput(check_in, sizes.grpc_calls, first=sizes.grpc_calls)
     finally:
         await service.stop()
         service.app.close()
-    return creates, check_ins
+    return CommandRun(creates, check_ins, rate)
 
 
-async def noop_server_latencies(env: BenchEnvironment) -> list[float]:
-    """Latencies in ms of a grpc.aio method that does nothing, sent the same request and token."""
+async def noop_server_latencies(env: BenchEnvironment) -> tuple[list[float], float]:
+    """Latencies in ms of a grpc.aio method that does nothing, sent the same request and token,
+    then its calls per second with CONCURRENCY callers."""
 
     async def nothing(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         return b""
@@ -120,32 +150,51 @@ async def noop_server_latencies(env: BenchEnvironment) -> list[float]:
                 await method(request, metadata=metadata)
 
             await timed_calls(call, env.sizes.grpc_warm_up)
-            return await timed_calls(call, env.sizes.grpc_calls)
+            latencies = await timed_calls(call, env.sizes.grpc_calls)
+            return latencies, await concurrent_throughput(call, env.sizes.grpc_calls)
     finally:
         await server.stop(None)
 
 
 async def grpc_command_latency(env: BenchEnvironment) -> list[Measurement]:
-    baseline = await noop_server_latencies(env)
-    creates, check_ins = await goals_service_latencies(env)
+    baseline, baseline_rate = await noop_server_latencies(env)
     measurements = []
-    for command, ours in (("CreateGoal", creates), ("CheckIn", check_ins)):
-        for percent in PERCENTILES:
-            ours_ms, baseline_ms = percentile(ours, percent), percentile(baseline, percent)
-            measurements.append(
-                Measurement(
-                    benchmark="grpc_command_latency",
-                    figure=f"{command} p{percent:.0f}",
-                    unit="ms",
-                    baseline=baseline_ms,
-                    ours=ours_ms,
-                    better="lower",
-                    meaning=(
-                        f"sequential {command} calls take a median {median(ours):.1f} ms"
-                        f" end to end (auth, store, relay wake-up) against"
-                        f" {median(baseline):.2f} ms for a no-op grpc.aio call"
-                    ),
-                    details={"calls": len(ours), "warm_up_calls": env.sizes.grpc_warm_up},
+    for store in ("SQLite", "PostgreSQL"):
+        run = await goals_service_latencies(
+            env, env.new_postgres_url() if store == "PostgreSQL" else ""
+        )
+        suffix = "" if store == "SQLite" else ", PostgreSQL"
+        for command, ours in (("CreateGoal", run.creates), ("CheckIn", run.check_ins)):
+            for percent in PERCENTILES:
+                measurements.append(
+                    Measurement(
+                        benchmark="grpc_command_latency",
+                        figure=f"{command} p{percent:.0f}{suffix}",
+                        unit="ms",
+                        baseline=percentile(baseline, percent),
+                        ours=percentile(ours, percent),
+                        better="lower",
+                        meaning=(
+                            f"sequential {command} calls on {store} take a median"
+                            f" {median(ours):.1f} ms end to end (auth, store, relay wake-up)"
+                            f" against {median(baseline):.2f} ms for a no-op grpc.aio call"
+                        ),
+                        details={"calls": len(ours), "warm_up_calls": env.sizes.grpc_warm_up},
+                    )
                 )
+        measurements.append(
+            Measurement(
+                benchmark="grpc_command_latency",
+                figure=f"CheckIn throughput x{CONCURRENCY}{suffix}",
+                unit="calls/s",
+                baseline=baseline_rate,
+                ours=run.check_ins_per_second,
+                better="higher",
+                meaning=(
+                    f"{CONCURRENCY} concurrent callers of CheckIn on {store} against the same"
+                    " callers of a no-op grpc.aio method"
+                ),
+                details={"calls": env.sizes.grpc_calls, "callers": CONCURRENCY},
             )
+        )
     return measurements

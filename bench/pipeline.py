@@ -16,6 +16,7 @@ from services.goals.application import GoalsApplication
 from services.goals.publishing import goal_envelope
 from services.projections.__main__ import start_projections_service
 from services.projections.goals_projection import GOALS_PROJECTION
+from services.shared.consumer import MAX_BATCH_RECORDS
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
 from services.shared.settings import topic_for
@@ -53,46 +54,52 @@ def wire_messages(app: GoalsApplication, count: int) -> list[WireMessage]:
 
 
 async def relay_throughput(env: BenchEnvironment) -> list[Measurement]:
+    """The relay over a SQLite event store, then over a PostgreSQL one holding the same goal
+    events, each against the bare producer sending the SQLite log's bytes."""
     bootstrap = env.require_kafka()
-    app = env.event_log()
     events = env.sizes.events
-    messages = wire_messages(app, events)
-    # One untimed round first: cold code paths and connections would only add noise.
-    rounds = env.sizes.relay_repeats + 1
-    namespaces = [new_namespace("relay") for _ in range(rounds)]
-    baseline_topics = [topic_for("goals", new_namespace("raw")) for _ in range(rounds)]
-    await create_topics(bootstrap, [topic_for("goals", ns) for ns in namespaces] + baseline_topics)
-
-    ours_seconds, baseline_seconds = [], []
-    # Interleaved, so a burst of load from other tenants of the machine hits both sides.
-    for namespace, baseline_topic in zip(namespaces, baseline_topics, strict=True):
-        baseline_seconds.append(await _time_raw_producer(bootstrap, baseline_topic, messages))
-        ours_seconds.append(await _time_relay(bootstrap, app, namespace, events))
-        env.published_namespaces.append(namespace)
-    warm_up_seconds = {"ours": ours_seconds.pop(0), "baseline": baseline_seconds.pop(0)}
-
-    ours, baseline = events / median(ours_seconds), events / median(baseline_seconds)
-    return [
-        Measurement(
-            benchmark="relay_throughput",
-            figure="publish rate",
-            unit="events/s",
-            baseline=baseline,
-            ours=ours,
-            better="higher",
-            meaning=(
-                f"the outbox relay publishes {events:,} stored goal events at {ours / baseline:.0%}"
-                " of a bare idempotent acks=all producer sending the same bytes"
-            ),
-            details={
-                "events": events,
-                "ours_seconds": ours_seconds,
-                "baseline_seconds": baseline_seconds,
-                "untimed_warm_up_seconds": warm_up_seconds,
-                "mean_payload_bytes": sum(len(m.value) for m in messages) / len(messages),
-            },
+    messages = wire_messages(env.event_log(), events)
+    measurements = []
+    for store in ("SQLite", "PostgreSQL"):
+        app = env.event_log() if store == "SQLite" else env.postgres_event_log()
+        # One untimed round first: cold code paths and connections would only add noise.
+        rounds = env.sizes.relay_repeats + 1
+        namespaces = [new_namespace("relay") for _ in range(rounds)]
+        baseline_topics = [topic_for("goals", new_namespace("raw")) for _ in range(rounds)]
+        topics = [topic_for("goals", ns) for ns in namespaces] + baseline_topics
+        await create_topics(bootstrap, topics)
+        ours_seconds, baseline_seconds = [], []
+        # Interleaved, so a burst of load from other tenants of the machine hits both sides.
+        for namespace, baseline_topic in zip(namespaces, baseline_topics, strict=True):
+            baseline_seconds.append(await _time_raw_producer(bootstrap, baseline_topic, messages))
+            ours_seconds.append(await _time_relay(bootstrap, app, namespace, events))
+            if store == "SQLite":
+                env.published_namespaces.append(namespace)
+        warm_up_seconds = {"ours": ours_seconds.pop(0), "baseline": baseline_seconds.pop(0)}
+        ours, baseline = events / median(ours_seconds), events / median(baseline_seconds)
+        measurements.append(
+            Measurement(
+                benchmark="relay_throughput",
+                figure="publish rate" + ("" if store == "SQLite" else ", PostgreSQL"),
+                unit="events/s",
+                baseline=baseline,
+                ours=ours,
+                better="higher",
+                meaning=(
+                    f"the outbox relay publishes {events:,} goal events stored on {store} at"
+                    f" {ours / baseline:.0%} of a bare idempotent acks=all producer sending"
+                    " the same bytes"
+                ),
+                details={
+                    "events": events,
+                    "ours_seconds": ours_seconds,
+                    "baseline_seconds": baseline_seconds,
+                    "untimed_warm_up_seconds": warm_up_seconds,
+                    "mean_payload_bytes": sum(len(m.value) for m in messages) / len(messages),
+                },
+            )
         )
-    ]
+    return measurements
 
 
 async def _time_relay(bootstrap: str, app: GoalsApplication, namespace: str, events: int) -> float:
@@ -150,30 +157,49 @@ async def published_namespace(env: BenchEnvironment) -> str:
 
 
 async def projection_apply_throughput(env: BenchEnvironment) -> list[Measurement]:
+    """The goals projection on SQLite, then on PostgreSQL, each run beside a bare consumer
+    (alternated): whole runs (start and group join included) and their steady state (from
+    the first event applied, or received, to the last)."""
     bootstrap = env.require_kafka()
     namespace = await published_namespace(env)
     topic = topic_for("goals", namespace)
     events = env.sizes.events
     await _warm_up_consumers(env)
-    ours_runs, baseline_seconds = [], []
-    for repeat in range(env.sizes.projection_repeats):
-        baseline_seconds.append(await time_raw_consumer(bootstrap, topic, events))
-        ours_runs.append(await time_projection(env, namespace, f"projections-{repeat}", events))
+    measurements = []
+    for store in ("SQLite", "PostgreSQL"):
+        ours_runs, baseline_runs = [], []
+        for repeat in range(env.sizes.projection_repeats):
+            baseline_runs.append(await time_raw_consumer_run(bootstrap, topic, events))
+            store_url = env.new_postgres_url() if store == "PostgreSQL" else ""
+            folder = f"projections-{store}-{repeat}"
+            ours_runs.append(await time_projection(env, namespace, folder, events, store_url))
+        measurements.extend(_apply_measurements(store, events, ours_runs, baseline_runs))
+    return measurements
+
+
+def _apply_measurements(
+    store: str, events: int, ours_runs: list[ProjectionRun], baseline_runs: list[ProjectionRun]
+) -> list[Measurement]:
     ours_seconds = [run.total_seconds for run in ours_runs]
+    baseline_seconds = [run.total_seconds for run in baseline_runs]
     ours, baseline = events / median(ours_seconds), events / median(baseline_seconds)
+    # Steady state: the second half of the events, over the time from the moment the first
+    # half was applied (received) to the last: start, group join and first fetch excluded.
+    ours_steady = [run.total_seconds - run.half_seconds for run in ours_runs]
+    baseline_steady = [run.total_seconds - run.half_seconds for run in baseline_runs]
+    second_half = events - events // 2
     return [
         Measurement(
             benchmark="projection_apply_throughput",
-            figure="apply rate",
+            figure=f"apply rate, {store}",
             unit="events/s",
             baseline=baseline,
             ours=ours,
             better="higher",
             meaning=(
-                f"the goals projection applies {events:,} events (audit + alignment + dedup"
-                f" marker; batches of up to 500 in one transaction and one offset commit) at"
-                f" {ours / baseline:.1%} of"
-                " a consumer that only reads them"
+                f"the goals projection on {store} applies {events:,} events (audit + alignment"
+                " + dedup marker; batches of up to 500 in one transaction and one offset commit)"
+                f" at {ours / baseline:.1%} of a consumer that only reads them"
             ),
             details={
                 "events": events,
@@ -182,7 +208,20 @@ async def projection_apply_throughput(env: BenchEnvironment) -> list[Measurement
                 "baseline_seconds": baseline_seconds,
                 "timed_from": "consumer start (group join included on both sides)",
             },
-        )
+        ),
+        Measurement(
+            benchmark="projection_apply_throughput",
+            figure=f"steady apply rate, {store}",
+            unit="events/s",
+            baseline=second_half / median(baseline_steady),
+            ours=second_half / median(ours_steady),
+            better="higher",
+            meaning=(
+                f"the same runs' second half, from the moment half the events were applied"
+                f" (received) to the last, on {store}: start and group join excluded"
+            ),
+            details={"ours_seconds": ours_steady, "baseline_seconds": baseline_steady},
+        ),
     ]
 
 
@@ -211,13 +250,15 @@ async def _warm_up_consumers(env: BenchEnvironment) -> None:
 class ProjectionRun:
     total_seconds: float
     first_event_seconds: float
+    half_seconds: float = 0.0
+    """When half the events were applied (received), from the start."""
 
 
 async def time_projection(
-    env: BenchEnvironment, namespace: str, folder: str, events: int
+    env: BenchEnvironment, namespace: str, folder: str, events: int, store_url: str = ""
 ) -> ProjectionRun:
     """Starts the projections service in-process and times it until `events` are applied."""
-    settings = env.settings(namespace, folder)
+    settings = env.settings(namespace, folder, store_url)
     started = time.perf_counter()
     with service_banners_to_stderr():
         service = await start_projections_service(
@@ -225,11 +266,12 @@ async def time_projection(
         )
     try:
         first_event = await _wait_for_applied(service.runtime.metrics, 1)
+        half = await _wait_for_applied(service.runtime.metrics, events // 2)
         finished = await _wait_for_applied(service.runtime.metrics, events)
     finally:
         await service.runtime.stop()
         service.db.close()
-    return ProjectionRun(finished - started, first_event - started)
+    return ProjectionRun(finished - started, first_event - started, half - started)
 
 
 async def _wait_for_applied(metrics: ServiceMetrics, count: int) -> float:
@@ -248,6 +290,11 @@ async def _wait_for_applied(metrics: ServiceMetrics, count: int) -> float:
 
 async def time_raw_consumer(bootstrap: str, topic: str, events: int) -> float:
     """A consumer in a group of its own reading the topic from offset 0 to `events` records."""
+    return (await time_raw_consumer_run(bootstrap, topic, events)).total_seconds
+
+
+async def time_raw_consumer_run(bootstrap: str, topic: str, events: int) -> ProjectionRun:
+    """`time_raw_consumer`, also timing its first record (the baseline's steady state)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -256,13 +303,22 @@ async def time_raw_consumer(bootstrap: str, topic: str, events: int) -> float:
         enable_auto_commit=False,
     )
     started = time.perf_counter()
+    first = half = 0.0
     await consumer.start()
     try:
         received = 0
         async with asyncio.timeout(APPLY_DEADLINE_SECONDS):
             while received < events:
-                batches = await consumer.getmany(timeout_ms=100)
-                received += sum(len(records) for records in batches.values())
-        return time.perf_counter() - started
+                # At most a batch of the projection's size per call, so both halves are timed
+                # at the same granularity.
+                batches = await consumer.getmany(timeout_ms=100, max_records=MAX_BATCH_RECORDS)
+                count = sum(len(records) for records in batches.values())
+                now = time.perf_counter() - started
+                if count and not received:
+                    first = now
+                if received < events // 2 <= received + count:
+                    half = now
+                received += count
+        return ProjectionRun(time.perf_counter() - started, first, half)
     finally:
         await consumer.stop()

@@ -43,6 +43,10 @@ class Measurement:
         return asdict(self) | {"ratio": _finite_or_none(self.ratio)}
 
 
+LOAD_AVERAGE_AT_START = os.getloadavg()
+"""1, 5 and 15-minute load averages when the run started (this module is imported first)."""
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
@@ -98,6 +102,9 @@ def write_results(
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        # The machine is shared: how busy it was says how far to trust the raw figures.
+        "load_average_at_start": LOAD_AVERAGE_AT_START,
+        "load_average_at_end": os.getloadavg(),
         "sizes": sizes,
         "seconds_by_benchmark": {
             name: round(value, 2) for name, value in seconds_by_benchmark.items()

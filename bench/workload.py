@@ -12,11 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 from uuid import UUID
 
+import psycopg
+import psycopg.sql
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from devstack.infra import postgres_endpoint
 from northstar_contracts.directory import (
     SOURCE,
     TYPE_PREFIX,
@@ -55,6 +60,8 @@ class Sizes:
     grpc_warm_up: int
     history_check_ins: int
     history_loads: int
+    rebuild_events: int = 1_000_000
+    e2e_seconds: float = 10.0
 
     @classmethod
     def full(cls) -> Sizes:
@@ -78,6 +85,8 @@ class Sizes:
             grpc_warm_up=20,
             history_check_ins=2_000,
             history_loads=5,
+            rebuild_events=20_000,
+            e2e_seconds=3.0,
         )
 
 
@@ -91,6 +100,27 @@ class BenchEnvironment:
     # Topic namespaces already holding the whole seeded event log, ready to be consumed.
     published_namespaces: list[str] = field(default_factory=list)
     _event_log: GoalsApplication | None = None
+    _postgres_event_log: GoalsApplication | None = None
+    _postgres_dsn: str = ""
+    _resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def new_postgres_url(self) -> str:
+        """The store URL of a new, empty PostgreSQL database (the server started on first use,
+        as the tests choose one: given in the environment, a container, or a local initdb)."""
+        if not self._postgres_dsn:
+            endpoint = self._resources.enter_context(postgres_endpoint(announce=_to_stderr))
+            self._postgres_dsn = endpoint.dsn
+        name = f"bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self._postgres_dsn, autocommit=True) as admin:
+            admin.execute(
+                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name))
+            )
+        parts = conninfo_to_dict(make_conninfo(self._postgres_dsn, dbname=name))
+        user = quote(str(parts.get("user", "postgres")))
+        password = parts.get("password")
+        credentials = f"{user}:{quote(str(password))}" if password else user
+        host, port = parts.get("host", "127.0.0.1"), parts.get("port", "5432")
+        return f"postgresql://{credentials}@{host}:{port}/{name}"
 
     def require_kafka(self) -> str:
         if not self.kafka_bootstrap_servers:
@@ -104,15 +134,27 @@ class BenchEnvironment:
             seed_goal_events(self._event_log, self.sizes.events)
         return self._event_log
 
-    def close(self) -> None:
-        if self._event_log is not None:
-            self._event_log.close()
-            self._event_log = None
+    def postgres_event_log(self) -> GoalsApplication:
+        """`event_log`'s events, stored on PostgreSQL (seeded on first use)."""
+        if self._postgres_event_log is None:
+            url = self.new_postgres_url()
+            self._postgres_event_log = GoalsApplication(env=persistence_env("goals", url))
+            seed_goal_events(self._postgres_event_log, self.sizes.events)
+        return self._postgres_event_log
 
-    def settings(self, namespace: str, folder: str) -> ServiceSettings:
-        """Service settings on a folder of their own, reading and writing `namespace` topics."""
+    def close(self) -> None:
+        for app in (self._event_log, self._postgres_event_log):
+            if app is not None:
+                app.close()
+        self._event_log = self._postgres_event_log = None
+        self._resources.close()
+
+    def settings(self, namespace: str, folder: str, store_url: str = "") -> ServiceSettings:
+        """Service settings on a folder of their own (or `store_url`), reading and writing
+        `namespace` topics."""
         return ServiceSettings(
             data_dir=self.scratch / folder,
+            store_url=store_url,
             kafka_bootstrap_servers=self.require_kafka(),
             topic_namespace=namespace,
             jwt_dev_secret=DEFAULT_DEV_SECRET,
@@ -315,3 +357,7 @@ def service_banners_to_stderr() -> Iterator[None]:
     """Services print their endpoints on start; stdout is kept for the results table."""
     with contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -137,6 +137,7 @@ async def start_projections_service(
         directory=replica,
         manages=replica.is_in_management_chain,
         reporting_lines=replica,
+        request_retention=settings.request_retention,
     )
     await runtime.start(
         [(projections_pb2_grpc.add_ProjectionServiceServicer_to_server, servicer)],

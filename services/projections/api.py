@@ -6,8 +6,8 @@ switch is seen by the next call and never breaks one in flight.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import grpc
@@ -26,11 +26,13 @@ from services.projections.api_support import (
 )
 from services.projections.content_hash import ContentDigest
 from services.projections.messages import READ_MODELS
+from services.projections.operator_requests import OperatorRequestLog, OperatorRequests
 from services.projections.rebuild import RebuildStatus
 from services.shared.auth import PLATFORM_OPERATOR, current_principal
 from services.shared.directory_replica import DirectoryReplica
 from services.shared.errors import FailedPrecondition
 from services.shared.goal_visibility import ReportingLines
+from services.shared.idempotency import DEFAULT_RETENTION
 from services.shared.kpi_visibility import Manages
 from services.shared.readmodel import ReadModelDatabase
 from services.shared.sequencing import SequencedLedger
@@ -84,6 +86,7 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         directory: DirectoryReplica | None = None,
         manages: Manages = _manages_nobody,
         reporting_lines: ReportingLines | None = None,
+        request_retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self.read_models = read_models
         self.reads = ReadContext(
@@ -92,7 +95,8 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
         self.alignment = AlignmentQueries(self.reads, department_of)
         self.audit = AuditQueries(self.reads, manages)
         self.kpis = KpiQueries(self.reads, manages)
-        self.parking = ParkingOperations(read_models.live_ledger)
+        self.requests = OperatorRequests(OperatorRequestLog(db), request_retention)
+        self.parking = ParkingOperations(read_models.live_ledger, self.requests)
         self.feedback = FeedbackQueries(self.reads, directory) if directory else None
 
     # ---- alignment ----
@@ -168,7 +172,21 @@ class ProjectionServicer(projections_pb2_grpc.ProjectionServiceServicer):
     ) -> projections_pb2.RebuildStatus:
         require_role(current_principal(), PLATFORM_OPERATORS, "starting a rebuild")
         read_model = READ_MODELS.from_request(request.read_model, "read_model")
-        return _status_to_proto(await self.read_models.start_rebuild(read_model))
+
+        async def start() -> projections_pb2.RebuildStatus:
+            return _status_to_proto(await self.read_models.start_rebuild(read_model))
+
+        async def status_now(result: Mapping[str, Any]) -> projections_pb2.RebuildStatus:
+            # A retry answers the rebuild it started as it stands now (running or switched).
+            return _status_to_proto(await self.read_models.status(read_model))
+
+        return await self.requests.once(
+            "StartRebuild",
+            request,
+            start,
+            lambda status: {"read_model": read_model, "building": status.building_version},
+            status_now,
+        )
 
     async def GetRebuildStatus(  # noqa: N802
         self, request: projections_pb2.GetRebuildStatusRequest, context: Context

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from northstar.projections.v1 import projections_pb2
 from services.projections.api_support import Page
 from services.projections.authorization import ParkingAction, require_parking_operator
 from services.projections.messages import READ_MODELS
+from services.projections.operator_requests import OperatorRequests
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
 from services.shared.parking import HELD, PARKED, ParkedEvent
@@ -30,8 +32,9 @@ def _text(value: str, field: str, limit: int, *, required: bool) -> str:
 
 
 class ParkingOperations:
-    def __init__(self, ledger_of: LedgerOf) -> None:
+    def __init__(self, ledger_of: LedgerOf, requests: OperatorRequests) -> None:
         self.ledger_of = ledger_of
+        self.requests = requests
 
     async def list(
         self, request: projections_pb2.ListParkedEventsRequest
@@ -58,9 +61,13 @@ class ParkingOperations:
         tenant = require_parking_operator(current_principal(), ParkingAction.RETRY)
         ledger = self.ledger_of(READ_MODELS.from_request(request.read_model, "read_model"))
         aggregate_id = _text(request.aggregate_id, "aggregate_id", MAX_ID_LENGTH, required=True)
-        await self._require_tenant(ledger, tenant, aggregate_id)
-        outcome = await asyncio.to_thread(ledger.retry, aggregate_id)
-        return await self._outcome(ledger, aggregate_id, outcome)
+
+        async def run() -> projections_pb2.ParkedEventsOutcome:
+            await self._require_tenant(ledger, tenant, aggregate_id)
+            outcome = await asyncio.to_thread(ledger.retry, aggregate_id)
+            return await self._outcome(ledger, aggregate_id, outcome)
+
+        return await self.requests.once("RetryParkedEvents", request, run, _result, _replay)
 
     async def skip(
         self, request: projections_pb2.SkipParkedEventRequest
@@ -71,11 +78,16 @@ class ParkingOperations:
         aggregate_id = _text(request.aggregate_id, "aggregate_id", MAX_ID_LENGTH, required=True)
         event_id = _text(request.event_id, "event_id", MAX_ID_LENGTH, required=True)
         reason = _text(request.reason, "reason", MAX_REASON_LENGTH, required=True)
-        await self._require_tenant(ledger, tenant, aggregate_id)
-        outcome = await asyncio.to_thread(
-            ledger.skip, aggregate_id, event_id, reason, principal.subject
-        )
-        return await self._outcome(ledger, aggregate_id, outcome)
+
+        async def run() -> projections_pb2.ParkedEventsOutcome:
+            await self._require_tenant(ledger, tenant, aggregate_id)
+            outcome = await asyncio.to_thread(
+                ledger.skip, aggregate_id, event_id, reason, principal.subject
+            )
+            return await self._outcome(ledger, aggregate_id, outcome)
+
+        # A retry after the skip finds nothing parked: it answers the recorded outcome.
+        return await self.requests.once("SkipParkedEvent", request, run, _result, _replay)
 
     @staticmethod
     async def _require_tenant(ledger: SequencedLedger, tenant: str, aggregate_id: str) -> None:
@@ -97,6 +109,20 @@ class ParkingOperations:
             still_parked=sum(1 for event in left if event.state == PARKED),
             still_held=sum(1 for event in left if event.state == HELD),
         )
+
+
+def _result(outcome: projections_pb2.ParkedEventsOutcome) -> Mapping[str, Any]:
+    """What a request record keeps of an outcome: its counts."""
+    return {
+        "applied": outcome.applied,
+        "skipped": outcome.skipped,
+        "still_parked": outcome.still_parked,
+        "still_held": outcome.still_held,
+    }
+
+
+async def _replay(result: Mapping[str, Any]) -> projections_pb2.ParkedEventsOutcome:
+    return projections_pb2.ParkedEventsOutcome(**{name: int(n) for name, n in result.items()})
 
 
 def _to_proto(version: str, event: ParkedEvent) -> projections_pb2.ParkedEvent:

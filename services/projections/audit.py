@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from northstar_contracts.envelope import EventEnvelope
@@ -105,42 +106,10 @@ class AuditEntry:
 
     def content_hash(self) -> str:
         """Hash over everything but the hash itself, chained to the previous entry."""
-        # Built by hand, not with dataclasses.asdict: sealing is the projection's hot path and
-        # asdict deep-copies the event data. Same keys and values, so the same hash.
-        content = {
-            "tenant_id": self.tenant_id,
-            "aggregate_type": self.aggregate_type,
-            "aggregate_id": self.aggregate_id,
-            "version": self.version,
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "actor_id": self.actor_id,
-            "occurred_at": self.occurred_at,
-            "reason": self.reason,
-            "data": self.data,
-            "changes": [
-                {"field": c.field, "before": c.before, "after": c.after} for c in self.changes
-            ],
-            "previous_hash": self.previous_hash,
-        }
-        return hashlib.sha256((self.previous_hash + canonical_json(content)).encode()).hexdigest()
+        return _digest(self, canonical_json(self.data), _changes_json(self.changes))
 
     def to_row(self) -> tuple[Any, ...]:
-        return (
-            self.tenant_id,
-            self.aggregate_type,
-            self.aggregate_id,
-            self.version,
-            self.event_id,
-            self.event_type,
-            self.actor_id,
-            self.occurred_at,
-            self.reason,
-            canonical_json(self.data),
-            canonical_json([asdict(change) for change in self.changes]),
-            self.previous_hash,
-            self.entry_hash,
-        )
+        return _row(self, canonical_json(self.data), _changes_json(self.changes))
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> AuditEntry:
@@ -188,13 +157,90 @@ def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[F
     """Top-level fields that appeared, disappeared or changed value, in a stable order (a field
     that appears as null is a change too: the history then shows every field a goal starts with).
     """
-    names = sorted(set(before) | set(after))
-    return [
-        FieldChange(name, before.get(name), after.get(name))
-        for name in names
-        if (name in before) != (name in after)
-        or canonical_json(before.get(name)) != canonical_json(after.get(name))
-    ]
+    return _encoded_changes(before, after)[0]
+
+
+_EXACT_SCALARS = (str, int, bool, type(None))
+"""Types whose values encode alike exactly when they are equal (and of the same type: 1, 1.0
+and True are equal but encode as 1, 1.0 and true)."""
+
+
+def _encoded_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[list[FieldChange], str]:
+    """`field_changes` and their canonical JSON, each value encoded at most once: a scalar is
+    compared without encoding, a float by its repr (what JSON writes), anything else by its
+    canonical JSON, which the changes' JSON then reuses."""
+    changes: list[FieldChange] = []
+    parts: list[str] = []
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name), after.get(name)
+        encoded: tuple[str, str] | None = None
+        if (name in before) != (name in after):
+            pass
+        elif type(old) is type(new) and type(old) in _EXACT_SCALARS:
+            if old == new:
+                continue
+        elif type(old) is float and type(new) is float:
+            if repr(old) == repr(new):
+                continue
+        else:
+            encoded = (canonical_json(old), canonical_json(new))
+            if encoded[0] == encoded[1]:
+                continue
+        old_json, new_json = encoded or (canonical_json(old), canonical_json(new))
+        changes.append(FieldChange(name, old, new))
+        parts.append(f'{{"after":{new_json},"before":{old_json},"field":{_text_json(name)}}}')
+    return changes, "[" + ",".join(parts) + "]"
+
+
+def _changes_json(changes: Iterable[FieldChange]) -> str:
+    """The canonical JSON of a list of changes (what `canonical_json` of their dicts gives)."""
+    return canonical_json(
+        [{"field": c.field, "before": c.before, "after": c.after} for c in changes]
+    )
+
+
+def _text_json(value: Any) -> str:
+    return encode_basestring_ascii(value) if type(value) is str else canonical_json(value)
+
+
+def _content_text(entry: AuditEntry, data_json: str, changes_json: str) -> str:
+    """`canonical_json` of the entry's content (everything but its hash), assembled from the
+    already encoded data and changes: the same text, byte for byte (the known-answer vectors of
+    tests/unit/test_audit_tamper_evidence.py pin it), without encoding them again."""
+    text = _text_json
+    return (
+        f'{{"actor_id":{text(entry.actor_id)},"aggregate_id":{text(entry.aggregate_id)},'
+        f'"aggregate_type":{text(entry.aggregate_type)},"changes":{changes_json},'
+        f'"data":{data_json},"event_id":{text(entry.event_id)},'
+        f'"event_type":{text(entry.event_type)},"occurred_at":{text(entry.occurred_at)},'
+        f'"previous_hash":{text(entry.previous_hash)},"reason":{text(entry.reason)},'
+        f'"tenant_id":{text(entry.tenant_id)},"version":{canonical_json(entry.version)}}}'
+    )
+
+
+def _digest(entry: AuditEntry, data_json: str, changes_json: str) -> str:
+    content = _content_text(entry, data_json, changes_json)
+    return hashlib.sha256((entry.previous_hash + content).encode()).hexdigest()
+
+
+def _row(entry: AuditEntry, data_json: str, changes_json: str) -> tuple[Any, ...]:
+    return (
+        entry.tenant_id,
+        entry.aggregate_type,
+        entry.aggregate_id,
+        entry.version,
+        entry.event_id,
+        entry.event_type,
+        entry.actor_id,
+        entry.occurred_at,
+        entry.reason,
+        data_json,
+        changes_json,
+        entry.previous_hash,
+        entry.entry_hash,
+    )
 
 
 def fold_entries(entries: Iterable[AuditEntry], fold: Fold) -> State:
@@ -204,37 +250,96 @@ def fold_entries(entries: Iterable[AuditEntry], fold: Fold) -> State:
     return state
 
 
+_AUDIT_HEADS_MEMO = "audit_heads:"
+
+
+def _heads_memo(tx: Transaction, tables: AuditTables) -> dict[str, tuple[State, str] | None]:
+    """(state, entry hash) after the last entry of each aggregate this transaction read or
+    wrote (None: no entry yet); written rows are deferred, so this is what reads them back."""
+    memo: dict[str, tuple[State, str] | None] = tx.memo.setdefault(
+        _AUDIT_HEADS_MEMO + tables.heads, {}
+    )
+    return memo
+
+
+def load_heads(tx: Transaction, aggregate_ids: Iterable[str], tables: AuditTables) -> None:
+    """Reads the chain heads of several aggregates in one query per 500 ids into the
+    transaction's memo, so `record_event` of a batch reads none itself."""
+    memo = _heads_memo(tx, tables)
+    wanted = sorted({a for a in aggregate_ids if a not in memo})
+    for start in range(0, len(wanted), _HEADS_CHUNK):
+        chunk = wanted[start : start + _HEADS_CHUNK]
+        rows = tx.execute(
+            f"SELECT aggregate_id, state_json, entry_hash FROM {tables.heads} "
+            f"WHERE aggregate_id IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        )
+        found = {str(r[0]): (json.loads(r[1]), str(r[2])) for r in rows}
+        for aggregate_id in chunk:
+            memo[aggregate_id] = found.get(aggregate_id)
+
+
+_HEADS_CHUNK = 500
+
+
 def record_event(
     tx: Transaction, envelope: EventEnvelope, fold: Fold, tables: AuditTables = STANDALONE
 ) -> tuple[AuditEntry, State]:
     """Append the envelope to its aggregate's chain (the caller guarantees version order);
     returns the new entry and the aggregate's state after it."""
-    # The head row holds the folded state after the last entry, so appending stays O(1)
-    # however long the history is.
-    head = tx.one(
-        f"SELECT state_json, entry_hash FROM {tables.heads} WHERE aggregate_id = ?",
-        (envelope.aggregate_id,),
-    )
-    before: State = json.loads(head[0]) if head else {}
+    # The head holds the folded state after the last entry, so appending stays O(1) however
+    # long the history is. Within a transaction it is kept in the memo (folds return new
+    # states, never change the one given), and its row and the entry's are written with the
+    # transaction's other deferred writes: once per aggregate per batch for the head.
+    memo = _heads_memo(tx, tables)
+    aggregate_id = envelope.aggregate_id
+    if aggregate_id not in memo:
+        load_heads(tx, [aggregate_id], tables)
+    head = memo[aggregate_id]
+    before: State = head[0] if head else {}
     after = fold(dict(before), envelope.type, envelope.data)
-    entry = AuditEntry(
+    changes, changes_json = _encoded_changes(before, after)
+    data = dict(envelope.data)
+    data_json = canonical_json(data)
+    unsealed = AuditEntry(
         tenant_id=storable_text(envelope.tenant_id),
         aggregate_type=storable_text(envelope.aggregate_type),
-        aggregate_id=envelope.aggregate_id,
+        aggregate_id=aggregate_id,
         version=envelope.aggregate_version,
         event_id=envelope.id,
         event_type=storable_text(envelope.type),
         actor_id=storable_text(envelope.actor_id),
         occurred_at=envelope.occurred_at.isoformat(),
         reason=storable_text(str(envelope.data.get("reason") or "")),
-        data=dict(envelope.data),
-        changes=field_changes(before, after),
+        data=data,
+        changes=changes,
         previous_hash=head[1] if head else GENESIS_HASH,
     )
-    sealed = _seal(entry)
-    insert_entry(tx, sealed, tables)
-    write_head(tx, sealed, after, tables)
+    sealed = dataclasses.replace(unsealed, entry_hash=_digest(unsealed, data_json, changes_json))
+    tx.defer(_insert_sql(tables), _row(sealed, data_json, changes_json))
+    memo[aggregate_id] = (after, sealed.entry_hash)
+    _defer_head(tx, sealed, after, tables)
     return sealed, after
+
+
+def _defer_head(tx: Transaction, entry: AuditEntry, state: State, tables: AuditTables) -> None:
+    def row() -> tuple[Any, ...]:  # encoded when sent: once, for the last entry of the batch
+        return (entry.aggregate_id, entry.version, canonical_json(state), entry.entry_hash)
+
+    tx.defer(_upsert_head_sql(tables), row, key=entry.aggregate_id)
+
+
+def _upsert_head_sql(tables: AuditTables) -> str:
+    return (
+        f"INSERT INTO {tables.heads} (aggregate_id, version, state_json, entry_hash) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET "
+        "version = excluded.version, state_json = excluded.state_json, "
+        "entry_hash = excluded.entry_hash"
+    )
+
+
+def _insert_sql(tables: AuditTables) -> str:
+    return f"INSERT INTO {tables.entries} ({COLUMNS}) VALUES ({', '.join('?' * 13)})"
 
 
 def storable_text(text: str) -> str:
@@ -243,23 +348,8 @@ def storable_text(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def write_head(tx: Transaction, entry: AuditEntry, state: State, tables: AuditTables) -> None:
-    tx.execute(
-        f"INSERT INTO {tables.heads} (aggregate_id, version, state_json, entry_hash) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET "
-        "version = excluded.version, state_json = excluded.state_json, "
-        "entry_hash = excluded.entry_hash",
-        (entry.aggregate_id, entry.version, canonical_json(state), entry.entry_hash),
-    )
-
-
-def _seal(entry: AuditEntry) -> AuditEntry:
-    return dataclasses.replace(entry, entry_hash=entry.content_hash())
-
-
 def insert_entry(tx: Transaction, entry: AuditEntry, tables: AuditTables = STANDALONE) -> None:
-    placeholders = ", ".join("?" * 13)
-    tx.execute(f"INSERT INTO {tables.entries} ({COLUMNS}) VALUES ({placeholders})", entry.to_row())
+    tx.execute(_insert_sql(tables), entry.to_row())
 
 
 def load_entries(

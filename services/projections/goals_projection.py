@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Sequence
 
 from northstar_contracts.envelope import EventEnvelope
 from services.projections.alignment import (
@@ -15,11 +16,11 @@ from services.projections.alignment import (
     ensure_alignment_tables,
     upsert_goal_node,
 )
-from services.projections.audit import AuditTables, ensure_audit_tables, record_event
+from services.projections.audit import AuditTables, ensure_audit_tables, load_heads, record_event
 from services.projections.goal_state import GOAL_EVENT_TYPES, fold_goal_event
 from services.projections.skips import require_known, skip_entry_envelope
 from services.projections.versions import VersionTable, table_prefix
-from services.shared.readmodel import ReadModelDatabase, Transaction
+from services.shared.readmodel import ReadModelDatabase, Transaction, deferred_upserts
 from services.shared.sequencing import HoldLimits, SequencedLedger, SkipRecord, Write
 
 GOALS_READ_MODEL = "goals"
@@ -63,6 +64,7 @@ class GoalsProjection:
             prepare=self._prepare,
             fill_skipped=self._fill_skipped,
             limits=limits,
+            prefetch=self._prefetch,
         )
 
     @property
@@ -85,16 +87,19 @@ class GoalsProjection:
         require_known(envelope, GOAL_EVENT_TYPES)
         return functools.partial(self._write, envelope=envelope)
 
+    def _prefetch(self, tx: Transaction, envelopes: Sequence[EventEnvelope]) -> None:
+        load_heads(tx, (envelope.aggregate_id for envelope in envelopes), self.audit)
+
     def _write(self, tx: Transaction, envelope: EventEnvelope) -> None:
-        # Audit entry, alignment row and dedup marker commit together or not at all.
+        # Audit entry, alignment row and dedup marker commit together or not at all. The
+        # alignment row is a whole-row upsert: deferred, it is sent once per goal per batch.
         _entry, state = record_event(tx, envelope, fold_goal_event, self.audit)
-        upsert_goal_node(
-            tx, self.alignment, envelope.aggregate_id, envelope.aggregate_version, state
-        )
+        goal_id, version = envelope.aggregate_id, envelope.aggregate_version
+        upsert_goal_node(deferred_upserts(tx, goal_id), self.alignment, goal_id, version, state)
 
     def _fill_skipped(self, tx: Transaction, record: SkipRecord) -> None:
         marker = skip_entry_envelope(record)
         _entry, state = record_event(tx, marker, fold_goal_event, self.audit)
         if state:  # the goal exists: its row follows the version (its fields do not change)
-            version = marker.aggregate_version
-            upsert_goal_node(tx, self.alignment, marker.aggregate_id, version, state)
+            goal_id, version = marker.aggregate_id, marker.aggregate_version
+            upsert_goal_node(deferred_upserts(tx, goal_id), self.alignment, goal_id, version, state)

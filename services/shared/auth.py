@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextvars
 import math
+import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ from services.shared.signing_keys import (
     LocalPublicKeys,
     SharedSecret,
     UnknownKey,
+    VerificationKey,
 )
 
 EMPLOYEE = "employee"
@@ -49,6 +52,8 @@ AUTHORIZATION_FIELD = "authorization"
 _BEARER_PREFIX = "bearer "
 MAX_TOKEN_CHARACTERS = 8192  # larger than any IdP's token; refused before any parsing
 MAX_IDENTIFIER_CHARACTERS = 200  # subject and tenant: they end up in stores and logs
+VERIFIED_TOKENS_CACHED = 10_000
+"""How many verified tokens an Authenticator remembers (least recently used dropped first)."""
 
 
 @dataclass(frozen=True)
@@ -142,14 +147,27 @@ class Authenticator:
     (RS256/ES256 local public keys) or `Authenticator.jwks(url)` (an identity provider's key
     set). Every failure raises Unauthenticated(field="authorization") with the specific
     reason, or Unavailable when the key set cannot be fetched at all.
+
+    A verified token is remembered (`VerifiedTokens`) until it expires, so a client that sends
+    the same token with every call pays for its signature once. A failure is never remembered,
+    and a remembered token is honoured only while its key source still hands out the very key
+    that verified it: a retired or replaced key refuses the token at once.
     """
 
     def __init__(
-        self, *, algorithms: frozenset[str], keys: KeySource, rules: TokenRules | None = None
+        self,
+        *,
+        algorithms: frozenset[str],
+        keys: KeySource,
+        rules: TokenRules | None = None,
+        cache_size: int = VERIFIED_TOKENS_CACHED,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._algorithms = algorithms
         self._keys = keys
         self.rules = rules or TokenRules()
+        self._clock = clock
+        self.verified = VerifiedTokens(cache_size)
 
     @property
     def fetches_keys_remotely(self) -> bool:
@@ -198,7 +216,21 @@ class Authenticator:
             raise Unauthenticated("missing bearer token", field=AUTHORIZATION_FIELD)
         if len(token) > MAX_TOKEN_CHARACTERS:
             raise _unauthenticated(f"token is longer than {MAX_TOKEN_CHARACTERS} characters")
-        key = self._key_for(token)
+        now = self._clock()
+        remembered = self.verified.get(token, now)
+        if remembered is not None:
+            # The same lookup a fresh verification makes: a retired key raises here as it would
+            # there, and a key replaced under the same id verifies the token afresh (and fails).
+            if self._key_for_header(remembered.kid, remembered.key.algorithm) == remembered.key:
+                return remembered.principal
+            self.verified.drop(token)
+        kid, key = self._key_for(token)
+        principal, valid_until = self._verify_with(token, key, now)
+        self.verified.put(token, VerifiedToken(principal, kid, key, valid_until))
+        return principal
+
+    def _verify_with(self, token: str, key: VerificationKey, now: float) -> tuple[Principal, float]:
+        """The token's Principal and the moment it stops being valid, or Unauthenticated."""
         rules = self.rules
         required = ["exp", "iat", "sub", "iss", "aud", *(["nbf"] if rules.require_nbf else [])]
         try:
@@ -230,21 +262,23 @@ class Authenticator:
         except jwt.InvalidAudienceError as error:
             raise _unauthenticated(f"token audience is not '{rules.audience}'") from error
         except jwt.InvalidTokenError as error:
-            raise _unauthenticated(f"malformed token ({error})") from error
-        _check_times(claims, rules, time.time())
-        return _principal_from(claims, rules)
+            raise _unauthenticated(_malformed(error)) from error
+        expires = _check_times(claims, rules, now)
+        return _principal_from(claims, rules), expires + rules.leeway_seconds
 
-    def _key_for(self, token: str) -> Any:
+    def _key_for(self, token: str) -> tuple[str | None, VerificationKey]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as error:
-            raise _unauthenticated(f"malformed token ({error})") from error
-        algorithm = header.get("alg")
+            raise _unauthenticated(_malformed(error)) from error
+        kid = header.get("kid")
+        return kid, self._key_for_header(kid, header.get("alg"))
+
+    def _key_for_header(self, kid: Any, algorithm: Any) -> VerificationKey:
         # Checked before any key is chosen so an HS256 token can never be verified with an
         # RSA public key used as an HMAC secret (algorithm confusion).
         if algorithm not in self._algorithms:
             raise _unauthenticated(f"token algorithm {algorithm!r} is not {self._allowed()}")
-        kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise _unauthenticated(f"unknown signing key id {kid!r}")
         try:
@@ -261,11 +295,79 @@ class Authenticator:
         return " or ".join(sorted(self._algorithms))
 
 
+# PyJWT's decoding messages, by prefix, in words a caller can act on: its own text can carry a
+# Python codec error ("'utf-8' codec can't decode byte 0xb7 ...").
+_DECODING_FAULTS = (
+    ("Not enough segments", "it is not three base64url parts separated by dots"),
+    ("Invalid header", "its header is not base64url-encoded JSON"),
+    ("Invalid payload", "its claims are not base64url-encoded JSON"),
+    ("Invalid crypto padding", "its signature is not base64url"),
+)
+
+
+def _malformed(error: jwt.InvalidTokenError) -> str:
+    if isinstance(error, jwt.DecodeError):
+        text = str(error)
+        for prefix, meaning in _DECODING_FAULTS:
+            if text.startswith(prefix):
+                return f"malformed token ({meaning})"
+        return "malformed token (it is not a JWT)"
+    return f"malformed token ({error})"
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    principal: Principal
+    kid: str | None
+    key: VerificationKey
+    valid_until: float
+    """`exp` plus the leeway: from then on a fresh verification would say "token expired"."""
+
+
+class VerifiedTokens:
+    """Tokens that verified, by their raw text, each until it expires; at most `size` of them,
+    the least recently used dropped first. Safe to share between threads (verification may run
+    off the event loop)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._tokens: OrderedDict[str, VerifiedToken] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: float) -> VerifiedToken | None:
+        with self._lock:
+            found = self._tokens.get(token)
+            if found is None:
+                return None
+            if now > found.valid_until:
+                del self._tokens[token]
+                return None
+            self._tokens.move_to_end(token)
+            return found
+
+    def put(self, token: str, verified: VerifiedToken) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._tokens[token] = verified
+            self._tokens.move_to_end(token)
+            while len(self._tokens) > self.size:
+                self._tokens.popitem(last=False)
+
+    def drop(self, token: str) -> None:
+        with self._lock:
+            self._tokens.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+
 def _unauthenticated(reason: str) -> Unauthenticated:
     return Unauthenticated(reason, field=AUTHORIZATION_FIELD)
 
 
-def _check_times(claims: Mapping[str, Any], rules: TokenRules, now: float) -> None:
+def _check_times(claims: Mapping[str, Any], rules: TokenRules, now: float) -> float:
+    """Refuses a token outside its time window; returns its `exp`."""
     leeway = rules.leeway_seconds
     expires = _numeric_date(claims, "exp")
     issued = _numeric_date(claims, "iat")
@@ -280,6 +382,7 @@ def _check_times(claims: Mapping[str, Any], rules: TokenRules, now: float) -> No
         raise _unauthenticated(
             f"token lifetime exceeds the maximum of {rules.max_lifetime_seconds:.0f} s"
         )
+    return expires
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:

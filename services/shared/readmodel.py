@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +52,32 @@ def store_unavailable(error: BaseException) -> bool:
     return isinstance(error, STORE_UNAVAILABLE)
 
 
+RowSource = Sequence[Any] | Callable[[], Sequence[Any]]
+"""A deferred statement's parameters, or a function giving them when the write is sent."""
+
+
 class Transaction(Protocol):
+    """One read-model transaction. Besides plain statements it can hold writes back and send
+    them together (`defer`, then `flush`, which commit and savepoints do): on PostgreSQL one
+    round trip per statement for a whole batch instead of one per row.
+
+    A table written through `defer` is read back in the same transaction only through `memo`
+    (what the transaction has read or written, kept by the code that owns the table) or after
+    `flush()`: the deferred rows are not in the database until then."""
+
+    memo: dict[str, Any]
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def defer(self, sql: str, params: RowSource, *, key: Hashable = None) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def discard(self) -> None: ...
 
 
 _savepoints = itertools.count(1)
@@ -64,41 +86,125 @@ _savepoints = itertools.count(1)
 @contextmanager
 def savepoint(tx: Transaction) -> Iterator[None]:
     """A nested all-or-nothing step inside `tx` (SQL SAVEPOINT, on both engines): if the block
-    raises, only its own writes are undone and the transaction goes on."""
+    raises, only its own writes are undone (deferred ones included) and the transaction goes
+    on. The memo is dropped then: it may describe the undone writes."""
+    tx.flush()
     name = f"step_{next(_savepoints)}"
     tx.execute(f"SAVEPOINT {name}")
     try:
         yield
+        tx.flush()
     except BaseException:
+        tx.discard()
         tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
         tx.execute(f"RELEASE SAVEPOINT {name}")
         raise
     tx.execute(f"RELEASE SAVEPOINT {name}")
 
 
-class _SqliteTransaction:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
+class _BufferedTransaction:
+    """Deferred writes and the memo, common to both engines. Deferred rows are sent statement
+    by statement in the order each statement was first deferred; a row deferred again under the
+    same `key` replaces the earlier one (a whole-row upsert written several times in a batch is
+    sent once, with its last value)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[str, Any] = {}
+        self._pending: dict[str, dict[Hashable, RowSource]] = {}
+        self._unkeyed = itertools.count()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._connection.execute(sql, tuple(params)).fetchall()
+        raise NotImplementedError
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = self.execute(sql, params)
         return rows[0] if rows else None
 
+    def defer(self, sql: str, params: RowSource, *, key: Hashable = None) -> None:
+        rows = self._pending.setdefault(sql, {})
+        rows[("row", next(self._unkeyed)) if key is None else key] = params
 
-class _PostgresTransaction:
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for sql, rows in pending.items():
+            values = [row() if callable(row) else row for row in rows.values()]
+            self.execute_many(sql, values)
+
+    def discard(self) -> None:
+        self._pending = {}
+        self.memo = {}
+
+
+class _DeferredWrites:
+    """A view of a transaction whose statements are all deferred under one key: for code that
+    writes a whole row with one upsert (and reads nothing back), so that writing the row again
+    later in the batch replaces the pending write instead of adding a round trip."""
+
+    def __init__(self, tx: Transaction, key: Hashable) -> None:
+        self._tx = tx
+        self._key = key
+        self.memo = tx.memo
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._tx.defer(sql, tuple(params), key=self._key)
+        return []
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self.execute(sql, params)
+        return None
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._tx.execute_many(sql, rows)
+
+    def defer(self, sql: str, params: RowSource, *, key: Hashable = None) -> None:
+        self._tx.defer(sql, params, key=key)
+
+    def flush(self) -> None:
+        self._tx.flush()
+
+    def discard(self) -> None:
+        self._tx.discard()
+
+
+def deferred_upserts(tx: Transaction, key: Hashable) -> Transaction:
+    """`tx`, with every statement run through it deferred under `key` (see _DeferredWrites)."""
+    return _DeferredWrites(tx, key)
+
+
+class _SqliteTransaction(_BufferedTransaction):
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__()
+        self._connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._connection.execute(sql, tuple(params)).fetchall()
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._connection.executemany(sql, [tuple(row) for row in rows])
+
+
+class _PostgresTransaction(_BufferedTransaction):
     def __init__(self, connection: Any) -> None:
+        super().__init__()
         self._connection = connection
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         cursor = self._connection.execute(sql.replace("?", "%s"), tuple(params))
         return list(cursor.fetchall()) if cursor.description else []
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        rows = self.execute(sql, params)
-        return rows[0] if rows else None
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # psycopg sends executemany's rows in pipeline mode: one round trip, not one per row.
+        with self._connection.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), [tuple(row) for row in rows])
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        with self._connection.pipeline():  # every deferred statement in one round trip
+            super().flush()
 
 
 class ReadModelDatabase:
@@ -154,14 +260,18 @@ class ReadModelDatabase:
             with self._lock:
                 self._sqlite.execute("BEGIN IMMEDIATE")
                 try:
-                    yield _SqliteTransaction(self._sqlite)
+                    sqlite_tx = _SqliteTransaction(self._sqlite)
+                    yield sqlite_tx
+                    sqlite_tx.flush()
                 except BaseException:
                     self._sqlite.execute("ROLLBACK")
                     raise
                 self._sqlite.execute("COMMIT")
         else:
             with self._pool.connection() as connection, connection.transaction():
-                yield _PostgresTransaction(connection)
+                postgres_tx = _PostgresTransaction(connection)
+                yield postgres_tx
+                postgres_tx.flush()
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
@@ -244,9 +354,36 @@ def ensure_applied_versions(db: ReadModelDatabase) -> None:
         tx.execute(CONSUMED_OFFSETS_DDL)
 
 
+_APPLIED_VERSIONS = "applied_versions"
+_APPLIED_EVENTS = "applied_events"
+_IN_CLAUSE_CHUNK = 500  # bound parameters per IN (...) list, well inside both engines' limits
+
+_UPSERT_APPLIED_VERSION = (
+    "INSERT INTO applied_versions (projection, aggregate_id, version) VALUES (?, ?, ?) "
+    "ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = excluded.version"
+)
+_INSERT_APPLIED_EVENT = (
+    "INSERT INTO applied_events (projection, aggregate_id, version, event_id) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (projection, aggregate_id, version) DO NOTHING"
+)
+
+
+def _versions_memo(tx: Transaction) -> dict[tuple[str, str], int]:
+    memo: dict[tuple[str, str], int] = tx.memo.setdefault(_APPLIED_VERSIONS, {})
+    return memo
+
+
+def _events_memo(tx: Transaction) -> dict[tuple[str, str, int], str]:
+    memo: dict[tuple[str, str, int], str] = tx.memo.setdefault(_APPLIED_EVENTS, {})
+    return memo
+
+
 def applied_event_id(tx: Transaction, projection: str, aggregate_id: str, version: int) -> str:
     """The id of the event applied at that version; "" when unknown (applied before ids were
     recorded, or never applied)."""
+    recorded = _events_memo(tx).get((projection, aggregate_id, version))
+    if recorded:  # "" (not found by a batch read) is looked up again: cheap and always right
+        return recorded
     row = tx.one(
         "SELECT event_id FROM applied_events "
         "WHERE projection = ? AND aggregate_id = ? AND version = ?",
@@ -255,20 +392,39 @@ def applied_event_id(tx: Transaction, projection: str, aggregate_id: str, versio
     return str(row[0]) if row else ""
 
 
+def load_applied_event_ids(
+    tx: Transaction, projection: str, versions: Iterable[tuple[str, int]]
+) -> None:
+    """Reads the applied event ids of several (aggregate id, version) pairs in one query per
+    500 pairs into the transaction's memo, for `applied_event_id` (redeliveries of a batch)."""
+    memo = _events_memo(tx)
+    wanted = sorted({(a, v) for a, v in versions if (projection, a, v) not in memo})
+    for start in range(0, len(wanted), _IN_CLAUSE_CHUNK // 2):
+        chunk = wanted[start : start + _IN_CLAUSE_CHUNK // 2]
+        rows = tx.execute(
+            "SELECT aggregate_id, version, event_id FROM applied_events WHERE projection = ? "
+            f"AND (aggregate_id, version) IN (VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+            (projection, *(value for pair in chunk for value in pair)),
+        )
+        found = {(str(r[0]), int(r[1])): str(r[2]) for r in rows}
+        for aggregate_id, version in chunk:
+            memo[(projection, aggregate_id, version)] = found.get((aggregate_id, version), "")
+
+
 def record_applied(
     tx: Transaction, projection: str, aggregate_id: str, version: int, event_id: str
 ) -> None:
-    """Marks `version` of the aggregate applied, by the event `event_id`."""
-    tx.execute(
-        "INSERT INTO applied_versions (projection, aggregate_id, version) VALUES (?, ?, ?) "
-        "ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = excluded.version",
+    """Marks `version` of the aggregate applied, by the event `event_id`. The rows are written
+    with the transaction's other deferred writes (`applied_version` and `applied_event_id` see
+    them at once)."""
+    _versions_memo(tx)[(projection, aggregate_id)] = version
+    _events_memo(tx)[(projection, aggregate_id, version)] = event_id
+    tx.defer(
+        _UPSERT_APPLIED_VERSION,
         (projection, aggregate_id, version),
+        key=(projection, aggregate_id),
     )
-    tx.execute(
-        "INSERT INTO applied_events (projection, aggregate_id, version, event_id) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT (projection, aggregate_id, version) DO NOTHING",
-        (projection, aggregate_id, version, event_id),
-    )
+    tx.defer(_INSERT_APPLIED_EVENT, (projection, aggregate_id, version, event_id))
 
 
 def record_consumed(
@@ -279,7 +435,7 @@ def record_consumed(
     for (topic, partition), offset in next_offsets.items():
         if not topic:
             continue  # applied directly, not consumed from Kafka: no position to record
-        tx.execute(
+        tx.defer(
             "INSERT INTO consumed_offsets (projection, topic, partition_number, next_offset) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (projection, topic, partition_number) DO UPDATE SET "
             "next_offset = CASE WHEN excluded.next_offset > consumed_offsets.next_offset "
@@ -298,11 +454,37 @@ def consumed_offsets(db: ReadModelDatabase, projection: str) -> dict[tuple[str, 
 
 
 def applied_version(tx: Transaction, projection: str, aggregate_id: str) -> int:
+    known = _versions_memo(tx).get((projection, aggregate_id))
+    if known is not None:
+        return known
     row = tx.one(
         "SELECT version FROM applied_versions WHERE projection = ? AND aggregate_id = ?",
         (projection, aggregate_id),
     )
-    return int(row[0]) if row else 0
+    version = int(row[0]) if row else 0
+    _versions_memo(tx)[(projection, aggregate_id)] = version
+    return version
+
+
+def load_applied_versions(
+    tx: Transaction, projection: str, aggregate_ids: Iterable[str]
+) -> dict[str, int]:
+    """The applied version of each aggregate (0 when none), read in one query per 500 ids, and
+    remembered in the transaction's memo for `applied_version`."""
+    memo = _versions_memo(tx)
+    aggregate_ids = list(aggregate_ids)
+    wanted = sorted({a for a in aggregate_ids if (projection, a) not in memo})
+    for start in range(0, len(wanted), _IN_CLAUSE_CHUNK):
+        chunk = wanted[start : start + _IN_CLAUSE_CHUNK]
+        rows = tx.execute(
+            "SELECT aggregate_id, version FROM applied_versions WHERE projection = ? "
+            f"AND aggregate_id IN ({', '.join('?' * len(chunk))})",
+            (projection, *chunk),
+        )
+        found = {str(r[0]): int(r[1]) for r in rows}
+        for aggregate_id in chunk:
+            memo[(projection, aggregate_id)] = found.get(aggregate_id, 0)
+    return {a: memo[(projection, a)] for a in aggregate_ids}
 
 
 def apply_once(
@@ -339,6 +521,7 @@ def apply_once_each(
     events is what lets a consumer catch up fast.
     """
     with db.transaction() as tx:
+        load_applied_versions(tx, projection, (item.aggregate_id for item in writes))
         return [
             apply_once_in(tx, projection, item.aggregate_id, item.version, item.write)
             for item in writes
@@ -356,9 +539,8 @@ def apply_once_in(
     if applied_version(tx, projection, aggregate_id) >= version:
         return False
     write(tx)
-    tx.execute(
-        "INSERT INTO applied_versions (projection, aggregate_id, version) VALUES (?, ?, ?) "
-        "ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = excluded.version",
-        (projection, aggregate_id, version),
+    _versions_memo(tx)[(projection, aggregate_id)] = version
+    tx.defer(
+        _UPSERT_APPLIED_VERSION, (projection, aggregate_id, version), key=(projection, aggregate_id)
     )
     return True

@@ -76,10 +76,11 @@ def projections_process(kafka: str, ns: str, data_dir: Path, log: Path) -> Servi
 async def test_projections_killed_mid_batch_restart_to_the_content_of_a_fresh_rebuild(
     kafka_bootstrap_servers: str, tmp_path: Path
 ) -> None:
-    """Kills the projections process (SIGKILL) while it applies a burst of 4,000 goal events;
+    """Kills the projections process (SIGKILL) while it applies a burst of 12,000 goal events
+    (large enough that the kill lands mid-burst however fast batches apply);
     restarts it; checks its read model hashes the same as a fresh rebuild from offset 0."""
     ns, kafka = namespace(), kafka_bootstrap_servers
-    events = goal_histories(400, 10)
+    events = goal_histories(1200, 10)
     await publish_raw(kafka, f"{ns}.goals.v1", as_records(events))
     service = projections_process(kafka, ns, tmp_path, tmp_path / "projections.log")
     service.start()

@@ -204,6 +204,21 @@ def test_garbage_is_a_malformed_token() -> None:
     assert rejection(Authenticator.dev(SECRET), "") == "missing bearer token"
 
 
+@pytest.mark.parametrize(
+    ("token", "meaning"),
+    [
+        ("not-a-jwt", "it is not three base64url parts separated by dots"),
+        ("abc.def.ghi", "its header is not base64url-encoded JSON"),
+        ("e30.abc.d", "its signature is not base64url"),
+        ("eyJhbGciOiJIUzI1NiJ9.%%%.sig", "its claims are not base64url-encoded JSON"),
+    ],
+)
+def test_a_malformed_token_is_explained_without_python_internals(token: str, meaning: str) -> None:
+    refused = rejection(Authenticator.dev(SECRET), token)
+    assert refused == f"malformed token ({meaning})"
+    assert "codec" not in refused
+
+
 def test_metadata_needs_a_bearer_authorization_entry() -> None:
     authenticator = Authenticator.dev(SECRET)
     token = hs256()
