@@ -12,7 +12,7 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 from bench.report import Measurement, median
 from bench.workload import BenchEnvironment, goals_application, seed_long_history
 from services.goals.application import SNAPSHOT_EVERY, GoalsApplication
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.shared.eventstore import persistence_env
 
 

@@ -30,7 +30,7 @@ from northstar_contracts.directory import (
 )
 from northstar_contracts.envelope import EventEnvelope, envelope_id
 from services.goals.application import GoalsApplication
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.goals.metrics import Metric
 from services.shared.auth import DEFAULT_DEV_SECRET, EMPLOYEE, mint_dev_token
 from services.shared.canonical import utc_now
@@ -171,7 +171,7 @@ def goals_application(path: Path) -> GoalsApplication:
 
 def new_goal(title: str) -> Goal:
     """An active goal with a numeric metric, as a person would set one for themselves."""
-    goal = Goal(
+    goal = Goal.create(
         tenant_id=TENANT,
         title=title,
         description="Benchmark goal with a measurable target",

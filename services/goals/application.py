@@ -23,10 +23,11 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from services.goals import authorization as policy
-from services.goals.domain import AlignmentTarget, Goal, Metric
+from services.goals.goal import Goal
 from services.goals.goal_commands import OneGoalCommands
+from services.goals.metrics import Metric
 from services.goals.people import Directory, default_team, require_owner_and_team
-from services.goals.rules import AlignmentCycle, would_create_cycle
+from services.goals.rules import AlignmentCycle, AlignmentTarget, would_create_cycle
 from services.shared.auth import Principal
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition, InvalidArgument, NotFound
 from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
@@ -159,11 +160,11 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         """A validated, unsaved goal: the request first, then the directory and the parent.
 
         `team_id` "" means the owner's current team. `fields` are the other arguments of
-        Goal(...) (title, description, level, period, metric, visibility, recurring, ...).
+        Goal.create(...) (title, description, level, period, metric, visibility, recurring, ...).
         """
         directory = self._directory()
         team = team_id or default_team(directory, context.tenant_id, owner_id)
-        goal = Goal(
+        goal = Goal.create(
             tenant_id=context.tenant_id,
             owner_id=owner_id,
             team_id=team,

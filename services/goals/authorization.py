@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.goals.people import Directory
 from services.shared.auth import EMPLOYEE, HR_ADMIN, INTEGRATION, MANAGER, Principal
 from services.shared.errors import NotFound, PermissionDenied

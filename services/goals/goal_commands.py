@@ -13,7 +13,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from services.goals.domain import Goal, Metric
+from services.goals.goal import Goal
+from services.goals.metrics import Metric
 from services.shared.auth import Principal
 from services.shared.eventstore import CommandContext
 from services.shared.save_locks import SerialisedSave

@@ -18,7 +18,8 @@ from uuid import UUID
 
 from northstar_contracts.progress import SOURCE_KPI
 from services.goals.application import GoalsApplication
-from services.goals.domain import CLOSED_LIFECYCLES, Goal
+from services.goals.goal import Goal
+from services.goals.rules import CLOSED_LIFECYCLES
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from northstar_contracts import progress
 from northstar_contracts.progress import metric_progress
 from services.goals import rules
 from services.goals.application import CommandResult
-from services.goals.domain import Metric
+from services.goals.metrics import Metric
 from services.goals.planning import GoalTemplate
 from services.goals.queries import GoalView
 from services.shared.errors import InvalidArgument

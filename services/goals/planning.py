@@ -13,8 +13,9 @@ from datetime import date
 from uuid import UUID, uuid4
 
 from services.goals.application import CommandResult, GoalsApplication
-from services.goals.domain import OPEN_LIFECYCLES, GoalNotActive, Metric
 from services.goals.index import GoalIndex
+from services.goals.metrics import Metric
+from services.goals.rules import OPEN_LIFECYCLES, GoalNotActive
 from services.shared.errors import FailedPrecondition, InvalidArgument
 from services.shared.eventstore import CommandContext
 

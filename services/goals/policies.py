@@ -30,9 +30,9 @@ from northstar_contracts.kpi import (
 )
 from northstar_contracts.registry import EVENTS
 from services.goals.application import GoalsApplication
-from services.goals.domain import OPEN_LIFECYCLES
 from services.goals.index import GoalIndex
 from services.goals.kpis import KnownKpis
+from services.goals.rules import OPEN_LIFECYCLES
 from services.shared.errors import ConcurrentUpdate, NotFound
 from services.shared.eventstore import CommandContext
 from services.shared.readmodel import ReadModelDatabase, Transaction

@@ -9,7 +9,7 @@ from eventsourcing.persistence import Notification
 
 from northstar_contracts import goals as contracts
 from northstar_contracts.envelope import EventEnvelope
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.shared.relay import envelope_for
 
 

@@ -15,8 +15,9 @@ from uuid import UUID
 
 from northstar_contracts.progress import rollup_progress
 from services.goals.application import GoalsApplication
-from services.goals.domain import ACTIVE, COMPLETED, DRAFT, Goal
+from services.goals.goal import Goal
 from services.goals.index import GoalIndex, IndexedGoal
+from services.goals.rules import ACTIVE, COMPLETED, DRAFT
 from services.goals.smart import (
     SmartAssessment,
     SmartSummary,

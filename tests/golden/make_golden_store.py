@@ -31,8 +31,9 @@ from services.directory.application import DirectoryApplication
 from services.directory.domain import Person, PersonDetails, Team, TeamDetails
 from services.directory.publishing import directory_envelope
 from services.goals.application import SNAPSHOT_EVERY, GoalsApplication
-from services.goals.domain import Goal, Metric
+from services.goals.goal import Goal
 from services.goals.index import GoalIndex
+from services.goals.metrics import Metric
 from services.goals.planning import GoalPlanning, GoalTemplate
 from services.goals.policies import DeparturePolicy
 from services.shared.auth import Principal

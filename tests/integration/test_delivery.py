@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
 from services.goals.application import GoalsApplication
-from services.goals.domain import Metric
+from services.goals.metrics import Metric
 from services.goals.publishing import goal_envelope
 from services.projections.__main__ import start_projections_service
 from services.projections.audit import load_entries, verify_chain

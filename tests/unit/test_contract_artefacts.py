@@ -25,7 +25,7 @@ from services.feedback.one_on_ones import OneOnOne
 from services.feedback.publishing import type_name_of as feedback_type_name
 from services.feedback.requests import FeedbackRequest
 from services.feedback.templates import QuestionTemplate
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.goals.publishing import public_type_name as goal_type_name
 from services.kpi.domain import Kpi
 from services.kpi.publishing import public_type_name as kpi_type_name

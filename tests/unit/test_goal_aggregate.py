@@ -19,14 +19,14 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from services.goals.domain import (
+from services.goals.goal import Goal
+from services.goals.metrics import Metric
+from services.goals.rules import (
     AlignmentCycle,
     AlignmentTarget,
     AlignmentTargetClosed,
-    Goal,
     GoalNotActive,
     IllegalTransition,
-    Metric,
 )
 from services.goals.smart import assess_smart, summarise_smart_by_team
 from services.shared.errors import FailedPrecondition, InvalidArgument, NorthstarError, NotFound
@@ -50,7 +50,7 @@ def new_goal(**overrides: Any) -> Goal:
         "created_by": "ana",
     }
     arguments.update(overrides)
-    return Goal(**arguments)
+    return Goal.create(**arguments)
 
 
 def active_goal(**overrides: Any) -> Goal:
@@ -453,7 +453,7 @@ def test_a_goal_without_metric_can_be_given_one_once() -> None:
 def test_a_recurring_goal_rolls_into_the_next_period_once() -> None:
     goal = active_goal(recurring=True)
     goal.check_in(180, 0.9, "", "ana")
-    successor = Goal(**goal.next_period_arguments(by="ana"))
+    successor = Goal.create(**goal.next_period_arguments(by="ana"))
     assert (successor.start_date, successor.due_date) == (date(2025, 4, 1), date(2025, 6, 30))
     assert successor.metric == Metric("currency", "increase", 100.0, 200.0, "EUR", 100.0)
     assert successor.previous_goal_id == goal.id

@@ -15,7 +15,7 @@ from services.goals.authorization import (
     require_can_change,
     require_can_create,
 )
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.shared.auth import Principal
 from services.shared.directory_replica import ReplicaPerson, ReplicaTeam
 from services.shared.errors import PermissionDenied
@@ -85,7 +85,7 @@ def goal(**overrides: Any) -> Goal:
         "visibility": "public",
         "created_by": "ann",
     }
-    return Goal(**{**arguments, **overrides})
+    return Goal.create(**{**arguments, **overrides})
 
 
 def allowed(check: Callable[[], object]) -> bool:

@@ -12,7 +12,8 @@ import pytest
 from northstar_contracts import goals as goal_contracts
 from northstar_contracts.errors import ContractViolation
 from northstar_contracts.registry import EVENTS
-from services.goals.domain import Goal, Metric
+from services.goals.goal import Goal
+from services.goals.metrics import Metric
 from services.goals.publishing import public_type_name
 
 GOAL_EVENT_TYPES = sorted(c.type_name for c in EVENTS.on_topic(goal_contracts.TOPIC))
@@ -32,7 +33,7 @@ def goal_event_classes() -> list[type[Goal.Event]]:
 
 
 def every_kind_of_event() -> list[Goal.Event]:
-    goal = Goal(
+    goal = Goal.create(
         tenant_id="acme",
         title="Reduce support backlog",
         description="Tickets older than a week.",
@@ -68,7 +69,7 @@ def every_kind_of_event() -> list[Goal.Event]:
     goal.reopen("reopened ticket flood", "bob")
     goal.cancel("team merged", "bob")
     goal.archive("bob")
-    unmeasured = Goal(**{**goal.next_period_arguments("bob"), "metric": None})
+    unmeasured = Goal.create(**{**goal.next_period_arguments("bob"), "metric": None})
     unmeasured.define_metric(Metric("number", "stay_below", 50, 50), "bob")
     events = [*goal.collect_events(), *unmeasured.collect_events()]
     return [event for event in events if isinstance(event, Goal.Event)]

@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 
 from services.goals.application import GoalsApplication
-from services.goals.domain import Goal
+from services.goals.goal import Goal
 from services.goals.index import GoalIndex
 from services.goals.queries import goal_view
 from services.goals.rules import AlignmentTarget
@@ -23,7 +23,7 @@ HR = CommandContext.new("acme", "hr-1")
 
 
 def new_goal(title: str) -> Goal:
-    goal = Goal(
+    goal = Goal.create(
         tenant_id="acme",
         title=title,
         description="",

@@ -21,8 +21,8 @@ from northstar_contracts.kpi import (
 )
 from northstar_contracts.registry import EventContract
 from services.goals.application import GoalsApplication
-from services.goals.domain import Metric
 from services.goals.index import GoalIndex
+from services.goals.metrics import Metric
 from services.goals.policies import KpiPolicy
 from services.shared.errors import FailedPrecondition
 from services.shared.eventstore import event_metadata, persistence_env

@@ -17,8 +17,8 @@ from northstar_contracts.directory import (
 from northstar_contracts.envelope import EventEnvelope
 from northstar_contracts.registry import EventContract
 from services.goals.application import CommandResult, GoalsApplication
-from services.goals.domain import Metric
 from services.goals.index import GoalIndex
+from services.goals.metrics import Metric
 from services.goals.people import UnknownPerson
 from services.goals.planning import GoalPlanning
 from services.goals.policies import DeparturePolicy

@@ -8,7 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from services.goals.domain import Goal, Metric
+from services.goals.goal import Goal
+from services.goals.metrics import Metric
 from services.projections.goal_state import fold_goal_event, own_progress, progress_source
 from services.shared.errors import FailedPrecondition, InvalidArgument, NorthstarError
 from tests.unit.test_goal_aggregate import active_goal, new_goal, refused

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from northstar_contracts.alignment import without_cycle_links
 from northstar_contracts.errors import ContractViolation
 from northstar_contracts.progress import metric_progress, rollup_progress, weighted_progress
-from services.goals.domain import AlignmentCycle, Goal
+from services.goals.goal import Goal
 from services.goals.metrics import Metric
+from services.goals.rules import AlignmentCycle
 
 FAST = settings(max_examples=150, deadline=None)
 
@@ -176,7 +177,7 @@ alignment_commands = st.lists(
 
 
 def team_goal() -> Goal:
-    goal = Goal(
+    goal = Goal.create(
         tenant_id="acme",
         title="Ship the onboarding flow",
         description="",

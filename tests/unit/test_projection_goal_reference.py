@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northstar_contracts.registry import EVENTS
-from services.goals.domain import Goal, Metric
+from services.goals.goal import Goal
+from services.goals.metrics import Metric
 from services.goals.publishing import public_type_name
 from services.projections.audit import State
 from services.projections.goal_state import fold_goal_event, own_progress, progress_source
@@ -150,7 +151,7 @@ def recorded_events(
     arguments: dict[str, Any], sequence: Sequence[Command], *, refusals_allowed: bool
 ) -> list[Goal.Event]:
     """The events the aggregate records for the sequence; refused commands record nothing."""
-    goal = Goal(**arguments)
+    goal = Goal.create(**arguments)
     for name, command_arguments in sequence:
         try:
             getattr(goal, name)(**command_arguments)
