@@ -25,6 +25,8 @@ from urllib.parse import unquote, urlparse
 import psycopg
 import psycopg_pool
 
+from services.shared.sqlite_wal import enable_wal
+
 Row = tuple[Any, ...]
 
 # Errors that say the read-model store cannot be reached (not that the message is bad).
@@ -221,7 +223,7 @@ class ReadModelDatabase:
             self._sqlite = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=30
             )
-            self._sqlite.execute("PRAGMA journal_mode=WAL")
+            enable_wal(self._sqlite)
             self._sqlite.execute("PRAGMA synchronous=NORMAL")
             self._sqlite_path = path
             # Readers get a connection per thread: in WAL mode they never wait for the writer.
