@@ -88,14 +88,24 @@ class TenantGraph:
     listing: IndexedListing
     audiences: Audiences
     listed_audiences: list[int]
+    position: dict[UUID, int]
+    """Each goal's index in `listing`."""
+    row_versions: dict[str, int]
+    """Each goal's row version, by the id as the store writes it."""
 
 
 def _listed(
     nodes: dict[UUID, GoalNode], shape: TreeShape
-) -> tuple[IndexedListing, Audiences, list[int]]:
+) -> tuple[IndexedListing, Audiences, list[int], dict[UUID, int], dict[str, int]]:
     listing = indexed(tree_listing(nodes, shape, None))
     audiences = Audiences.of(nodes.values())
-    return listing, audiences, [audiences.index_of[node.goal_id] for node in listing.nodes]
+    return (
+        listing,
+        audiences,
+        [audiences.index_of[node.goal_id] for node in listing.nodes],
+        {node.goal_id: index for index, node in enumerate(listing.nodes)},
+        {str(goal_id): node.version for goal_id, node in nodes.items()},
+    )
 
 
 def _placement(node: GoalNode) -> tuple[object, ...]:
@@ -149,14 +159,19 @@ def updated(
     for goal_id, node in changed.items():
         node.child_links = graph.nodes[goal_id].child_links
         nodes[goal_id] = node
-    for goal_id in _bottom_up(_with_ancestors(changed, graph.parents_of), graph.children_of):
+    touched = _bottom_up(_with_ancestors(changed, graph.parents_of), graph.children_of)
+    for goal_id in touched:
         node = nodes[goal_id]
         if goal_id not in changed:
             node = nodes[goal_id] = copy.copy(node)
         node.progress = _progress(node, nodes, graph.children_of.get(goal_id, []))
         settle_status(node, graph.today)
-    old = graph.listing
-    listing = IndexedListing([nodes[n.goal_id] for n in old.nodes], old.depths, old.parents)
+    listed = list(graph.listing.nodes)
+    for goal_id in touched:
+        listed[graph.position[goal_id]] = nodes[goal_id]
+    listing = IndexedListing(listed, graph.listing.depths, graph.listing.parents)
+    row_versions = dict(graph.row_versions)
+    row_versions.update((str(goal_id), node.version) for goal_id, node in changed.items())
     audiences = graph.audiences
     if any(
         audience(node) != audiences.distinct[audiences.index_of[g]] for g, node in changed.items()
@@ -175,6 +190,8 @@ def updated(
         [audiences.index_of[node.goal_id] for node in listing.nodes]
         if audiences is not graph.audiences
         else graph.listed_audiences,
+        graph.position,
+        row_versions,
     )
 
 
@@ -274,7 +291,7 @@ class TenantGraphs:
             changed: dict[UUID, GoalNode] | None = None
             if cached is not None:
                 versions = read_versions(tx, table, tenant_id)
-                known = {str(g): node.version for g, node in cached.nodes.items()}
+                known = cached.row_versions
                 stale = [g for g, version in versions.items() if known.get(g) != version]
                 changed = read_nodes(tx, table, tenant_id, stale) if stale else {}
                 if len(versions) < len(known):
