@@ -11,6 +11,7 @@ from northstar_contracts.progress import (
     DEFAULT_THRESHOLDS,
     GUARDRAIL_DIRECTIONS,
     SOURCE_CHILDREN,
+    SOURCE_METRIC,
     StatusThresholds,
     derive_status,
     effective_progress_source,
@@ -144,6 +145,7 @@ class GoalState:
             self, old_due_date: date | None, new_due_date: date, reason: str, by: str
         ) -> None: ...
         def _rolled_over(self, next_goal_id: UUID, by: str) -> None: ...
+        def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None: ...
 
     # ---- state: the plain attributes set in __init__ are read-only by convention (only events
     # change them); metric, key results and links are rebuilt from plain data on reading ----
@@ -156,7 +158,13 @@ class GoalState:
     def key_results(self) -> tuple[KeyResult, ...]:
         return tuple(
             KeyResult(
-                kr["key_result_id"], kr["title"], Metric.from_data(kr["metric"]), kr["weight"]
+                kr["key_result_id"],
+                kr["title"],
+                Metric.from_data(kr["metric"]),
+                kr["weight"],
+                # Key results recorded before they had sources are measured by their metric.
+                kr.get("progress_source") or SOURCE_METRIC,
+                kr.get("kpi_id"),
             )
             for kr in self._key_results
         )

@@ -26,6 +26,7 @@ from services.feedback.publishing import type_name_of as feedback_type_name
 from services.feedback.requests import FeedbackRequest
 from services.feedback.templates import QuestionTemplate
 from services.goals.goal import Goal
+from services.goals.key_result_events import EVENTS_BESIDE_GOAL
 from services.goals.publishing import public_type_name as goal_type_name
 from services.kpi.domain import Kpi
 from services.kpi.publishing import public_type_name as kpi_type_name
@@ -50,7 +51,8 @@ def event_classes(aggregate: type, creation_event: str) -> list[type]:
 
 def published_type_names() -> set[str]:
     """Every public type the services publish, enumerated from the aggregates' own classes."""
-    names = {goal_type_name(event_class) for event_class in event_classes(Goal, "Created")}
+    goal_events = [*event_classes(Goal, "Created"), *EVENTS_BESIDE_GOAL]
+    names = {goal_type_name(event_class) for event_class in goal_events}
     for aggregate in (Person, Team):
         names |= {directory_type_name(c) for c in event_classes(aggregate, "Registered")}
     feedback_aggregates: tuple[tuple[type, str], ...] = (
@@ -75,7 +77,7 @@ def test_every_published_event_type_has_a_schema_an_asyncapi_entry_and_a_catalog
     asyncapi = json.loads((ROOT / ASYNCAPI_PATH).read_text())
     catalogue = (ROOT / CATALOGUE_PATH).read_text()
     published = published_type_names()
-    assert len(published) == 22 + 11 + 19 + 7
+    assert len(published) == 23 + 11 + 19 + 7
     for type_name in sorted(published):
         version = events.current_version(type_name)
         assert (ROOT / event_schema_file(type_name, version)).is_file(), type_name
