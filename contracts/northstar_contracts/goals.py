@@ -315,8 +315,7 @@ class GoalProgressSourceChangedV1(EventContract):
 
 @goal_event(KEY_RESULT_PROGRESS_SOURCE_CHANGED)
 class GoalKeyResultProgressSourceChangedV1(EventContract):
-    """What drives one key result's value changed: its own check-ins (metric) or a KPI. A key
-    result added without this event is measured by its own metric."""
+    """What drives one key result's value changed: its own check-ins (metric) or a KPI."""
 
     key_result_id: UUID = Field(description="Id of the key result within the goal.")
     progress_source: KeyResultSource = Field(description="The source from now on.")

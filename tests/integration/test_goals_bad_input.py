@@ -102,6 +102,8 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             goal_id=active, title="Docs", metric=numbers(0, 3), weight=weight
         )
 
+    docs = await stub.AddKeyResult(key_result(1))
+    docs_id = docs.goal.key_results[0].id
     owner_2_token = encode_page_token(active, GoalFilter(owner_id="owner-2"))
     cases: list[tuple[str, Callable[[], Awaitable[Any]], grpc.StatusCode, str, str]] = [
         (
@@ -350,7 +352,7 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             lambda: stub.ChangeKeyResultProgressSource(
                 pb.ChangeKeyResultProgressSourceRequest(
                     goal_id=active,
-                    key_result_id=str(uuid.uuid4()),
+                    key_result_id=docs_id,
                     progress_source=pb.PROGRESS_SOURCE_CHILDREN,
                     reason="x",
                 )

@@ -403,6 +403,13 @@ async def test_a_kpi_measurement_moves_the_key_results_it_drives_and_so_their_go
     nodes = await tree_nodes(system, goal.goal.id, [token])
     assert nodes[goal.goal.id].progress == pytest.approx(moved.progress)
     assert nodes[goal.goal.id].progress_source == views.PROGRESS_SOURCE_KEY_RESULTS
+    assert [
+        (kr.key_result_id, kr.progress_source, kr.kpi_id)
+        for kr in nodes[goal.goal.id].key_result_sources
+    ] == [
+        (contracts.id, views.PROGRESS_SOURCE_KPI, kpi_id),
+        (pilots.id, views.PROGRESS_SOURCE_KPI, kpi_id),
+    ]
 
     kpi = await system.kpi_stub.GetKpi(kpi_pb2.GetKpiRequest(kpi_id=kpi_id), metadata=HR)
     kpi_token = encode_position_token(kpi_id, kpi.version)
