@@ -15,7 +15,7 @@ from northstar.goals.v1 import goals_pb2
 from services.goals.api_planning import PlanningRpcs
 from services.goals.api_queries import QueryRpcs
 from services.goals.api_support import Context
-from services.goals.messages import (
+from services.goals.protobuf_mapping import (
     GOAL_LEVELS,
     GOAL_VISIBILITIES,
     PROGRESS_SOURCES,

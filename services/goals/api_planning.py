@@ -12,7 +12,7 @@ from services.goals.api_support import (
     named_as_in_request,
     require_version,
 )
-from services.goals.messages import existing_goals, template_from_proto
+from services.goals.protobuf_mapping import existing_goals, template_from_proto
 from services.shared.auth import current_principal
 from services.shared.validation import parse_optional_uuid, parse_uuid
 

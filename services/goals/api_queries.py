@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from northstar.goals.v1 import goals_pb2
 from services.goals.api_support import Context, GoalServicerBase, in_thread
-from services.goals.messages import goal_to_proto
+from services.goals.protobuf_mapping import goal_to_proto
 from services.goals.queries import GoalFilter, decode_page_token, encode_page_token
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument

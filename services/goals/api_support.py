@@ -18,8 +18,8 @@ from services.goals.application import CommandResult, GoalsApplication
 from services.goals.caller_queries import GoalQueries
 from services.goals.goal import Goal
 from services.goals.index import GoalIndex
-from services.goals.messages import command_response
 from services.goals.planning import GoalPlanning
+from services.goals.protobuf_mapping import command_response
 from services.goals.queries import GoalView, goal_view
 from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument, NorthstarError
