@@ -19,7 +19,16 @@ from services.shared.validation import parse_optional_uuid, parse_uuid
 # A goal's field refused in a template is the template's field of the request.
 TEMPLATE_FIELDS = {
     name: f"template.{name}"
-    for name in ("title", "description", "start_date", "due_date", "metric", "parent_goal_id")
+    for name in (
+        "title",
+        "description",
+        "level",
+        "start_date",
+        "due_date",
+        "metric",
+        "visibility",
+        "parent_goal_id",
+    )
 }
 
 

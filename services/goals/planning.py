@@ -20,7 +20,7 @@ from services.goals.index import GoalIndex
 from services.goals.metrics import Metric
 from services.goals.rules import OPEN_LIFECYCLES, GoalNotActive
 from services.shared.auth import Principal
-from services.shared.errors import FailedPrecondition, InvalidArgument
+from services.shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.shared.eventstore import CommandContext
 
 CASCADE_REASON = "cascaded from the team goal"
@@ -132,8 +132,15 @@ class GoalPlanning:
             if owner_id in owner_ids[:position]:
                 raise InvalidArgument(f"{owner_id} is listed twice", field=f"owner_ids[{position}]")
         directory = self.app.directory_replica()
-        for owner_id in owner_ids:
-            policy.require_can_create(caller, directory, owner_id=owner_id, level=template.level)
+        for position, owner_id in enumerate(owner_ids):
+            try:
+                policy.require_can_create(
+                    caller, directory, owner_id=owner_id, level=template.level
+                )
+            except PermissionDenied as refused:
+                if refused.field != "owner_id":
+                    raise
+                raise PermissionDenied(refused.reason, field=f"owner_ids[{position}]") from None
         context = CommandContext.new(caller.tenant_id, caller.subject)
         template_id = template_id or uuid4()
         existing = self.index.template_uses_by_owner(context.tenant_id, template_id)

@@ -116,6 +116,29 @@ async def test_strategic_and_company_goals_are_set_only_by_the_roles_allowed_to(
         assert answers == {name: OK if name in allowed else DENIED for name in CALLERS}, level
 
 
+async def test_a_refused_template_names_the_person_or_the_template_field_it_concerns(
+    goals_service: GoalsService,
+) -> None:
+    for_two = pb.CreateGoalsFromTemplateRequest(
+        template=template(), owner_ids=["owner-1", "owner-2"]
+    )
+    strategy = pb.CreateGoalsFromTemplateRequest(
+        template=template(level=pb.GOAL_LEVEL_STRATEGY), owner_ids=["owner-1"]
+    )
+    answers = {
+        "owner-2 by owner-1": await goals_service.status_of(
+            "CreateGoalsFromTemplate", for_two, CALLERS["owner"]
+        ),
+        "strategy by a manager": await goals_service.status_of(
+            "CreateGoalsFromTemplate", strategy, CALLERS["manager"]
+        ),
+    }
+    assert {name: (failure.code, failure.field) for name, failure in answers.items()} == {
+        "owner-2 by owner-1": (DENIED, "owner_ids[1]"),
+        "strategy by a manager": (DENIED, "template.level"),
+    }
+
+
 async def test_rolling_over_also_needs_the_right_to_create_the_next_goal(
     goals_service: GoalsService,
 ) -> None:
