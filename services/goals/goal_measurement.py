@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from uuid import UUID, uuid4
 
 from northstar_contracts.progress import (
@@ -104,7 +103,7 @@ class MeasurementCommands(GoalState):
             key_result_id=new_id, title=title, metric=data, weight=float(weight), by=by
         )
         if source != SOURCE_METRIC:
-            self._key_result_source_changed(
+            self._key_result_progress_source_changed(
                 key_result_id=new_id,
                 progress_source=source,
                 kpi_id=kpi,
@@ -138,7 +137,7 @@ class MeasurementCommands(GoalState):
         previous = key_result.get("progress_source") or SOURCE_METRIC
         if (source, kpi) == (previous, key_result.get("kpi_id")):
             return
-        self._key_result_source_changed(
+        self._key_result_progress_source_changed(
             key_result_id=key_result_id,
             progress_source=source,
             kpi_id=kpi,
@@ -147,12 +146,6 @@ class MeasurementCommands(GoalState):
             reason=reason,
             by=by,
         )
-
-    def _key_result_source_changed(self, **attributes: Any) -> None:
-        # The event module imports Goal, which is built from this mixin: imported on use.
-        from services.goals.key_result_events import KeyResultProgressSourceChanged
-
-        self.trigger_event(KeyResultProgressSourceChanged, **attributes)
 
     def remove_key_result(self, key_result_id: UUID, reason: str, by: str) -> None:
         self._require_open("changed")

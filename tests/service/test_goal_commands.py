@@ -115,6 +115,11 @@ COMMANDS: dict[str, Setup] = {
         reason="the share answered in time",
     ),
     "RemoveKeyResult": with_key_result,
+    "ChangeProgressSource": simple(
+        "ChangeProgressSource",
+        progress_source=pb.PROGRESS_SOURCE_CHILDREN,
+        reason="the team's goals say it better",
+    ),
     "ChangeKeyResultProgressSource": key_result_on_a_kpi,
 }
 

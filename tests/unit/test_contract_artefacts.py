@@ -26,7 +26,6 @@ from services.feedback.publishing import type_name_of as feedback_type_name
 from services.feedback.requests import FeedbackRequest
 from services.feedback.templates import QuestionTemplate
 from services.goals.goal import Goal
-from services.goals.key_result_events import EVENTS_BESIDE_GOAL
 from services.goals.publishing import public_type_name as goal_type_name
 from services.kpi.domain import Kpi
 from services.kpi.publishing import public_type_name as kpi_type_name
@@ -51,8 +50,7 @@ def event_classes(aggregate: type, creation_event: str) -> list[type]:
 
 def published_type_names() -> set[str]:
     """Every public type the services publish, enumerated from the aggregates' own classes."""
-    goal_events = [*event_classes(Goal, "Created"), *EVENTS_BESIDE_GOAL]
-    names = {goal_type_name(event_class) for event_class in goal_events}
+    names = {goal_type_name(event_class) for event_class in event_classes(Goal, "Created")}
     for aggregate in (Person, Team):
         names |= {directory_type_name(c) for c in event_classes(aggregate, "Registered")}
     feedback_aggregates: tuple[tuple[type, str], ...] = (

@@ -13,7 +13,6 @@ from northstar_contracts import goals as goal_contracts
 from northstar_contracts.errors import ContractViolation
 from northstar_contracts.registry import EVENTS
 from services.goals.goal import Goal
-from services.goals.key_result_events import EVENTS_BESIDE_GOAL
 from services.goals.metrics import Metric
 from services.goals.publishing import public_type_name
 
@@ -26,12 +25,11 @@ def contract_data(event: Goal.Event) -> tuple[str, dict[str, Any]]:
 
 
 def goal_event_classes() -> list[type[Goal.Event]]:
-    """The events in Goal's class body and those defined beside it."""
     return [
         value
         for value in vars(Goal).values()
         if isinstance(value, type) and issubclass(value, Goal.Event) and value is not Goal.Event
-    ] + list(EVENTS_BESIDE_GOAL)
+    ]
 
 
 def every_kind_of_event() -> list[Goal.Event]:

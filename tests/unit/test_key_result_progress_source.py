@@ -10,7 +10,6 @@ from uuid import uuid4
 import pytest
 
 from services.goals.goal import Goal
-from services.goals.key_result_events import KeyResultProgressSourceChanged
 from services.goals.metrics import Metric
 from services.goals.rules import GoalNotActive
 from services.shared.errors import FailedPrecondition, InvalidArgument, NorthstarError, NotFound
@@ -27,7 +26,7 @@ def test_a_key_result_is_measured_by_its_own_metric_unless_a_kpi_is_chosen() -> 
     kpi = uuid4()
     fed = goal.add_key_result("Churn", RENEWALS, 1.0, "ana", progress_source="kpi", kpi_id=kpi)
     _added, chosen = goal.collect_events()
-    assert isinstance(chosen, KeyResultProgressSourceChanged)
+    assert isinstance(chosen, Goal.KeyResultProgressSourceChanged)
     assert (chosen.key_result_id, chosen.progress_source, chosen.kpi_id) == (fed, "kpi", kpi)
     assert (chosen.previous_progress_source, chosen.previous_kpi_id) == (None, None)
     sources = {kr.key_result_id: (kr.progress_source, kr.kpi_id) for kr in goal.key_results}
@@ -64,14 +63,14 @@ def test_changing_a_key_results_source_records_the_reason_and_what_it_was() -> N
     kpi = uuid4()
     goal.change_key_result_progress_source(kr, "kpi", "the CRM feed counts them", "ana", kpi_id=kpi)
     (changed,) = goal.collect_events()
-    assert isinstance(changed, KeyResultProgressSourceChanged)
+    assert isinstance(changed, Goal.KeyResultProgressSourceChanged)
     assert (changed.previous_progress_source, changed.previous_kpi_id) == ("metric", None)
     assert (changed.reason, changed.by) == ("the CRM feed counts them", "ana")
     goal.change_key_result_progress_source(kr, "kpi", "again", "ana", kpi_id=kpi)
     assert goal.collect_events() == []  # no change: nothing recorded
     goal.change_key_result_progress_source(kr, "metric", "the feed is gone", "ana")
     (back,) = goal.collect_events()
-    assert isinstance(back, KeyResultProgressSourceChanged)
+    assert isinstance(back, Goal.KeyResultProgressSourceChanged)
     assert (back.progress_source, back.kpi_id, back.previous_kpi_id) == ("metric", None, kpi)
     assert goal.key_results[0].progress_source == "metric"
 
