@@ -207,12 +207,26 @@ class GoalServicer(PlanningRpcs, QueryRpcs):
         weight = (
             require_positive_weight(request.weight, "weight") if request.HasField("weight") else 1.0
         )
+        source = progress_source_from_request(request.progress_source, "progress_source")
+        kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
         return await self._change(
             request,
             lambda caller, goal_id, version: self.app.add_key_result(
-                caller, goal_id, request.title, metric, weight, expected_version=version
+                caller,
+                goal_id,
+                request.title,
+                metric,
+                weight,
+                progress_source=source,
+                kpi_id=kpi_id,
+                expected_version=version,
             ),
-            request_fields={"key_result.title": "title", "key_result.metric": "metric"},
+            request_fields={
+                "key_result.title": "title",
+                "key_result.metric": "metric",
+                "key_result.progress_source": "progress_source",
+                "key_result.kpi_id": "kpi_id",
+            },
         )
 
     async def RenameGoal(  # noqa: N802
@@ -298,5 +312,25 @@ class GoalServicer(PlanningRpcs, QueryRpcs):
             request,
             lambda caller, goal_id, version: self.app.change_progress_source(
                 caller, goal_id, source, kpi_id, request.reason, expected_version=version
+            ),
+        )
+
+    async def ChangeKeyResultProgressSource(  # noqa: N802
+        self, request: goals_pb2.ChangeKeyResultProgressSourceRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        parse_uuid(request.goal_id, "goal_id")  # the goal first, then its key result and source
+        key_result_id = parse_uuid(request.key_result_id, "key_result_id")
+        source = PROGRESS_SOURCES.from_request(request.progress_source, "progress_source")
+        kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.change_key_result_progress_source(
+                caller,
+                goal_id,
+                key_result_id,
+                source,
+                request.reason,
+                kpi_id=kpi_id,
+                expected_version=version,
             ),
         )

@@ -48,6 +48,7 @@ GoalCommand = (
     | goals_pb2.SetContributionsRequest
     | goals_pb2.ReassignGoalRequest
     | goals_pb2.ChangeProgressSourceRequest
+    | goals_pb2.ChangeKeyResultProgressSourceRequest
 )
 """A command on one goal: each names goal_id, expected_version and request_id."""
 

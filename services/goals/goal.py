@@ -71,6 +71,15 @@ class Goal(LifecycleCommands, OwnershipCommands, AlignmentCommands, MeasurementC
         reason: str
         by: str
 
+    class KeyResultProgressSourceChanged(Event):
+        key_result_id: UUID
+        progress_source: str
+        kpi_id: UUID | None
+        previous_progress_source: str | None
+        previous_kpi_id: UUID | None
+        reason: str
+        by: str
+
     class Renamed(Event):
         title: str
         by: str
@@ -250,6 +259,9 @@ class Goal(LifecycleCommands, OwnershipCommands, AlignmentCommands, MeasurementC
     _metric_changed = event(MetricChanged)(GoalState._metric_changed)
     _key_result_added = event(KeyResultAdded)(GoalState._key_result_added)
     _key_result_removed = event(KeyResultRemoved)(GoalState._key_result_removed)
+    _key_result_progress_source_changed = event(KeyResultProgressSourceChanged)(
+        GoalState._key_result_progress_source_changed
+    )
     _checked_in = event(CheckedIn)(GoalState._checked_in)
     _target_changed = event(TargetChanged)(GoalState._target_changed)
     _due_date_changed = event(DueDateChanged)(GoalState._due_date_changed)

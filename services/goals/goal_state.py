@@ -11,6 +11,7 @@ from northstar_contracts.progress import (
     DEFAULT_THRESHOLDS,
     GUARDRAIL_DIRECTIONS,
     SOURCE_CHILDREN,
+    SOURCE_METRIC,
     StatusThresholds,
     derive_status,
     effective_progress_source,
@@ -103,7 +104,13 @@ class GoalState:
     def key_results(self) -> tuple[KeyResult, ...]:
         return tuple(
             KeyResult(
-                kr["key_result_id"], kr["title"], Metric.from_data(kr["metric"]), kr["weight"]
+                kr["key_result_id"],
+                kr["title"],
+                Metric.from_data(kr["metric"]),
+                kr["weight"],
+                # Key results recorded before they had sources are measured by their metric.
+                kr.get("progress_source") or SOURCE_METRIC,
+                kr.get("kpi_id"),
             )
             for kr in self._key_results
         )
@@ -324,6 +331,24 @@ class GoalState:
     @event_applier
     def _key_result_removed(self, key_result_id: UUID, reason: str, by: str) -> None:
         self._key_results = [kr for kr in self._key_results if kr["key_result_id"] != key_result_id]
+
+    @event_applier
+    def _key_result_progress_source_changed(
+        self,
+        key_result_id: UUID,
+        progress_source: str,
+        kpi_id: UUID | None,
+        previous_progress_source: str | None,
+        previous_kpi_id: UUID | None,
+        reason: str,
+        by: str,
+    ) -> None:
+        self._key_results = [
+            {**kr, "progress_source": progress_source, "kpi_id": kpi_id}
+            if kr["key_result_id"] == key_result_id
+            else kr
+            for kr in self._key_results
+        ]
 
     @event_applier
     def _checked_in(

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from northstar_contracts.progress import (
     SOURCE_CHILDREN,
+    SOURCE_METRIC,
     SOURCES_NEEDING_A_METRIC,
     effective_progress_source,
 )
@@ -40,6 +41,9 @@ class KeyResult:
     title: str
     metric: Metric
     weight: float
+    # What drives its value: its own check-ins (metric) or a KPI's measurements (kpi, kpi_id).
+    progress_source: str = SOURCE_METRIC
+    kpi_id: UUID | None = None
 
 
 @dataclass(frozen=True)
