@@ -149,31 +149,33 @@ def write_goal(tx: Transaction, goal: Goal) -> None:
     )
     if not written:
         return
+    # The rest reads nothing back: sent at commit, on PostgreSQL all in one round trip (its
+    # statements in the order written here, so each goal's old links go before its new ones).
     if goal.template_id is not None:
-        tx.execute(
+        tx.defer(
             "INSERT INTO goal_template_uses (goal_id, tenant_id, template_id, owner_id, lifecycle) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (goal_id) DO UPDATE SET "
             "owner_id = excluded.owner_id, lifecycle = excluded.lifecycle",
             (str(goal.id), goal.tenant_id, str(goal.template_id), goal.owner_id, goal.lifecycle),
         )
-    tx.execute("DELETE FROM goal_kpi_links WHERE goal_id = ?", (str(goal.id),))
+    tx.defer("DELETE FROM goal_kpi_links WHERE goal_id = ?", (str(goal.id),))
     if goal.progress_source == SOURCE_KPI and goal.kpi_id is not None:
-        tx.execute(
+        tx.defer(
             "INSERT INTO goal_kpi_links (goal_id, tenant_id, kpi_id) VALUES (?, ?, ?)",
             (str(goal.id), goal.tenant_id, str(goal.kpi_id)),
         )
-    tx.execute("DELETE FROM goal_links WHERE goal_id = ?", (str(goal.id),))
+    tx.defer("DELETE FROM goal_links WHERE goal_id = ?", (str(goal.id),))
     links: Sequence[tuple[UUID, float, int]] = [
         *(((goal.parent_goal_id, 1.0, 1),) if goal.parent_goal_id else ()),
         *((target, weight, 0) for target, weight in goal.contributions.items()),
     ]
     for target, weight, is_primary in links:
-        tx.execute(
+        tx.defer(
             "INSERT INTO goal_links (goal_id, target_goal_id, weight, is_primary) "
             "VALUES (?, ?, ?, ?)",
             (str(goal.id), str(target), weight, is_primary),
         )
-        tx.execute(
+        tx.defer(
             "INSERT INTO goal_links_seen (goal_id, target_goal_id) VALUES (?, ?) "
             "ON CONFLICT DO NOTHING",
             (str(goal.id), str(target)),
