@@ -38,6 +38,8 @@ class _Goals(Protocol):
         serialised: SerialisedSave | None = None,
     ) -> list[CommandResult]: ...
 
+    def require_known_kpi(self, context: CommandContext, kpi_id: UUID) -> None: ...
+
 
 class OneGoalCommands:
     """Mixed into GoalsApplication: `expected_version` 0 accepts any version."""
@@ -187,4 +189,21 @@ class OneGoalCommands:
     ) -> CommandResult:
         goal, context = self.goal_to_change(caller, goal_id, expected_version)
         goal.change_metric(metric, reason, caller.subject)
+        return self.save_goals(context, goal)[0]
+
+    def change_progress_source(
+        self: _Goals,
+        caller: Principal,
+        goal_id: UUID,
+        progress_source: str,
+        kpi_id: UUID | None,
+        reason: str,
+        *,
+        expected_version: int = 0,
+    ) -> CommandResult:
+        """What drives the goal's progress from now on; a KPI must be one of the tenant's."""
+        goal, context = self.goal_to_change(caller, goal_id, expected_version)
+        if kpi_id is not None:
+            self.require_known_kpi(context, kpi_id)
+        goal.change_progress_source(progress_source, reason, caller.subject, kpi_id=kpi_id)
         return self.save_goals(context, goal)[0]

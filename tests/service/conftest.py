@@ -142,5 +142,5 @@ def goals_service(tmp_path: Path) -> Iterator[GoalsService]:
         index.catch_up()
 
     app.after_save.append(index_saved)
-    yield GoalsService(app, GoalServicer(app, index, directory))
+    yield GoalsService(app, GoalServicer(app, index))
     index_db.close()

@@ -101,6 +101,11 @@ COMMANDS: dict[str, Setup] = {
         reason="the share answered in time",
     ),
     "RemoveKeyResult": with_key_result,
+    "ChangeProgressSource": simple(
+        "ChangeProgressSource",
+        progress_source=pb.PROGRESS_SOURCE_CHILDREN,
+        reason="the team's goals say it better",
+    ),
 }
 
 

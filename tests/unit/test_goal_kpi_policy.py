@@ -27,7 +27,7 @@ from services.goals.policies import KpiPolicy
 from services.shared.errors import FailedPrecondition
 from services.shared.eventstore import event_metadata, persistence_env
 from services.shared.readmodel import ReadModelDatabase
-from tests.unit.test_goal_policies import HR, NOW, Goals
+from tests.unit.test_goal_policies import HR_ADMIN, NOW, Goals
 
 
 def kpi_event(
@@ -93,7 +93,8 @@ def setup(tmp_path: Path) -> tuple[Goals, KpiPolicy]:
 
 def kpi_goal(goals: Goals, kpi_id: UUID) -> UUID:
     result = goals.app.create_goal(
-        HR, title="Win 100 leads", description="", owner_id="ann", team_id="", level="personal",
+        HR_ADMIN, title="Win 100 leads", description="", owner_id="ann", team_id="",
+        level="personal",
         start_date=date(2026, 1, 1), due_date=date(2026, 12, 31),
         metric=Metric("number", "increase", 0, 100), parent_goal_id=None, visibility="public",
         activate=True, progress_source="kpi", kpi_id=kpi_id,
