@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, cast
@@ -71,6 +71,8 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         # They run after the events are stored, so a failing one is logged, never answered:
         # the command happened, and what they do catches up on its own (index, relay).
         self.after_save: list[Callable[[int], None]] = []
+        # Called first with the goals each save stored (the goal index writes their rows).
+        self.goals_saved: list[Callable[[Sequence[Goal]], None]] = []
         # Commands run in worker threads: the cycle check reads other goals' links, so two
         # link changes checked side by side could each pass and together close a loop. Held
         # from the check until the save, it keeps the graph acyclic within this process (the
@@ -324,6 +326,11 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
                     "the goal was changed concurrently; reload and retry",
                     field="expected_version",
                 ) from None
+        for saved in self.goals_saved:
+            try:
+                saved(goals)
+            except Exception:
+                logger.exception("work after a save failed; it catches up on its own")
         for callback in self.after_save:
             try:
                 callback(len(recordings))
