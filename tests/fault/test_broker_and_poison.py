@@ -124,6 +124,9 @@ async def test_the_broker_killed_and_restarted_under_load_loses_and_doubles_noth
     assert (lost, doubled) == (0, 0)
 
 
+# Above its waits' own limits (cluster start, system start, load 150 s, drain 120 s), so a
+# failing wait reports what it saw instead of pytest's timeout cutting it short.
+@pytest.mark.timeout(480)
 async def test_one_broker_of_three_killed_under_load_loses_no_acknowledged_event(
     tmp_path: Path,
 ) -> None:
