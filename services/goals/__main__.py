@@ -125,7 +125,7 @@ async def start_goals_service(
     runtime = ServiceRuntime(SERVICE, settings, metrics)
     runtime.relays.append(relay)
     runtime.brokers.append(broker)
-    servicer = GoalServicer(app, index, replica)
+    servicer = GoalServicer(app, index)
     await runtime.start(
         [(goals_pb2_grpc.add_GoalServiceServicer_to_server, servicer)], [GRPC_SERVICE_NAME]
     )

@@ -83,7 +83,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
 
     def create_goal(
         self,
-        context: CommandContext,
+        caller: Principal,
         *,
         title: str,
         description: str,
@@ -100,6 +100,10 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         progress_source: str | None = None,
         kpi_id: UUID | None = None,
     ) -> CommandResult:
+        """A new goal of `owner_id` ("" means the caller), if the caller may create it."""
+        owner_id = owner_id or caller.subject
+        policy.require_can_create(caller, self.directory_replica(), owner_id=owner_id, level=level)
+        context = CommandContext.new(caller.tenant_id, caller.subject)
         if kpi_id is not None:
             self.require_known_kpi(context, kpi_id)
         goal = self.new_goal(
@@ -119,22 +123,6 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
             progress_source=progress_source,
             kpi_id=kpi_id,
         )
-        return self.save_goals(context, goal)[0]
-
-    def change_progress_source(
-        self,
-        context: CommandContext,
-        goal_id: UUID,
-        progress_source: str,
-        kpi_id: UUID | None,
-        reason: str,
-        expected_version: int = 0,
-    ) -> CommandResult:
-        """What drives the goal's progress from now on; a KPI must be one of the tenant's."""
-        goal = self.goal_for_update(context, goal_id, expected_version)
-        if kpi_id is not None:
-            self.require_known_kpi(context, kpi_id)
-        goal.change_progress_source(progress_source, reason, context.actor_id, kpi_id=kpi_id)
         return self.save_goals(context, goal)[0]
 
     def require_known_kpi(self, context: CommandContext, kpi_id: UUID) -> None:
@@ -162,7 +150,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         `team_id` "" means the owner's current team. `fields` are the other arguments of
         Goal.create(...) (title, description, level, period, metric, visibility, recurring, ...).
         """
-        directory = self._directory()
+        directory = self.directory_replica()
         team = team_id or default_team(directory, context.tenant_id, owner_id)
         goal = Goal.create(
             tenant_id=context.tenant_id,
@@ -198,7 +186,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
     ) -> CommandResult:
         """A new owner (a current member of the tenant) and team; "" takes the owner's team.
         The caller must be allowed to change the goal and to create one for the new owner."""
-        directory = self._directory()
+        directory = self.directory_replica()
         goal, context = self.goal_to_change(caller, goal_id, expected_version)
         policy.require_can_create(caller, directory, owner_id=owner_id, level=goal.level)
         team = team_id or default_team(directory, context.tenant_id, owner_id)
@@ -274,7 +262,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         the caller may not see is not found, one they may only see is PERMISSION_DENIED, and
         only then is the version the caller expects compared (ABORTED when it moved on)."""
         goal = self.get_goal(caller.tenant_id, goal_id)
-        directory = self._directory()
+        directory = self.directory_replica()
         policy.require_can_view(caller, directory, goal, "goal_id")
         policy.require_can_change(caller, directory, goal)
         context = CommandContext.new(caller.tenant_id, caller.subject)
@@ -355,7 +343,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
             for goal in goals
         ]
 
-    def _directory(self) -> Directory:
+    def directory_replica(self) -> Directory:
         if self.directory is None:
             raise RuntimeError("this use case needs the directory replica (GoalsApplication)")
         return self.directory

@@ -85,6 +85,18 @@ INDEX_DDL = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS goal_kpi_links_kpi ON goal_kpi_links (tenant_id, kpi_id)",
+    # Key results measured by a KPI: their goals are checked in on too.
+    """
+    CREATE TABLE IF NOT EXISTS goal_key_result_kpi_links (
+        goal_id TEXT NOT NULL,
+        key_result_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        kpi_id TEXT NOT NULL,
+        PRIMARY KEY (goal_id, key_result_id)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS goal_key_result_kpi_links_kpi "
+    "ON goal_key_result_kpi_links (tenant_id, kpi_id)",
     """
     CREATE TABLE IF NOT EXISTS goal_index_position (
         singleton INTEGER PRIMARY KEY,
@@ -211,11 +223,13 @@ class GoalIndex:
         return {str(owner): UUID(str(goal)) for owner, goal in rows}
 
     def goals_driven_by_kpi(self, tenant_id: str, kpi_id: UUID) -> list[UUID]:
-        """The tenant's goals whose progress source is this KPI, in goal id order."""
+        """The tenant's goals whose progress source is this KPI, or with a key result whose
+        source it is, in goal id order."""
         rows = self.db.read(
             "SELECT goal_id FROM goal_kpi_links WHERE tenant_id = ? AND kpi_id = ? "
-            "ORDER BY goal_id",
-            (tenant_id, str(kpi_id)),
+            "UNION SELECT goal_id FROM goal_key_result_kpi_links WHERE tenant_id = ? "
+            "AND kpi_id = ? ORDER BY goal_id",
+            (tenant_id, str(kpi_id), tenant_id, str(kpi_id)),
         )
         return [UUID(str(row[0])) for row in rows]
 
@@ -313,6 +327,19 @@ def _write_goal(tx: Transaction, goal: Goal) -> None:
             "INSERT INTO goal_kpi_links (goal_id, tenant_id, kpi_id) VALUES (?, ?, ?)",
             (str(goal.id), goal.tenant_id, str(goal.kpi_id)),
         )
+    tx.execute("DELETE FROM goal_key_result_kpi_links WHERE goal_id = ?", (str(goal.id),))
+    for key_result in goal.key_results:
+        if key_result.progress_source == SOURCE_KPI and key_result.kpi_id is not None:
+            tx.execute(
+                "INSERT INTO goal_key_result_kpi_links (goal_id, key_result_id, tenant_id, kpi_id)"
+                " VALUES (?, ?, ?, ?)",
+                (
+                    str(goal.id),
+                    str(key_result.key_result_id),
+                    goal.tenant_id,
+                    str(key_result.kpi_id),
+                ),
+            )
     tx.execute("DELETE FROM goal_links WHERE goal_id = ?", (str(goal.id),))
     links: Sequence[tuple[UUID, float, int]] = [
         *(((goal.parent_goal_id, 1.0, 1),) if goal.parent_goal_id else ()),
