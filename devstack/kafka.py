@@ -216,6 +216,13 @@ def _random_cluster_id() -> str:
 
 _running_brokers: set[LocalKafka] = set()
 
+# A cluster's nodes share a small, busy machine (three JVMs on two cores in the tests): with
+# Kafka's default of 30 s a follower starved of CPU leaves the in-sync replicas, and until it
+# catches up a partition left with one in-sync replica refuses writes (min.insync.replicas 2)
+# and has no other replica that may lead it. A crashed node is fenced after the session
+# timeout whatever this says, and its partitions move then.
+_CLUSTER_REPLICA_LAG = {"replica.lag.time.max.ms": "120000"}
+
 
 @atexit.register
 def _stop_running_brokers() -> None:
@@ -274,6 +281,10 @@ class LocalKafka:
         self._log_file: IO[bytes] | None = None
         self._port: int | None = None
         self._previous_ports: dict[str, int] = {}  # of this object's last run
+
+    @property
+    def node_id(self) -> int:
+        return self._node_id
 
     @property
     def bootstrap_servers(self) -> str:
@@ -435,6 +446,7 @@ class LocalKafka:
             "group.initial.rebalance.delay.ms": "0",
             "default.replication.factor": replicas,
             "min.insync.replicas": "2" if self._replication >= 3 else "1",
+            **(_CLUSTER_REPLICA_LAG if self._quorum is not None else {}),
         }
         properties_path = self._data_dir / "server.properties"
         properties_path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))

@@ -6,6 +6,7 @@ processes; the choice is printed in the run's output.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -92,6 +93,19 @@ def postgres_schema_dsn(postgres_dsn: str) -> Iterator[str]:
 
     Every schema and table in it belongs to the test, so tests never see each other's data.
     """
+    with new_postgres_database(postgres_dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+def module_postgres_database_dsn(postgres_dsn: str) -> Iterator[str]:
+    """libpq DSN of a new, empty database shared by a module's tests, dropped afterwards."""
+    with new_postgres_database(postgres_dsn) as dsn:
+        yield dsn
+
+
+@contextlib.contextmanager
+def new_postgres_database(postgres_dsn: str) -> Iterator[str]:
     name = f"test_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -82,11 +82,15 @@ def kafka_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
     message by default; at our volumes that is noise and cost, so its per-message log is DEBUG
     (our consumer runtime logs retries, dead letters and outages itself). Its lines go through
     our JSON logs, not the coloured text handler it would install. FastStream takes a string as
-    ONE address, so a `host:port,host:port` list is split here."""
+    ONE address, so a `host:port,host:port` list is split here. FastStream would also create
+    every missing subscribed topic itself, with one partition and one replica whatever the
+    cluster's defaults: a topic created that way cannot survive the loss of its one broker, so
+    topics are the deployment's to declare (or the broker's, where it auto-creates them)."""
     servers = [server.strip() for server in bootstrap_servers.split(",") if server.strip()]
     return KafkaBroker(
         servers,
         client_id=client_id,
+        allow_auto_create_topics=False,
         log_level=logging.DEBUG,
         logger=library_logger(client_id),
     )

@@ -208,6 +208,7 @@ async def command_load(
     started_fault = asyncio.Event()
 
     async def call(make: Callable[[goals_pb2_grpc.GoalServiceAsyncStub], Any]) -> Any:
+        refused = "none"
         while time.monotonic() < deadline:
             async with grpc.aio.insecure_channel(address()) as channel:
                 try:
@@ -215,10 +216,15 @@ async def command_load(
                         channel
                     )
                     return await make(stub)
-                except grpc.aio.AioRpcError:
+                except grpc.aio.AioRpcError as error:
                     acknowledged.failures += 1
+                    refused = f"{error.code().name}: {error.details()}"
                     await asyncio.sleep(0.2)
-        raise AssertionError(f"the load did not finish within {seconds:g}s")
+        raise AssertionError(
+            f"the load ({goals} goals, {check_ins} check-ins each) did not finish within "
+            f"{seconds:g}s: {acknowledged.commands} commands acknowledged, "
+            f"{acknowledged.failures} refused, the last refusal: {refused}"
+        )
 
     async def one_goal(n: int) -> None:
         created = await call(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -130,6 +130,18 @@ SEED_PEOPLE = (  # managers before the people who report to them
 SEED_HR = {"acme": "hr-1", "globex": "globex-hr"}
 
 
+SEED_TENANTS = ("acme", "globex")
+Tenants = dict[str, str]
+"""The tenant id that stands for each seed tenant ("acme", "globex") in one running system."""
+SEED_TENANT_IDS: Tenants = {tenant: tenant for tenant in SEED_TENANTS}
+
+
+def fresh_tenants() -> Tenants:
+    """Tenant ids no other test uses, one per seed tenant ("acme" -> "acme-1a2b3c4d")."""
+    suffix = uuid.uuid4().hex[:8]
+    return {tenant: f"{tenant}-{suffix}" for tenant in SEED_TENANTS}
+
+
 @dataclass
 class RunningSystem:
     settings: ServiceSettings
@@ -139,6 +151,18 @@ class RunningSystem:
     projections_channel: grpc.aio.Channel
     directory: DirectoryService
     directory_channel: grpc.aio.Channel
+    tenants: Tenants = field(default_factory=lambda: dict(SEED_TENANT_IDS))
+    """Where the test's seed organisation lives: the seed names themselves on a system of the
+    test's own, tenants of the test's own on a system shared by a module."""
+
+    def tenant_id(self, seed_tenant: str = "acme") -> str:
+        return self.tenants[seed_tenant]
+
+    def bearer(
+        self, subject: str, roles: list[str], seed_tenant: str = "acme"
+    ) -> tuple[tuple[str, str]]:
+        """A token for `subject` in this test's tenant standing for `seed_tenant`."""
+        return bearer(subject, roles, self.tenant_id(seed_tenant))
 
     @property
     def goals_stub(self) -> goals_pb2_grpc.GoalServiceAsyncStub:
@@ -174,16 +198,21 @@ def system_settings(store_url: str, tmp_path: Path, kafka: str) -> ServiceSettin
     )
 
 
-async def seed_organisation(stub: directory_pb2_grpc.DirectoryServiceAsyncStub) -> None:
-    """The seed teams and people, through the directory's API as each tenant's HR admin."""
+async def seed_organisation(
+    stub: directory_pb2_grpc.DirectoryServiceAsyncStub, tenants: Tenants = SEED_TENANT_IDS
+) -> None:
+    """The seed teams and people, through the directory's API as each tenant's HR admin, in
+    the tenants `tenants` gives for the seed ones."""
     for team in SEED_TEAMS:
+        tenant_id = tenants[team.tenant_id]
         await stub.UpsertTeam(
             directory_pb2.UpsertTeamRequest(
                 team_id=team.team_id, name=team.team_id.title(), lead_id=team.lead_id
             ),
-            metadata=bearer(SEED_HR[team.tenant_id], ["hr_admin"], team.tenant_id),
+            metadata=bearer(SEED_HR[team.tenant_id], ["hr_admin"], tenant_id),
         )
     for person in SEED_PEOPLE:
+        tenant_id = tenants[person.tenant_id]
         await stub.UpsertPerson(
             directory_pb2.UpsertPersonRequest(
                 person_id=person.person_id,
@@ -192,24 +221,39 @@ async def seed_organisation(stub: directory_pb2_grpc.DirectoryServiceAsyncStub) 
                 team_id=person.team_id,
                 manager_id=person.manager_id,
             ),
-            metadata=bearer(SEED_HR[person.tenant_id], ["hr_admin"], person.tenant_id),
+            metadata=bearer(SEED_HR[person.tenant_id], ["hr_admin"], tenant_id),
         )
 
 
-def holds_seed_organisation(replica: DirectoryReplica) -> bool:
+def holds_seed_organisation(replica: DirectoryReplica, tenants: Tenants = SEED_TENANT_IDS) -> bool:
     for team in SEED_TEAMS:
-        if replica.team(team.tenant_id, team.team_id) is None:
+        if replica.team(tenants[team.tenant_id], team.team_id) is None:
             return False
     for seed in SEED_PEOPLE:
-        person = replica.person(seed.tenant_id, seed.person_id)
+        person = replica.person(tenants[seed.tenant_id], seed.person_id)
         if person is None or (person.team_id, person.manager_id) != (seed.team_id, seed.manager_id):
             return False
     return True
 
 
+async def seeded(system: RunningSystem, tenants: Tenants) -> RunningSystem:
+    """`system` for a test whose seed organisation lives in `tenants`, once the goals service's
+    directory replica holds it."""
+    await seed_organisation(system.directory_stub, tenants)
+    await eventually(
+        lambda: holds_seed_organisation(system.goals.replica, tenants),
+        within_seconds=60,
+        what=f"the goals service's directory replica holding the seed organisation in {tenants}",
+    )
+    return replace(system, tenants=tenants)
+
+
 @contextlib.asynccontextmanager
-async def started_system(settings: ServiceSettings) -> AsyncIterator[RunningSystem]:
-    """Directory, goals and projections serving on `settings`, the seed organisation in place."""
+async def started_system(
+    settings: ServiceSettings, *, seed: bool = True
+) -> AsyncIterator[RunningSystem]:
+    """Directory, goals and projections serving on `settings`, the seed organisation in place
+    (in the seed tenants themselves; none with `seed=False`)."""
     directory = await start_directory_service(settings, retry=FAST_RETRY)
     goals = await start_goals_service(settings, retry=FAST_RETRY)
     projections = await start_projections_service(
@@ -228,13 +272,7 @@ async def started_system(settings: ServiceSettings) -> AsyncIterator[RunningSyst
         directory_channel,
     )
     try:
-        await seed_organisation(system.directory_stub)
-        await eventually(
-            lambda: holds_seed_organisation(goals.replica),
-            within_seconds=60,
-            what="the goals service's directory replica holding the seed organisation",
-        )
-        yield system
+        yield await seeded(system, SEED_TENANT_IDS) if seed else system
     finally:
         for channel in (directory_channel, goals_channel, projections_channel):
             await channel.close(None)
@@ -248,9 +286,42 @@ async def started_system(settings: ServiceSettings) -> AsyncIterator[RunningSyst
 async def running_system(
     store_url: str, tmp_path: Path, kafka_bootstrap_servers: str
 ) -> AsyncIterator[RunningSystem]:
+    """A system of the test's own: for tests that stop or restart its services, read its
+    metrics, or need stores holding nothing but what they did."""
     settings = system_settings(store_url, tmp_path, kafka_bootstrap_servers)
     async with started_system(settings) as system:
         yield system
+
+
+@pytest.fixture(scope="module", params=STORES)
+def module_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """One store URL per backend, shared by a module's tests (see `tenant_system`)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
+    return conninfo_to_url(request.getfixturevalue("module_postgres_database_dsn"))
+
+
+@pytest.fixture(scope="module")
+async def module_system(
+    module_store_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_bootstrap_servers: str,
+) -> AsyncIterator[RunningSystem]:
+    """One system started for a whole module, with no organisation: each test seeds its own
+    in tenants of its own (`tenant_system`)."""
+    folder = tmp_path_factory.mktemp("system")
+    settings = system_settings(module_store_url, folder, kafka_bootstrap_servers)
+    async with started_system(settings, seed=False) as system:
+        yield system
+
+
+@pytest.fixture
+async def tenant_system(module_system: RunningSystem) -> RunningSystem:
+    """The module's system, for a test of its own tenants: the seed organisation in new tenant
+    ids, so the test sees nothing another test did. Tokens come from `system.bearer(...)`."""
+    return await seeded(module_system, fresh_tenants())
 
 
 FAST_RETRY = RetryPolicy(attempts=3, first_backoff_seconds=0.01, max_backoff_seconds=0.05)

@@ -14,12 +14,10 @@ from northstar.directory.v1 import directory_pb2
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
 from services.shared.grpc_server import error_details
-from tests.integration.conftest import RunningSystem, bearer, platform_operator
+from tests.integration.conftest import RunningSystem, platform_operator
 
 pytestmark = [pytest.mark.kafka]
 
-HR = bearer("hr-1", ["hr_admin"])
-AUDITOR = bearer("auditor-1", ["auditor"])
 PLATFORM = platform_operator()
 UNDEFINED = 99
 """A number none of the APIs' enums defines."""
@@ -78,47 +76,49 @@ async def refusal(call: Callable[[], Awaitable[Any]]) -> tuple[grpc.StatusCode, 
 
 
 async def test_unset_and_undefined_enum_values_are_refused_naming_the_field(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    goals = running_system.goals_stub
-    directory = running_system.directory_stub
-    projections = running_system.projections_stub
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    auditor = tenant_system.bearer("auditor-1", ["auditor"])
+    goals = tenant_system.goals_stub
+    directory = tenant_system.directory_stub
+    projections = tenant_system.projections_stub
     read_model = projections_pb2.ReadModel.ValueType
     export_format = projections_pb2.ExportFormat.ValueType
 
     def export(number: int) -> Callable[[], Awaitable[Any]]:
         request = projections_pb2.ExportHistoryRequest(format=export_format(number))
-        return lambda: drain(projections.ExportHistory(request, metadata=AUDITOR))
+        return lambda: drain(projections.ExportHistory(request, metadata=auditor))
 
     # (what, call, field at fault, words the reason must hold)
     cases: list[tuple[str, Callable[[], Awaitable[Any]], str, str]] = [
         (
             "metric without kind",
-            lambda: goals.CreateGoal(goal_request(**{"metric.kind": 0}), metadata=HR),
+            lambda: goals.CreateGoal(goal_request(**{"metric.kind": 0}), metadata=hr),
             "metric.kind",
             "is required: one of METRIC_KIND_NUMBER, METRIC_KIND_PERCENTAGE",
         ),
         (
             "undefined metric kind",
-            lambda: goals.CreateGoal(goal_request(**{"metric.kind": UNDEFINED}), metadata=HR),
+            lambda: goals.CreateGoal(goal_request(**{"metric.kind": UNDEFINED}), metadata=hr),
             "metric.kind",
             "99 is not a value of MetricKind",
         ),
         (
             "undefined metric direction",
-            lambda: goals.CreateGoal(goal_request(**{"metric.direction": UNDEFINED}), metadata=HR),
+            lambda: goals.CreateGoal(goal_request(**{"metric.direction": UNDEFINED}), metadata=hr),
             "metric.direction",
             "99 is not a value of MetricDirection",
         ),
         (
             "undefined level",
-            lambda: goals.CreateGoal(goal_request(level=UNDEFINED), metadata=HR),
+            lambda: goals.CreateGoal(goal_request(level=UNDEFINED), metadata=hr),
             "level",
             "99 is not a value of GoalLevel",
         ),
         (
             "undefined visibility",
-            lambda: goals.CreateGoal(goal_request(visibility=UNDEFINED), metadata=HR),
+            lambda: goals.CreateGoal(goal_request(visibility=UNDEFINED), metadata=hr),
             "visibility",
             "99 is not a value of GoalVisibility",
         ),
@@ -130,21 +130,21 @@ async def test_unset_and_undefined_enum_values_are_refused_naming_the_field(
                     title="Docs",
                     metric=goals_pb2.Metric(start=0, target=3),
                 ),
-                metadata=HR,
+                metadata=hr,
             ),
             "metric.kind",
             "is required",
         ),
         (
             "undefined template level",
-            lambda: goals.CreateGoalsFromTemplate(template_request(level=UNDEFINED), metadata=HR),
+            lambda: goals.CreateGoalsFromTemplate(template_request(level=UNDEFINED), metadata=hr),
             "template.level",
             "99 is not a value of GoalLevel",
         ),
         (
             "undefined template visibility",
             lambda: goals.CreateGoalsFromTemplate(
-                template_request(visibility=UNDEFINED), metadata=HR
+                template_request(visibility=UNDEFINED), metadata=hr
             ),
             "template.visibility",
             "99 is not a value of GoalVisibility",
@@ -152,21 +152,21 @@ async def test_unset_and_undefined_enum_values_are_refused_naming_the_field(
         (
             "template metric without kind",
             lambda: goals.CreateGoalsFromTemplate(
-                template_request(**{"metric.start": 0, "metric.target": 1}), metadata=HR
+                template_request(**{"metric.start": 0, "metric.target": 1}), metadata=hr
             ),
             "template.metric.kind",
             "is required",
         ),
         (
             "undefined employment status",
-            lambda: directory.UpsertPerson(person_request(UNDEFINED), metadata=HR),
+            lambda: directory.UpsertPerson(person_request(UNDEFINED), metadata=hr),
             "employment_status",
             "99 is not a value of EmploymentStatus",
         ),
         (
             "upsert as departed",
             lambda: directory.UpsertPerson(
-                person_request(directory_pb2.EMPLOYMENT_STATUS_DEPARTED), metadata=HR
+                person_request(directory_pb2.EMPLOYMENT_STATUS_DEPARTED), metadata=hr
             ),
             "employment_status",
             "must be EMPLOYMENT_STATUS_ACTIVE or EMPLOYMENT_STATUS_ON_LEAVE",
@@ -219,13 +219,14 @@ async def test_unset_and_undefined_enum_values_are_refused_naming_the_field(
         if code != grpc.StatusCode.INVALID_ARGUMENT or words not in fields.get(field, ""):
             mismatches.append((what, code.name, fields))
     assert not mismatches, mismatches
-    listed = await goals.ListGoals(goals_pb2.ListGoalsRequest(owner_id="owner-1"), metadata=HR)
+    listed = await goals.ListGoals(goals_pb2.ListGoalsRequest(owner_id="owner-1"), metadata=hr)
     assert list(listed.goals) == [], "a refused command stored a goal"
 
 
-async def test_unset_enums_with_a_default_take_it(running_system: RunningSystem) -> None:
-    goals = running_system.goals_stub
-    created = (await goals.CreateGoal(goal_request(), metadata=HR)).goal
+async def test_unset_enums_with_a_default_take_it(tenant_system: RunningSystem) -> None:
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    goals = tenant_system.goals_stub
+    created = (await goals.CreateGoal(goal_request(), metadata=hr)).goal
     assert (created.level, created.visibility, created.metric.direction) == (
         goals_pb2.GOAL_LEVEL_PERSONAL,
         goals_pb2.GOAL_VISIBILITY_PUBLIC,
@@ -235,11 +236,11 @@ async def test_unset_enums_with_a_default_take_it(running_system: RunningSystem)
         goals_pb2.GOAL_LIFECYCLE_DRAFT,
         goals_pb2.GOAL_STATUS_NOT_STARTED,
     )
-    from_template = await goals.CreateGoalsFromTemplate(template_request(), metadata=HR)
+    from_template = await goals.CreateGoalsFromTemplate(template_request(), metadata=hr)
     made = from_template.created[0].goal
     assert (made.level, made.visibility) == (
         goals_pb2.GOAL_LEVEL_PERSONAL,
         goals_pb2.GOAL_VISIBILITY_PUBLIC,
     )
-    person = await running_system.directory_stub.UpsertPerson(person_request(0), metadata=HR)
+    person = await tenant_system.directory_stub.UpsertPerson(person_request(0), metadata=hr)
     assert person.person.employment_status == directory_pb2.EMPLOYMENT_STATUS_ACTIVE

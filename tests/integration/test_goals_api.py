@@ -13,11 +13,14 @@ import pytest
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
 from services.shared.grpc_server import error_details
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem
 
 pytestmark = [pytest.mark.kafka]
 
-HR = bearer("hr-1", ["hr_admin"])
+
+def hr(system: RunningSystem) -> tuple[tuple[str, str]]:
+    """The HR admin of the system's seed tenant "acme" (on a shared system, the test's own)."""
+    return system.bearer("hr-1", ["hr_admin"])
 
 
 def create_request(**overrides: object) -> goals_pb2.CreateGoalRequest:
@@ -96,7 +99,7 @@ async def recorded_values(system: RunningSystem, goal_id: str, last_version: int
     values = []
     for version in range(1, last_version + 1):
         goal = await system.goals_stub.GetGoal(
-            goals_pb2.GetGoalRequest(goal_id=goal_id, version=version), metadata=HR
+            goals_pb2.GetGoalRequest(goal_id=goal_id, version=version), metadata=hr(system)
         )
         values.append(goal.current)
     return values
@@ -157,54 +160,57 @@ async def recorded_values(system: RunningSystem, goal_id: str, last_version: int
     ],
 )
 async def test_bad_create_requests_name_the_field_and_store_nothing(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
     overrides: dict[str, object],
     code: grpc.StatusCode,
     field: str,
     reason: str,
 ) -> None:
-    before = stored_events(running_system)
+    admin = hr(tenant_system)
+    before = stored_events(tenant_system)
     details = await expect_error(
-        running_system.goals_stub.CreateGoal(create_request(**overrides), metadata=HR),
+        tenant_system.goals_stub.CreateGoal(create_request(**overrides), metadata=admin),
         code,
         field,
     )
     assert reason in details[field], details
-    assert stored_events(running_system) == before
+    assert stored_events(tenant_system) == before
 
 
 async def test_aligning_a_goal_under_its_own_descendant_is_refused(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = running_system.goals_stub
-    top = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=HR)
-    middle = await stub.CreateGoal(create_request(parent_goal_id=top.goal.id), metadata=HR)
-    bottom = await stub.CreateGoal(create_request(parent_goal_id=middle.goal.id), metadata=HR)
-    before = stored_events(running_system)
+    admin = hr(tenant_system)
+    stub = tenant_system.goals_stub
+    top = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=admin)
+    middle = await stub.CreateGoal(create_request(parent_goal_id=top.goal.id), metadata=admin)
+    bottom = await stub.CreateGoal(create_request(parent_goal_id=middle.goal.id), metadata=admin)
+    before = stored_events(tenant_system)
     details = await expect_error(
         stub.AlignGoal(
             goals_pb2.AlignGoalRequest(
                 goal_id=top.goal.id, parent_goal_id=bottom.goal.id, reason="reorganised"
             ),
-            metadata=HR,
+            metadata=admin,
         ),
         grpc.StatusCode.FAILED_PRECONDITION,
         "parent_goal_id",
     )
     assert "cycle" in details["parent_goal_id"]
-    assert stored_events(running_system) == before
+    assert stored_events(tenant_system) == before
 
 
 async def test_aligning_two_goals_under_each_other_at_once_lets_only_one_link_through(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = running_system.goals_stub
-    first = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=HR)
-    second = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=HR)
+    admin = hr(tenant_system)
+    stub = tenant_system.goals_stub
+    first = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=admin)
+    second = await stub.CreateGoal(create_request(level=goals_pb2.GOAL_LEVEL_TEAM), metadata=admin)
 
     def align(goal: str, parent: str) -> Awaitable[goals_pb2.GoalCommandResponse]:
         request = goals_pb2.AlignGoalRequest(goal_id=goal, parent_goal_id=parent)
-        return stub.AlignGoal(request, metadata=HR)
+        return stub.AlignGoal(request, metadata=admin)
 
     outcomes = await asyncio.gather(
         outcome_of(align(first.goal.id, second.goal.id)),
@@ -215,21 +221,22 @@ async def test_aligning_two_goals_under_each_other_at_once_lets_only_one_link_th
     assert refusals[0].code == grpc.StatusCode.FAILED_PRECONDITION, refusals
     assert "cycle" in refusals[0].details["parent_goal_id"], refusals
     for goal in (first, second):  # both goals still answer, with their progress
-        read = await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=goal.goal.id), metadata=HR)
+        read = await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=goal.goal.id), metadata=admin)
         assert 0.0 <= read.progress <= 1.0
 
 
 async def test_two_updates_of_the_same_version_one_wins_the_other_is_aborted(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = running_system.goals_stub
-    goal = await stub.CreateGoal(create_request(), metadata=HR)
+    admin = hr(tenant_system)
+    stub = tenant_system.goals_stub
+    goal = await stub.CreateGoal(create_request(), metadata=admin)
 
     def check_in(value: float, version: int) -> Awaitable[goals_pb2.GoalCommandResponse]:
         request = goals_pb2.CheckInRequest(
             goal_id=goal.goal.id, value=value, confidence=0.9, expected_version=version
         )
-        return stub.CheckIn(request, metadata=HR)
+        return stub.CheckIn(request, metadata=admin)
 
     won, lost = await race({8.0: check_in(8, goal.version), 7.0: check_in(7, goal.version)})
     assert (len(won), len(lost)) == (1, 1), (won, lost)
@@ -242,19 +249,20 @@ async def test_two_updates_of_the_same_version_one_wins_the_other_is_aborted(
     retried = await check_in(loser, first.version)
     assert retried.version == first.version + 1
     assert retried.goal.current == loser
-    history = await recorded_values(running_system, goal.goal.id, retried.version)
+    history = await recorded_values(tenant_system, goal.goal.id, retried.version)
     assert history[-2:] == [winner, loser]  # no update lost
 
 
 async def test_racing_updates_without_an_expected_version_lose_none_silently(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = running_system.goals_stub
-    goal = await stub.CreateGoal(create_request(), metadata=HR)
+    admin = hr(tenant_system)
+    stub = tenant_system.goals_stub
+    goal = await stub.CreateGoal(create_request(), metadata=admin)
 
     def check_in(value: float) -> Awaitable[goals_pb2.GoalCommandResponse]:
         request = goals_pb2.CheckInRequest(goal_id=goal.goal.id, value=value, confidence=0.5)
-        return stub.CheckIn(request, metadata=HR)
+        return stub.CheckIn(request, metadata=admin)
 
     won, lost = await race({value: check_in(value) for value in (9.0, 8.0, 7.0, 6.0)})
     # Serialised, all succeed; a write of a version another one took first is refused.
@@ -264,15 +272,16 @@ async def test_racing_updates_without_an_expected_version_lose_none_silently(
     assert won
     latest = max(response.version for response in won.values())
     assert latest == goal.version + len(won)  # nothing recorded that was not answered OK
-    history = await recorded_values(running_system, goal.goal.id, latest)
+    history = await recorded_values(tenant_system, goal.goal.id, latest)
     for value, response in won.items():
         assert history[response.version - 1] == value, (value, response.version, history)
 
 
 async def test_list_goals_keeps_the_goals_whose_period_overlaps_the_asked_one(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = running_system.goals_stub
+    admin = hr(tenant_system)
+    stub = tenant_system.goals_stub
     periods = {  # title -> (start, due); "" for an open end
         "Q1": ("2026-01-01", "2026-03-31"),
         "Ends on April 1st": ("2026-01-01", "2026-04-01"),
@@ -284,12 +293,12 @@ async def test_list_goals_keeps_the_goals_whose_period_overlaps_the_asked_one(
     }
     for title, (start, due) in periods.items():
         await stub.CreateGoal(
-            create_request(title=title, start_date=start, due_date=due), metadata=HR
+            create_request(title=title, start_date=start, due_date=due), metadata=admin
         )
 
     async def listed(period_start: str = "", period_end: str = "") -> set[str]:
         request = goals_pb2.ListGoalsRequest(period_start=period_start, period_end=period_end)
-        response = await stub.ListGoals(request, metadata=HR)
+        response = await stub.ListGoals(request, metadata=admin)
         return {goal.title for goal in response.goals}
 
     assert await listed("2026-04-01", "2026-06-30") == {
@@ -308,10 +317,11 @@ async def test_list_goals_keeps_the_goals_whose_period_overlaps_the_asked_one(
 
 
 async def test_services_serve_prometheus_metrics(running_system: RunningSystem) -> None:
-    system = running_system
-    created = await system.goals_stub.CreateGoal(create_request(), metadata=HR)
+    system = running_system  # its own: the metrics count only what this test did
+    admin = hr(system)
+    created = await system.goals_stub.CreateGoal(create_request(), metadata=admin)
     await expect_error(
-        system.goals_stub.CreateGoal(create_request(title=""), metadata=HR),
+        system.goals_stub.CreateGoal(create_request(title=""), metadata=admin),
         grpc.StatusCode.INVALID_ARGUMENT,
         "title",
     )
@@ -319,7 +329,7 @@ async def test_services_serve_prometheus_metrics(running_system: RunningSystem) 
         projections_pb2.GetGoalHistoryRequest(
             goal_id=created.goal.id, consistency_tokens=[created.position_token]
         ),
-        metadata=HR,
+        metadata=admin,
     )
     goals_text = scrape(system.goals.runtime.metrics_port)
     projections_text = scrape(system.projections.runtime.metrics_port)

@@ -20,10 +20,8 @@ from northstar.projections.v1 import projections_pb2
 from services.goals.queries import GoalFilter
 from services.shared.errors import MAX_REASON_CHARACTERS
 from services.shared.grpc_server import error_details
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem
 
-HR = bearer("hr-1", ["hr_admin"])
-AUDITOR = bearer("auditor-1", ["auditor"])
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 LONG_ID = "9" * 8000
 
@@ -41,17 +39,19 @@ async def failure(call: Callable[[], Awaitable[Any]]) -> grpc.aio.AioRpcError:
 
 
 async def test_undecodable_request_bytes_are_invalid_on_every_service(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    auditor = tenant_system.bearer("auditor-1", ["auditor"])
     methods = [
-        (running_system.goals_channel, "/northstar.goals.v1.GoalService/GetGoal"),
-        (running_system.directory_channel, "/northstar.directory.v1.DirectoryService/GetPerson"),
+        (tenant_system.goals_channel, "/northstar.goals.v1.GoalService/GetGoal"),
+        (tenant_system.directory_channel, "/northstar.directory.v1.DirectoryService/GetPerson"),
         (
-            running_system.projections_channel,
+            tenant_system.projections_channel,
             "/northstar.projections.v1.ProjectionService/GetGoalPath",
         ),
         (
-            running_system.projections_channel,
+            tenant_system.projections_channel,
             "/northstar.projections.v1.ProjectionService/ExportHistory",
         ),
     ]
@@ -60,10 +60,10 @@ async def test_undecodable_request_bytes_are_invalid_on_every_service(
             # No serializers: the raw bytes go out as they are.
             stream = channel.unary_stream(method, None, None)
             call: Callable[[], Awaitable[Any]] = functools.partial(
-                _drain, stream(payload, metadata=AUDITOR)
+                _drain, stream(payload, metadata=auditor)
             )
         else:
-            call = functools.partial(channel.unary_unary(method, None, None), payload, metadata=HR)
+            call = functools.partial(channel.unary_unary(method, None, None), payload, metadata=hr)
 
         error = await failure(call)
 
@@ -78,35 +78,37 @@ async def _drain(stream: Any) -> None:
 
 
 async def test_an_id_of_eight_thousand_characters_is_echoed_bounded_with_its_field(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    goals, directory = running_system.goals_stub, running_system.directory_stub
-    projections = running_system.projections_stub
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    auditor = tenant_system.bearer("auditor-1", ["auditor"])
+    goals, directory = tenant_system.goals_stub, tenant_system.directory_stub
+    projections = tenant_system.projections_stub
     calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
-        ("goal_id", lambda: goals.GetGoal(goals_pb2.GetGoalRequest(goal_id=LONG_ID), metadata=HR)),
+        ("goal_id", lambda: goals.GetGoal(goals_pb2.GetGoalRequest(goal_id=LONG_ID), metadata=hr)),
         (
             "person_id",
             lambda: directory.GetPerson(
-                directory_pb2.GetPersonRequest(person_id=LONG_ID), metadata=HR
+                directory_pb2.GetPersonRequest(person_id=LONG_ID), metadata=hr
             ),
         ),
         (
             "goal_id",
             lambda: projections.GetGoalPath(
-                projections_pb2.GetGoalPathRequest(goal_id=LONG_ID), metadata=HR
+                projections_pb2.GetGoalPathRequest(goal_id=LONG_ID), metadata=hr
             ),
         ),
         (
             "aggregate_id",
             lambda: projections.GetAuditHistory(
-                projections_pb2.GetAuditHistoryRequest(aggregate_id=LONG_ID), metadata=AUDITOR
+                projections_pb2.GetAuditHistoryRequest(aggregate_id=LONG_ID), metadata=auditor
             ),
         ),
         (
             "consistency_tokens[0]",
             lambda: projections.GetAlignmentTree(
                 projections_pb2.GetAlignmentTreeRequest(consistency_tokens=[LONG_ID]),
-                metadata=HR,
+                metadata=hr,
             ),
         ),
     ]
@@ -146,60 +148,61 @@ HAND_MADE_OFFSET_TOKENS = [
 ]
 
 
-async def test_hand_made_page_tokens_are_invalid(running_system: RunningSystem) -> None:
-    goals = running_system.goals_stub
+async def test_hand_made_page_tokens_are_invalid(tenant_system: RunningSystem) -> None:
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    goals = tenant_system.goals_stub
     for token in HAND_MADE_GOAL_PAGE_TOKENS:
         request = goals_pb2.ListGoalsRequest(page_token=token)
 
-        error = await failure(functools.partial(goals.ListGoals, request, metadata=HR))
+        error = await failure(functools.partial(goals.ListGoals, request, metadata=hr))
 
         assert error.code() == INVALID, (token[:80], error.details())
         assert set(error_details(error)) == {"page_token"}
     for token in HAND_MADE_OFFSET_TOKENS:
-        for call in offset_paged_calls(running_system, token):
+        for call in offset_paged_calls(tenant_system, token):
             error = await failure(call)
 
             assert error.code() == INVALID, (token[:80], error.details())
             assert set(error_details(error)) == {"page_token"}, error_details(error)
 
 
-def offset_paged_calls(
-    running_system: RunningSystem, token: str
-) -> list[Callable[[], Awaitable[Any]]]:
-    stub = running_system.projections_stub
+def offset_paged_calls(system: RunningSystem, token: str) -> list[Callable[[], Awaitable[Any]]]:
+    stub = system.projections_stub
     pb = projections_pb2
+    hr, auditor = system.bearer("hr-1", ["hr_admin"]), system.bearer("auditor-1", ["auditor"])
     return [
-        lambda: stub.GetAlignmentTree(pb.GetAlignmentTreeRequest(page_token=token), metadata=HR),
+        lambda: stub.GetAlignmentTree(pb.GetAlignmentTreeRequest(page_token=token), metadata=hr),
         lambda: stub.GetAlignmentSummary(
-            pb.GetAlignmentSummaryRequest(page_token=token), metadata=HR
+            pb.GetAlignmentSummaryRequest(page_token=token), metadata=hr
         ),
         lambda: stub.GetAuditHistory(
             pb.GetAuditHistoryRequest(
                 aggregate_id="00000000-0000-0000-0000-000000000001", page_token=token
             ),
-            metadata=AUDITOR,
+            metadata=auditor,
         ),
     ]
 
 
 async def test_a_nul_in_a_query_filter_is_invalid_on_either_store(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
     # Found by the fuzzer: PostgreSQL refuses NUL in text parameters, which was INTERNAL.
-    goals = running_system.goals_stub
+    goals = tenant_system.goals_stub
     calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
         (
             "owner_id",
-            lambda: goals.ListGoals(goals_pb2.ListGoalsRequest(owner_id="\0"), metadata=HR),
+            lambda: goals.ListGoals(goals_pb2.ListGoalsRequest(owner_id="\0"), metadata=hr),
         ),
         (
             "team_id",
-            lambda: goals.ListGoals(goals_pb2.ListGoalsRequest(team_id="a\0"), metadata=HR),
+            lambda: goals.ListGoals(goals_pb2.ListGoalsRequest(team_id="a\0"), metadata=hr),
         ),
         (
             "team_id",
             lambda: goals.SummariseSmart(
-                goals_pb2.SummariseSmartRequest(team_id="\0"), metadata=HR
+                goals_pb2.SummariseSmartRequest(team_id="\0"), metadata=hr
             ),
         ),
     ]

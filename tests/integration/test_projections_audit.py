@@ -21,12 +21,10 @@ from services.projections.audit_export import import_csv, import_jsonl
 from services.projections.goals_projection import GOALS_READ_MODEL
 from services.projections.versions import table_prefix
 from services.shared.readmodel import ReadModelDatabase
-from tests.integration.conftest import RunningSystem, bearer
-from tests.integration.test_walking_skeleton import HR, create, metric
+from tests.integration.conftest import RunningSystem
+from tests.integration.test_walking_skeleton import create, metric
 
 pytestmark = [pytest.mark.kafka]
-
-AUDITOR = bearer("auditor-1", ["auditor"])
 
 
 async def collect(chunks: AsyncIterable[projections_pb2.ExportHistoryChunk]) -> tuple[str, str]:
@@ -46,7 +44,8 @@ async def history_once_projected(
     while True:
         try:
             history: projections_pb2.AuditHistory = await system.projections_stub.GetAuditHistory(
-                projections_pb2.GetAuditHistoryRequest(aggregate_id=aggregate_id), metadata=AUDITOR
+                projections_pb2.GetAuditHistoryRequest(aggregate_id=aggregate_id),
+                metadata=system.bearer("auditor-1", ["auditor"]),
             )
             return history
         except grpc.aio.AioRpcError as error:
@@ -62,9 +61,11 @@ def verify_everything(db: ReadModelDatabase) -> dict[str, bool]:
 
 
 async def test_histories_past_states_exports_and_tampering(
-    running_system: RunningSystem, tmp_path: Path
+    tenant_system: RunningSystem, tmp_path: Path
 ) -> None:
-    system = running_system
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    auditor = tenant_system.bearer("auditor-1", ["auditor"])
+    system = tenant_system
     stub = system.projections_stub
     goal = await create(
         system, "Cut churn to 3%", goals_pb2.GOAL_LEVEL_PERSONAL, metric=metric(0, 10)
@@ -76,14 +77,14 @@ async def test_histories_past_states_exports_and_tampering(
     for value in (2, 4, 6):
         response = await system.goals_stub.CheckIn(
             goals_pb2.CheckInRequest(goal_id=goal.goal.id, value=value, confidence=0.7, note=""),
-            metadata=HR,
+            metadata=hr,
         )
         tokens.append(response.position_token)
     history = await stub.GetGoalHistory(
         projections_pb2.GetGoalHistoryRequest(
             goal_id=goal.goal.id, page_size=2, consistency_tokens=tokens
         ),
-        metadata=AUDITOR,
+        metadata=auditor,
     )
     assert [e.version for e in history.entries] == [1, 2]
     assert history.entries[0].aggregate_type == "Goal"
@@ -92,30 +93,30 @@ async def test_histories_past_states_exports_and_tampering(
 
     # The state at a version, and at the moment of an entry.
     at_three = await stub.GetGoalAsOf(
-        projections_pb2.GetGoalAsOfRequest(goal_id=goal.goal.id, version=3), metadata=AUDITOR
+        projections_pb2.GetGoalAsOfRequest(goal_id=goal.goal.id, version=3), metadata=auditor
     )
     assert json.loads(at_three.state_json)["metric"]["current"] == 2.0
     rest = await stub.GetGoalHistory(
         projections_pb2.GetGoalHistoryRequest(
             goal_id=goal.goal.id, page_token=history.next_page_token
         ),
-        metadata=AUDITOR,
+        metadata=auditor,
     )
     fourth = rest.entries[1]
     at_moment = await stub.GetGoalAsOf(
         projections_pb2.GetGoalAsOfRequest(goal_id=goal.goal.id, as_of=fourth.occurred_at),
-        metadata=AUDITOR,
+        metadata=auditor,
     )
     assert at_moment.version == 4
     assert json.loads(at_moment.state_json)["metric"]["current"] == 4.0
 
     # Directory aggregates are audited too, in the same tenant-scoped store.
-    person_id = str(person_uuid("acme", "owner-1"))
+    person_id = str(person_uuid(system.tenant_id(), "owner-1"))
     person = await history_once_projected(system, person_id)
     assert person.entries[0].event_type == "directory.PersonRegistered"
     assert person.entries[0].aggregate_type == "Person"
 
-    tenant = await stub.VerifyHistory(projections_pb2.VerifyHistoryRequest(), metadata=AUDITOR)
+    tenant = await stub.VerifyHistory(projections_pb2.VerifyHistoryRequest(), metadata=auditor)
     assert tenant.intact
     assert tenant.aggregates_checked >= 2 + 4  # two goals, four acme people (and teams)
 
@@ -123,19 +124,19 @@ async def test_histories_past_states_exports_and_tampering(
     media_type, jsonl = await collect(
         stub.ExportHistory(
             projections_pb2.ExportHistoryRequest(format=projections_pb2.EXPORT_FORMAT_JSONL),
-            metadata=AUDITOR,
+            metadata=auditor,
         )
     )
     assert media_type == "application/x-ndjson"
     lines = jsonl.splitlines()
-    assert {json.loads(line)["tenant_id"] for line in lines} == {"acme"}
+    assert {json.loads(line)["tenant_id"] for line in lines} == {system.tenant_id()}
     assert tenant.entries_checked == len(lines)
     csv_type, csv_text = await collect(
         stub.ExportHistory(
             projections_pb2.ExportHistoryRequest(
                 aggregate_id=goal.goal.id, format=projections_pb2.EXPORT_FORMAT_CSV
             ),
-            metadata=HR,
+            metadata=hr,
         )
     )
     assert csv_type == "text/csv"
@@ -160,29 +161,31 @@ async def test_histories_past_states_exports_and_tampering(
             ("mallory", goal.goal.id, 3),
         )
     broken = await stub.VerifyHistory(
-        projections_pb2.VerifyHistoryRequest(aggregate_id=goal.goal.id), metadata=AUDITOR
+        projections_pb2.VerifyHistoryRequest(aggregate_id=goal.goal.id), metadata=auditor
     )
     assert not broken.intact
     assert (broken.broken_aggregate_id, broken.first_broken_version) == (goal.goal.id, 3)
     assert "hash" in broken.reason
-    whole = await stub.VerifyHistory(projections_pb2.VerifyHistoryRequest(), metadata=AUDITOR)
+    whole = await stub.VerifyHistory(projections_pb2.VerifyHistoryRequest(), metadata=auditor)
     assert (whole.intact, whole.broken_aggregate_id, whole.first_broken_version) == (
         False,
         goal.goal.id,
         3,
     )
     untouched = await stub.VerifyHistory(
-        projections_pb2.VerifyHistoryRequest(aggregate_id=other.goal.id), metadata=AUDITOR
+        projections_pb2.VerifyHistoryRequest(aggregate_id=other.goal.id), metadata=auditor
     )
     assert untouched.intact
 
 
 async def test_every_goal_command_shows_in_the_history_and_the_projected_state(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
     """Rename, describe, visibility, metric and key result removal: each is an audit entry with
     its reason, and the projections' state of the goal is the one the goals service holds."""
-    system = running_system
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    auditor = tenant_system.bearer("auditor-1", ["auditor"])
+    system = tenant_system
     goals = system.goals_stub
     goal = await create(system, "Cut churn", goals_pb2.GOAL_LEVEL_PERSONAL, metric=metric(0, 10))
     goal_id = goal.goal.id
@@ -190,22 +193,22 @@ async def test_every_goal_command_shows_in_the_history_and_the_projected_state(
         goals_pb2.AddKeyResultRequest(
             goal_id=goal_id, title="Exit interviews", metric=metric(0, 5)
         ),
-        metadata=HR,
+        metadata=hr,
     )
     # Calls start when made, so each is made only when the previous one has answered.
     commands: list[Callable[[], Awaitable[goals_pb2.GoalCommandResponse]]] = [
         lambda: goals.RenameGoal(
-            goals_pb2.RenameGoalRequest(goal_id=goal_id, title="Cut churn to 3%"), metadata=HR
+            goals_pb2.RenameGoalRequest(goal_id=goal_id, title="Cut churn to 3%"), metadata=hr
         ),
         lambda: goals.DescribeGoal(
             goals_pb2.DescribeGoalRequest(goal_id=goal_id, description="Monthly logo churn."),
-            metadata=HR,
+            metadata=hr,
         ),
         lambda: goals.ChangeGoalVisibility(
             goals_pb2.ChangeGoalVisibilityRequest(
                 goal_id=goal_id, visibility=goals_pb2.GOAL_VISIBILITY_PRIVATE
             ),
-            metadata=HR,
+            metadata=hr,
         ),
         lambda: goals.ChangeMetric(
             goals_pb2.ChangeMetricRequest(
@@ -218,7 +221,7 @@ async def test_every_goal_command_shows_in_the_history_and_the_projected_state(
                 ),
                 reason="a rate, not a count",
             ),
-            metadata=HR,
+            metadata=hr,
         ),
         lambda: goals.RemoveKeyResult(
             goals_pb2.RemoveKeyResultRequest(
@@ -226,7 +229,7 @@ async def test_every_goal_command_shows_in_the_history_and_the_projected_state(
                 key_result_id=added.goal.key_results[0].id,
                 reason="covered by the survey",
             ),
-            metadata=HR,
+            metadata=hr,
         ),
     ]
     last = None
@@ -238,7 +241,7 @@ async def test_every_goal_command_shows_in_the_history_and_the_projected_state(
         projections_pb2.GetGoalHistoryRequest(
             goal_id=goal_id, consistency_tokens=[last.position_token]
         ),
-        metadata=AUDITOR,
+        metadata=auditor,
     )
     assert [(e.event_type, e.reason) for e in history.entries[3:]] == [
         ("goals.GoalRenamed", ""),
@@ -248,7 +251,7 @@ async def test_every_goal_command_shows_in_the_history_and_the_projected_state(
         ("goals.GoalKeyResultRemoved", "covered by the survey"),
     ]
     projected = await system.projections_stub.GetGoalAsOf(
-        projections_pb2.GetGoalAsOfRequest(goal_id=goal_id), metadata=AUDITOR
+        projections_pb2.GetGoalAsOfRequest(goal_id=goal_id), metadata=auditor
     )
     state = json.loads(projected.state_json)
     assert (state["title"], state["description"], state["visibility"]) == (

@@ -16,16 +16,12 @@ from northstar.projections.v1 import projections_pb2 as pb
 from services.directory.domain import person_uuid
 from services.shared.grpc_server import error_details
 from services.shared.position import decode_position_token, encode_position_token
-from tests.integration.conftest import RunningSystem, bearer, platform_operator
-from tests.integration.test_walking_skeleton import HR, create, metric
+from tests.integration.conftest import RunningSystem, platform_operator
+from tests.integration.test_walking_skeleton import create, metric
 
 pytestmark = [pytest.mark.kafka]
 
-AUDITOR = bearer("auditor-1", ["auditor"])
-MANAGER = bearer("manager-1", ["manager"])
-EMPLOYEE = bearer("owner-1", ["employee"])
 OPERATOR = platform_operator()
-GLOBEX_HR = bearer("globex-hr", ["hr_admin"], tenant_id="globex")
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -50,9 +46,14 @@ async def drain(stream: Any) -> None:
 
 
 async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    system = running_system
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    auditor = tenant_system.bearer("auditor-1", ["auditor"])
+    manager = tenant_system.bearer("manager-1", ["manager"])
+    employee = tenant_system.bearer("owner-1", ["employee"])
+    globex_hr = tenant_system.bearer("globex-hr", ["hr_admin"], "globex")
+    system = tenant_system
     stub = system.projections_stub
     goal = await create(system, "Grow revenue", goals_pb2.GOAL_LEVEL_COMPANY, metric=metric(0, 10))
     secret = await create(
@@ -69,51 +70,54 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         goals_pb2.GOAL_LEVEL_COMPANY,
         owner_id="globex-owner",
         team_id="",
-        metadata=GLOBEX_HR,
+        metadata=globex_hr,
     )
     await stub.GetAlignmentTree(
         pb.GetAlignmentTreeRequest(
             consistency_tokens=[goal.position_token, secret.position_token, shared.position_token]
         ),
-        metadata=HR,
+        metadata=hr,
     )
     await stub.GetAlignmentTree(
-        pb.GetAlignmentTreeRequest(consistency_tokens=[theirs.position_token]), metadata=GLOBEX_HR
+        pb.GetAlignmentTreeRequest(consistency_tokens=[theirs.position_token]), metadata=globex_hr
     )
-    system.projections.servicer.reads.wait_timeout_seconds = SHORT_WAIT_SECONDS
+    # Put back when the test ends: the system serves the module's other tests too.
+    monkeypatch.setattr(
+        system.projections.servicer.reads, "wait_timeout_seconds", SHORT_WAIT_SECONDS
+    )
     unknown = str(uuid.uuid4())
     _their_goal, their_version = decode_position_token(theirs.position_token)
     unknown_position = encode_position_token(unknown, their_version)
     mine, foreign, private = goal.goal.id, theirs.goal.id, secret.goal.id
-    person = str(person_uuid("acme", "owner-2"))
+    person = str(person_uuid(system.tenant_id(), "owner-2"))
 
     def tree(**fields: Any) -> Callable[[], Awaitable[Any]]:
-        return lambda: stub.GetAlignmentTree(pb.GetAlignmentTreeRequest(**fields), metadata=HR)
+        return lambda: stub.GetAlignmentTree(pb.GetAlignmentTreeRequest(**fields), metadata=hr)
 
     def summary(**fields: Any) -> Callable[[], Awaitable[Any]]:
         return lambda: stub.GetAlignmentSummary(
-            pb.GetAlignmentSummaryRequest(**fields), metadata=HR
+            pb.GetAlignmentSummaryRequest(**fields), metadata=hr
         )
 
-    def path(goal_id: str, caller: Any = HR) -> Callable[[], Awaitable[Any]]:
+    def path(goal_id: str, caller: Any = hr) -> Callable[[], Awaitable[Any]]:
         return lambda: stub.GetGoalPath(pb.GetGoalPathRequest(goal_id=goal_id), metadata=caller)
 
     def contributors(**fields: Any) -> Callable[[], Awaitable[Any]]:
-        return lambda: stub.ListContributors(pb.ListContributorsRequest(**fields), metadata=HR)
+        return lambda: stub.ListContributors(pb.ListContributorsRequest(**fields), metadata=hr)
 
-    def goal_history(caller: Any = HR, **fields: Any) -> Callable[[], Awaitable[Any]]:
+    def goal_history(caller: Any = hr, **fields: Any) -> Callable[[], Awaitable[Any]]:
         return lambda: stub.GetGoalHistory(pb.GetGoalHistoryRequest(**fields), metadata=caller)
 
-    def audit_history(caller: Any = AUDITOR, **fields: Any) -> Callable[[], Awaitable[Any]]:
+    def audit_history(caller: Any = auditor, **fields: Any) -> Callable[[], Awaitable[Any]]:
         return lambda: stub.GetAuditHistory(pb.GetAuditHistoryRequest(**fields), metadata=caller)
 
     def as_of(**fields: Any) -> Callable[[], Awaitable[Any]]:
-        return lambda: stub.GetGoalAsOf(pb.GetGoalAsOfRequest(**fields), metadata=AUDITOR)
+        return lambda: stub.GetGoalAsOf(pb.GetGoalAsOfRequest(**fields), metadata=auditor)
 
-    def verify(caller: Any = AUDITOR, **fields: Any) -> Callable[[], Awaitable[Any]]:
+    def verify(caller: Any = auditor, **fields: Any) -> Callable[[], Awaitable[Any]]:
         return lambda: stub.VerifyHistory(pb.VerifyHistoryRequest(**fields), metadata=caller)
 
-    def export(caller: Any = AUDITOR, **fields: Any) -> Callable[[], Awaitable[Any]]:
+    def export(caller: Any = auditor, **fields: Any) -> Callable[[], Awaitable[Any]]:
         return lambda: drain(stub.ExportHistory(pb.ExportHistoryRequest(**fields), metadata=caller))
 
     jsonl = pb.EXPORT_FORMAT_JSONL
@@ -154,7 +158,7 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         ("path: missing id", path(""), INVALID, "goal_id"),
         ("path: malformed id", path("goal-1"), INVALID, "goal_id"),
         ("path: unknown goal", path(unknown), NOT_FOUND, "goal_id"),
-        ("path: another's private goal", path(private, EMPLOYEE), NOT_FOUND, "goal_id"),
+        ("path: another's private goal", path(private, employee), NOT_FOUND, "goal_id"),
         ("contributors: unknown", contributors(goal_id=unknown), NOT_FOUND, "goal_id"),
         (
             "contributors: negative page size",
@@ -176,10 +180,10 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
             INVALID,
             "page_size",
         ),
-        ("history: not the owner", goal_history(EMPLOYEE, goal_id=shared.goal.id), DENIED, ""),
+        ("history: not the owner", goal_history(employee, goal_id=shared.goal.id), DENIED, ""),
         ("audit: malformed id", audit_history(aggregate_id="x"), INVALID, "aggregate_id"),
         ("audit: unknown", audit_history(aggregate_id=unknown), NOT_FOUND, "aggregate_id"),
-        ("audit: person for a manager", audit_history(MANAGER, aggregate_id=person), DENIED, ""),
+        ("audit: person for a manager", audit_history(manager, aggregate_id=person), DENIED, ""),
         ("as of: negative version", as_of(goal_id=mine, version=-1), INVALID, "version"),
         (
             "as of: version and time",
@@ -198,14 +202,14 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         ),
         ("verify: malformed id", verify(aggregate_id="1"), INVALID, "aggregate_id"),
         ("verify: unknown", verify(aggregate_id=unknown), NOT_FOUND, "aggregate_id"),
-        ("verify: whole tenant by an employee", verify(EMPLOYEE), DENIED, ""),
+        ("verify: whole tenant by an employee", verify(employee), DENIED, ""),
         ("export: no format", export(aggregate_id=mine), INVALID, "format"),
-        ("export: by a manager", export(MANAGER, format=jsonl), DENIED, ""),
+        ("export: by a manager", export(manager, format=jsonl), DENIED, ""),
         ("export: unknown", export(aggregate_id=unknown, format=jsonl), NOT_FOUND, "aggregate_id"),
         (
-            "rebuild: by an HR admin",
+            "rebuild: by an hr admin",
             lambda: stub.StartRebuild(
-                pb.StartRebuildRequest(read_model=pb.READ_MODEL_GOALS), metadata=HR
+                pb.StartRebuildRequest(read_model=pb.READ_MODEL_GOALS), metadata=hr
             ),
             DENIED,
             "",
@@ -227,7 +231,7 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
         (
             "rebuild status: by an employee",
             lambda: stub.GetRebuildStatus(
-                pb.GetRebuildStatusRequest(read_model=pb.READ_MODEL_GOALS), metadata=EMPLOYEE
+                pb.GetRebuildStatusRequest(read_model=pb.READ_MODEL_GOALS), metadata=employee
             ),
             DENIED,
             "",
@@ -262,8 +266,8 @@ async def test_every_rpc_names_the_field_at_fault_and_hides_other_tenants(
             export(aggregate_id=unknown, format=jsonl),
             export(aggregate_id=foreign, format=jsonl),
         ),
-        (path(unknown, EMPLOYEE), path(private, EMPLOYEE)),
-        (goal_history(EMPLOYEE, goal_id=unknown), goal_history(EMPLOYEE, goal_id=private)),
+        (path(unknown, employee), path(private, employee)),
+        (goal_history(employee, goal_id=unknown), goal_history(employee, goal_id=private)),
         (
             tree(consistency_tokens=[unknown_position]),
             tree(consistency_tokens=[theirs.position_token]),

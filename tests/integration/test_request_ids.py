@@ -80,47 +80,50 @@ async def test_a_create_whose_answer_the_client_missed_is_answered_again_on_retr
 
 
 async def test_a_storm_of_timed_out_creates_retried_with_their_ids_makes_one_goal_each(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    system = running_system
+    owner = tenant_system.bearer("owner-1", ["employee"])
+    system = tenant_system
     before = position(system)
     requests = [new_goal(f"Storm goal {n}", str(uuid.uuid4())) for n in range(30)]
     missed = []
     for request in requests:
         try:
-            await system.goals_stub.CreateGoal(request, metadata=OWNER, timeout=0.001)
+            await system.goals_stub.CreateGoal(request, metadata=owner, timeout=0.001)
         except grpc.aio.AioRpcError as error:
             missed.append(error.code())
     assert set(missed) <= {grpc.StatusCode.DEADLINE_EXCEEDED}
-    retried = [await system.goals_stub.CreateGoal(r, metadata=OWNER) for r in requests]
+    retried = [await system.goals_stub.CreateGoal(r, metadata=owner) for r in requests]
     ids = [response.goal.id for response in retried]
     assert len(set(ids)) == len(requests)
     assert goals_stored_after(system, before) == set(ids)
 
 
 async def test_copies_of_one_request_sent_at_once_store_one_goal(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    system = running_system
+    owner = tenant_system.bearer("owner-1", ["employee"])
+    system = tenant_system
     before = position(system)
     request = new_goal("Hire two engineers", str(uuid.uuid4()))
     answers = await asyncio.gather(
-        *(system.goals_stub.CreateGoal(request, metadata=OWNER) for _ in range(8))
+        *(system.goals_stub.CreateGoal(request, metadata=owner) for _ in range(8))
     )
     assert len({answer.goal.id for answer in answers}) == 1
     assert goals_stored_after(system, before) == {answers[0].goal.id}
 
 
 async def test_another_request_under_a_used_id_is_refused_naming_request_id(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    system = running_system
+    owner = tenant_system.bearer("owner-1", ["employee"])
+    system = tenant_system
     request_id = str(uuid.uuid4())
-    await system.goals_stub.CreateGoal(new_goal("Publish the roadmap", request_id), metadata=OWNER)
+    await system.goals_stub.CreateGoal(new_goal("Publish the roadmap", request_id), metadata=owner)
     before = position(system)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await system.goals_stub.CreateGoal(
-            new_goal("Publish a different roadmap", request_id), metadata=OWNER
+            new_goal("Publish a different roadmap", request_id), metadata=owner
         )
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "request_id" in error_details(refused.value)
@@ -128,30 +131,32 @@ async def test_another_request_under_a_used_id_is_refused_naming_request_id(
 
 
 async def test_changing_commands_retried_with_their_id_change_once(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    system, stub = running_system, running_system.goals_stub
-    goal = await stub.CreateGoal(new_goal("Cut build time", ""), metadata=OWNER)
+    owner = tenant_system.bearer("owner-1", ["employee"])
+    system, stub = tenant_system, tenant_system.goals_stub
+    goal = await stub.CreateGoal(new_goal("Cut build time", ""), metadata=owner)
     check_in = pb.CheckInRequest(
         goal_id=goal.goal.id, value=3, confidence=0.6, request_id=str(uuid.uuid4())
     )
-    first = await stub.CheckIn(check_in, metadata=OWNER)
+    first = await stub.CheckIn(check_in, metadata=owner)
     before = position(system)
-    again = await stub.CheckIn(check_in, metadata=OWNER)
+    again = await stub.CheckIn(check_in, metadata=owner)
     assert (again.version, again.position_token) == (first.version, first.position_token)
     assert position(system) == before
     # The same id on another goal is another request.
-    other = await stub.CreateGoal(new_goal("Cut test time", ""), metadata=OWNER)
+    other = await stub.CreateGoal(new_goal("Cut test time", ""), metadata=owner)
     check_in.goal_id = other.goal.id
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await stub.CheckIn(check_in, metadata=OWNER)
+        await stub.CheckIn(check_in, metadata=owner)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 async def test_a_cascade_retried_with_its_id_answers_the_goals_it_created(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = running_system.goals_stub
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    stub = tenant_system.goals_stub
     team_goal = await stub.CreateGoal(
         pb.CreateGoalRequest(
             title="Ship the mobile app",
@@ -161,15 +166,15 @@ async def test_a_cascade_retried_with_its_id_answers_the_goals_it_created(
             start_date="2026-01-01",
             activate=True,
         ),
-        metadata=HR,
+        metadata=hr,
     )
     cascade = pb.CascadeGoalRequest(goal_id=team_goal.goal.id, request_id=str(uuid.uuid4()))
-    first = await stub.CascadeGoal(cascade, metadata=HR)
-    before = position(running_system)
-    again = await stub.CascadeGoal(cascade, metadata=HR)
+    first = await stub.CascadeGoal(cascade, metadata=hr)
+    before = position(tenant_system)
+    again = await stub.CascadeGoal(cascade, metadata=hr)
     assert [c.goal.id for c in again.created] == [c.goal.id for c in first.created]
     assert len(first.created) == 2
-    assert position(running_system) == before
+    assert position(tenant_system) == before
 
 
 async def test_a_request_id_is_forgotten_after_the_retention_window(
@@ -184,9 +189,10 @@ async def test_a_request_id_is_forgotten_after_the_retention_window(
 
 
 async def test_directory_upserts_retried_with_their_id_answer_the_first_result(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    system, stub = running_system, running_system.directory_stub
+    hr = tenant_system.bearer("hr-1", ["hr_admin"])
+    system, stub = tenant_system, tenant_system.directory_stub
     upsert = directory_pb2.UpsertPersonRequest(
         person_id="new-hire-1",
         name="New Hire",
@@ -194,23 +200,24 @@ async def test_directory_upserts_retried_with_their_id_answer_the_first_result(
         team_id="team-a",
         request_id=str(uuid.uuid4()),
     )
-    first = await stub.UpsertPerson(upsert, metadata=HR)
+    first = await stub.UpsertPerson(upsert, metadata=hr)
     recorder = system.directory.app.recorder
     before = recorder.max_notification_id()
-    again = await stub.UpsertPerson(upsert, metadata=HR)
+    again = await stub.UpsertPerson(upsert, metadata=hr)
     assert (again.version, again.changed, again.person) == (first.version, True, first.person)
     assert recorder.max_notification_id() == before
     upsert.name = "Renamed Hire"
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await stub.UpsertPerson(upsert, metadata=HR)
+        await stub.UpsertPerson(upsert, metadata=hr)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "request_id" in error_details(refused.value)
 
 
-async def test_a_malformed_request_id_is_invalid(running_system: RunningSystem) -> None:
+async def test_a_malformed_request_id_is_invalid(tenant_system: RunningSystem) -> None:
+    owner = tenant_system.bearer("owner-1", ["employee"])
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await running_system.goals_stub.CreateGoal(
-            new_goal("Badly named", "has spaces in it"), metadata=OWNER
+        await tenant_system.goals_stub.CreateGoal(
+            new_goal("Badly named", "has spaces in it"), metadata=owner
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "request_id" in error_details(refused.value)

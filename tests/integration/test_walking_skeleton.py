@@ -47,7 +47,7 @@ async def create(
     if "metric" in fields:
         request.metric.CopyFrom(fields["metric"])
     request.progress_source = fields.get("progress_source", goals_pb2.PROGRESS_SOURCE_UNSPECIFIED)
-    metadata = fields.get("metadata", HR)
+    metadata = fields.get("metadata") or system.bearer("hr-1", ["hr_admin"])
     response: goals_pb2.GoalCommandResponse = await system.goals_stub.CreateGoal(
         request,
         metadata=metadata,
