@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 
 from bench import hris_feed
+from bench.alignment_scale import alignment_tree_latency, projection_apply_cost
 from bench.e2e import e2e_latency
 from bench.goal_load import goal_load_with_history
 from bench.goal_tree import goal_tree_check_in
@@ -214,6 +215,8 @@ BENCHMARKS = {
         Benchmark("hris_feed", True, _hris_feed),
         Benchmark("rebuild_throughput", True, rebuild_throughput),
         Benchmark("e2e_latency", True, e2e_latency),
+        Benchmark("alignment_tree_latency", False, alignment_tree_latency),
+        Benchmark("projection_apply_cost", False, projection_apply_cost),
     )
 }
 

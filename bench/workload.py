@@ -62,6 +62,10 @@ class Sizes:
     history_loads: int
     rebuild_events: int = 1_000_000
     e2e_seconds: float = 10.0
+    tree_goals: int = 10_000
+    tree_queries: int = 200
+    apply_cost_goals: tuple[int, ...] = (100, 1_000, 10_000)
+    apply_cost_events: int = 2_000
 
     @classmethod
     def full(cls) -> Sizes:
@@ -87,6 +91,10 @@ class Sizes:
             history_loads=5,
             rebuild_events=20_000,
             e2e_seconds=3.0,
+            tree_goals=2_000,
+            tree_queries=50,
+            apply_cost_goals=(100, 300, 1_000),
+            apply_cost_events=500,
         )
 
 

@@ -27,6 +27,9 @@ R = TypeVar("R")
 T = TypeVar("T")
 CALL_TIMEOUT_SECONDS = 15.0
 PEOPLE_CACHE_SECONDS = 60.0
+TREE_PAGE_SIZE = 500
+MAX_TREE_PAGES = 200
+"""A page asks for the whole tree page by page; past this many pages (100,000 goals) it stops."""
 # The web server's own account, for the login page's list of people (dev mode only).
 SERVICE_ACCOUNT = "northstar-web"
 
@@ -79,6 +82,31 @@ class Backend:
             return Answer(None, explain(error, service, self._addresses[service]))
         return Answer(value, None)
 
+    async def alignment_tree(
+        self, request: projections_pb2.GetAlignmentTreeRequest, visitor: Visitor
+    ) -> Answer[projections_pb2.AlignmentTree]:
+        """The whole tree: every page of `request`, merged into one answer (the first page's
+        counts cover every page)."""
+        merged = projections_pb2.AlignmentTree()
+        token = ""
+        for number in range(MAX_TREE_PAGES):
+            page_request = projections_pb2.GetAlignmentTreeRequest()
+            page_request.CopyFrom(request)
+            page_request.page_size, page_request.page_token = TREE_PAGE_SIZE, token
+            answer = await self.call(
+                "projections", self.projections.GetAlignmentTree, page_request, visitor
+            )
+            if answer.value is None:
+                return answer
+            if number == 0:
+                merged.status_counts.extend(answer.value.status_counts)
+                merged.total_size = answer.value.total_size
+            merged.nodes.extend(answer.value.nodes)
+            token = answer.value.next_page_token
+            if not token:
+                break
+        return Answer(merged, None)
+
     async def export_text(self, request: Any, visitor: Visitor) -> Answer[str]:
         try:
             stream = self.projections.ExportHistory(
@@ -95,12 +123,7 @@ class Backend:
         if cached and time.monotonic() - fetched_at < PEOPLE_CACHE_SECONDS:
             return cached
         account = Visitor(SERVICE_ACCOUNT, self.tenant, ("integration",))
-        tree = await self.call(
-            "projections",
-            self.projections.GetAlignmentTree,
-            projections_pb2.GetAlignmentTreeRequest(page_size=500),
-            account,
-        )
+        tree = await self.alignment_tree(projections_pb2.GetAlignmentTreeRequest(), account)
         team_ids = {
             node.team_id for node in (tree.value.nodes if tree.value else []) if node.team_id
         }

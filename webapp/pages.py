@@ -84,10 +84,10 @@ async def alignment_page(request: web.Request) -> web.StreamResponse:
     period_from, period_to = _date_filter(request, "from"), _date_filter(request, "to")
     filters = {"team_id": team, "period_start": period_from, "period_end": period_to}
     tree, summary, everything = await asyncio.gather(
-        backend.call(
-            "projections",
-            backend.projections.GetAlignmentTree,
-            projections_pb2.GetAlignmentTreeRequest(page_size=500, **filters),
+        backend.alignment_tree(
+            projections_pb2.GetAlignmentTreeRequest(
+                team_id=team, period_start=period_from, period_end=period_to
+            ),
             visitor,
         ),
         backend.call(
@@ -96,12 +96,7 @@ async def alignment_page(request: web.Request) -> web.StreamResponse:
             projections_pb2.GetAlignmentSummaryRequest(page_size=500, **filters),
             visitor,
         ),
-        backend.call(
-            "projections",
-            backend.projections.GetAlignmentTree,
-            projections_pb2.GetAlignmentTreeRequest(page_size=500),
-            visitor,
-        ),
+        backend.alignment_tree(projections_pb2.GetAlignmentTreeRequest(), visitor),
     )
     orphan_ids = [node.goal_id for node in summary.value.orphan_goals] if summary.value else []
     roots = alignment.nest(tree.value.nodes, orphan_ids) if tree.value else []

@@ -27,8 +27,7 @@ from services.projections.goal_state import (
     own_progress,
     progress_source,
 )
-from services.shared.errors import NotFound
-from services.shared.readmodel import ReadModelDatabase, Transaction
+from services.shared.readmodel import ReadModelDatabase, Row, Transaction
 
 ALIGNMENT_TABLE = "alignment_goals"
 """Unprefixed: the view over the live version's table (the version's own table is prefixed)."""
@@ -58,6 +57,10 @@ CREATE TABLE IF NOT EXISTS {table} (
 )
 """
 _INDEX_DDL = "CREATE INDEX IF NOT EXISTS {table}_tenant ON {table} (tenant_id)"
+# Covers a tenant's (goal, version) pairs: what a cached tree compares to see what changed.
+_VERSIONS_INDEX_DDL = (
+    "CREATE INDEX IF NOT EXISTS {table}_tenant_versions ON {table} (tenant_id, goal_id, version)"
+)
 _COLUMNS = (
     "goal_id, tenant_id, title, level, owner_id, team_id, visibility, lifecycle, outcome, "
     "parent_goal_id, contributions_json, own_progress, measured_by_own, guardrail, start_date, "
@@ -80,6 +83,7 @@ def ensure_alignment_tables(db: ReadModelDatabase, table: str) -> None:
     with db.transaction() as tx:
         tx.execute(_DDL.format(table=table))
         tx.execute(_INDEX_DDL.format(table=table))
+        tx.execute(_VERSIONS_INDEX_DDL.format(table=table))
         present = _columns(tx, db.engine, table)
         for column, definition in _ADDED_COLUMNS.items():
             if column not in present:
@@ -217,23 +221,74 @@ def tenant_graph(
     db: ReadModelDatabase, table: str, tenant_id: str, today: date
 ) -> dict[UUID, GoalNode]:
     """Every goal of the tenant with its rolled-up progress, status and children."""
-    rows = db.read(
-        f"SELECT {_COLUMNS} FROM {table} WHERE tenant_id = ? ORDER BY goal_id",
-        (tenant_id,),
-    )
+    with db.snapshot() as tx:
+        nodes = read_nodes(tx, table, tenant_id)
+    return link_graph(nodes, today)
+
+
+def read_nodes(
+    tx: Transaction, table: str, tenant_id: str, goal_ids: Sequence[str] = ()
+) -> dict[UUID, GoalNode]:
+    """The tenant's goals (or only those of `goal_ids`), unlinked, in goal id order."""
+    if goal_ids:
+        rows: list[Row] = []
+        for start in range(0, len(goal_ids), _IDS_PER_QUERY):
+            chunk = goal_ids[start : start + _IDS_PER_QUERY]
+            rows += tx.execute(
+                f"SELECT {_COLUMNS} FROM {table} WHERE tenant_id = ? "
+                f"AND goal_id IN ({', '.join('?' * len(chunk))})",
+                (tenant_id, *chunk),
+            )
+    else:
+        rows = tx.execute(f"SELECT {_COLUMNS} FROM {table} WHERE tenant_id = ?", (tenant_id,))
     # Sorted here, not by the engine: collations order ids differently.
     ordered = sorted(map(_node, rows), key=lambda node: str(node.goal_id))
-    return link_graph({node.goal_id: node for node in ordered}, today)
+    return {node.goal_id: node for node in ordered}
+
+
+_IDS_PER_QUERY = 500
+
+
+def read_versions(tx: Transaction, table: str, tenant_id: str) -> dict[str, int]:
+    """Each of the tenant's goals and the version its row holds."""
+    rows = tx.execute(f"SELECT goal_id, version FROM {table} WHERE tenant_id = ?", (tenant_id,))
+    return {str(goal_id): int(version) for goal_id, version in rows}
+
+
+def tenant_fingerprint(tx: Transaction, table: str, tenant_id: str) -> tuple[int, int]:
+    """(rows, sum of their versions): an applied event raises its goal's version and a new
+    goal adds a row, so any change to the tenant's rows changes this pair."""
+    row = tx.one(
+        f"SELECT COUNT(*), COALESCE(SUM(version), 0) FROM {table} WHERE tenant_id = ?",
+        (tenant_id,),
+    )
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
 
 def link_graph(nodes: dict[UUID, GoalNode], today: date) -> dict[UUID, GoalNode]:
     """Fills in each node's children, rolled-up progress and status (in place; returns nodes)."""
+    link_nodes(nodes, children_links(nodes), today)
+    return nodes
+
+
+def children_links(nodes: Mapping[UUID, GoalNode]) -> dict[UUID, list[tuple[UUID, float]]]:
+    """Every goal's (child, weight) links within `nodes`: primary children (weight 1) and
+    contributors, loop-closing links included."""
     children_of: dict[UUID, list[tuple[UUID, float]]] = {}
     for node in nodes.values():
         links = [(node.parent_goal_id, 1.0)] if node.parent_goal_id else []
         for target, weight in links + node.contributes_to:
             if target in nodes:
                 children_of.setdefault(target, []).append((node.goal_id, weight))
+    return children_of
+
+
+def link_nodes(
+    nodes: Mapping[UUID, GoalNode],
+    children_of: Mapping[UUID, Sequence[tuple[UUID, float]]],
+    today: date,
+) -> list[tuple[UUID, UUID]]:
+    """`link_graph` given the links; returns the loop-closing links the tree leaves out."""
     progress = rollup_progress(
         nodes,
         {g: n.own_progress for g, n in nodes.items() if n.own_progress is not None},
@@ -242,82 +297,27 @@ def link_graph(nodes: dict[UUID, GoalNode], today: date) -> dict[UUID, GoalNode]
     )
     # Progress uses the raw links (rollup_progress ignores loop-closing links itself, so the
     # numbers match the goals service); the tree's shape leaves those same links out.
-    acyclic_children_of, _ignored = without_cycle_links(children_of)
+    acyclic_children_of, ignored = without_cycle_links(children_of)
     for goal_id, node in nodes.items():
         node.progress = progress[goal_id]
         node.child_links = acyclic_children_of.get(goal_id, [])
-        # The same rule rollup_progress applies: own measure wins only when it exists.
-        node.uses_children = bool(node.child_links) and not (
-            node.measured_by_own and node.own_progress is not None
-        )
-        lifecycle = node.outcome if node.lifecycle == "archived" else node.lifecycle
-        node.status = derive_status(
-            lifecycle=lifecycle or "cancelled",
-            actual=node.progress,
-            expected=node.expected_progress(today),
-            confidence=node.confidence,
-        )
-    return nodes
+        settle_status(node, today)
+    return ignored
 
 
-def display_parent(nodes: Mapping[UUID, GoalNode], node: GoalNode) -> UUID | None:
-    """Where a goal sits in the tree: under its primary parent, else under the first goal it
-    contributes to; None for a root."""
-    candidates = [node.parent_goal_id] if node.parent_goal_id else []
-    candidates += [target for target, _ in node.contributes_to]
-    for target in candidates:
-        # Only a link that survived loop-breaking places a goal, or a loop would have no root.
-        if target in nodes and any(c == node.goal_id for c, _ in nodes[target].child_links):
-            return target
-    return None
+def rolls_up_from_children(node: GoalNode) -> bool:
+    """The rule rollup_progress applies: a goal with children rolls up from them unless it is
+    measured by its own measure and that measure exists."""
+    return bool(node.child_links) and not (node.measured_by_own and node.own_progress is not None)
 
 
-def alignment_tree(nodes: Mapping[UUID, GoalNode], root_goal_id: UUID | None) -> list[GoalNode]:
-    """Nodes in depth-first order from the root (or from every goal without a place under
-    another: strategic objectives first), each goal once, under its primary parent wherever
-    that parent is listed too, otherwise under a goal it contributes to."""
-    if root_goal_id is not None:
-        if root_goal_id not in nodes:
-            raise NotFound(f"goal {root_goal_id} not found", field="root_goal_id")
-        roots = [root_goal_id]
-    else:
-        roots = [g for g, n in nodes.items() if display_parent(nodes, n) is None]
-        roots.sort(key=lambda g: (nodes[g].level != "strategy", nodes[g].title, str(g)))
-    placed_under: dict[UUID, list[UUID]] = {}
-    for goal_id, node in nodes.items():
-        parent = display_parent(nodes, node)
-        if parent is not None:
-            placed_under.setdefault(parent, []).append(goal_id)
-    in_subtree = _reachable(roots, placed_under)
-
-    def children(goal_id: UUID) -> list[UUID]:
-        own = placed_under.get(goal_id, [])
-        # A contributor placed elsewhere is listed here only if its own place is not listed.
-        borrowed = [c for c in nodes[goal_id].child_goal_ids if c not in in_subtree]
-        return sorted(own, key=lambda g: (nodes[g].title, str(g))) + borrowed
-
-    ordered: list[GoalNode] = []
-    seen: set[UUID] = set()
-    stack = [(root, 0) for root in reversed(roots)]
-    while stack:
-        goal_id, depth = stack.pop()
-        if goal_id in seen:
-            continue
-        seen.add(goal_id)
-        node = nodes[goal_id]
-        node.depth = depth
-        ordered.append(node)
-        for child in reversed(children(goal_id)):
-            stack.append((child, depth + 1))
-    return ordered
-
-
-def _reachable(roots: list[UUID], children_of: Mapping[UUID, list[UUID]]) -> set[UUID]:
-    found = set(roots)
-    frontier = list(roots)
-    while frontier:
-        for child in children_of.get(frontier.pop(), []):
-            if child not in found:
-                found.add(child)
-                frontier.append(child)
-    return found
+def settle_status(node: GoalNode, today: date) -> None:
+    """The node's `uses_children` and status from its links, progress and lifecycle."""
+    node.uses_children = rolls_up_from_children(node)
+    lifecycle = node.outcome if node.lifecycle == "archived" else node.lifecycle
+    node.status = derive_status(
+        lifecycle=lifecycle or "cancelled",
+        actual=node.progress,
+        expected=node.expected_progress(today),
+        confidence=node.confidence,
+    )

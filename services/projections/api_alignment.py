@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import date
-from uuid import UUID
 
 from northstar.projections.v1 import projections_pb2
-from services.projections.alignment import GoalNode, alignment_tree
+from services.projections.alignment import GoalNode
+from services.projections.alignment_shape import IndexedListing
 from services.projections.alignment_views import (
     Share,
     alignment_summary,
     contributors,
     goal_path,
 )
-from services.projections.api_support import Page, ReadContext, TenantGoals
+from services.projections.api_support import Page, ReadContext
 from services.projections.protobuf_mapping import node_to_proto, status_counts
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
@@ -41,21 +41,25 @@ class AlignmentQueries:
         goals = await self.context.graph(principal)
         if root is not None and not goals.readable(root):
             raise NotFound(f"goal {root} not found", field="root_goal_id")
-        ordered = alignment_tree(goals.nodes, root)
-
-        def matches(node: GoalNode) -> bool:
-            return (
-                goals.shows(node)
+        listing, shown = goals.listing(root)
+        if request.team_id or period != (None, None):
+            matching = [
+                seen
                 and (not request.team_id or node.team_id == request.team_id)
                 and _in_period(node, *period)
-            )
-
-        kept, depths = _with_visible_ancestors(goals, ordered, matches)
+                for node, seen in zip(listing.nodes, shown, strict=True)
+            ]
+        else:
+            matching = shown
+        kept, depths = _with_visible_ancestors(listing, shown, matching)
         items, next_token = page.slice(kept)
         return projections_pb2.AlignmentTree(
-            nodes=[node_to_proto(node, goals.readable, depths[node.goal_id]) for node in items],
+            nodes=[
+                node_to_proto(listing.nodes[index], goals.readable, depths[index])
+                for index in items
+            ],
             next_page_token=next_token,
-            status_counts=status_counts(kept),
+            status_counts=status_counts(listing.nodes[index] for index in kept),
             total_size=len(kept),
         )
 
@@ -149,28 +153,35 @@ def _in_period(node: GoalNode, start: date | None, end: date | None) -> bool:
 
 
 def _with_visible_ancestors(
-    goals: TenantGoals, ordered: list[GoalNode], matches: Callable[[GoalNode], bool]
-) -> tuple[list[GoalNode], dict[UUID, int]]:
-    """The matching nodes of a depth-first listing, with their visible ancestors as context,
-    and each kept node's depth counted over kept ancestors only: a goal below one the caller
-    may not see moves up to the nearest ancestor they do see, so the listing stays a tree."""
-    keep: set[UUID] = set()
-    ancestors: list[GoalNode] = []
-    for node in ordered:
-        del ancestors[node.depth :]
-        if matches(node):
-            keep.add(node.goal_id)
-            keep.update(a.goal_id for a in ancestors if goals.shows(a))
-        ancestors.append(node)
-    kept: list[GoalNode] = []
-    depths: dict[UUID, int] = {}
-    ancestors.clear()
-    for node in ordered:
-        del ancestors[node.depth :]
-        if node.goal_id in keep:
-            kept.append(node)
-            depths[node.goal_id] = sum(1 for a in ancestors if a.goal_id in keep)
-        ancestors.append(node)
+    listing: IndexedListing, shown: list[bool], matching: list[bool]
+) -> tuple[list[int], list[int]]:
+    """The matching nodes of a depth-first listing, with their visible ancestors as context (as
+    indexes into the listing), and each node's depth counted over kept ancestors only (by
+    index): a goal below one the caller may not see moves up to the nearest ancestor they do
+    see, so the listing stays a tree."""
+    parents = listing.parents
+    if matching is shown:
+        keep = list(shown)  # a visible ancestor of a visible goal is itself kept
+    else:
+        keep = [False] * len(parents)
+        for index, matches in enumerate(matching):
+            if not matches:
+                continue
+            keep[index] = True
+            above = parents[index]
+            while above >= 0 and not keep[above]:  # kept: so are the visible goals above it
+                if shown[above]:
+                    keep[above] = True
+                above = parents[above]
+    kept: list[int] = []
+    depths = [0] * len(parents)
+    nearest_kept = [-1] * len(parents)
+    for index, parent in enumerate(parents):
+        ancestor = -1 if parent < 0 else parent if keep[parent] else nearest_kept[parent]
+        nearest_kept[index] = ancestor
+        if keep[index]:
+            depths[index] = 0 if ancestor < 0 else depths[ancestor] + 1
+            kept.append(index)
     return kept, depths
 
 

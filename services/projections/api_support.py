@@ -13,7 +13,9 @@ from datetime import date
 from typing import Protocol, TypeVar
 from uuid import UUID
 
-from services.projections.alignment import GoalNode, alignment_table, tenant_graph
+from services.projections.alignment import GoalNode, alignment_table
+from services.projections.alignment_cache import TenantGraph, TenantGraphs
+from services.projections.alignment_shape import IndexedListing, indexed, tree_listing
 from services.projections.audit import AuditEntry, AuditTables, load_entries, load_head
 from services.projections.consistency import wait_for_positions
 from services.projections.directory_audit import DIRECTORY_AUDIT_READ_MODEL
@@ -64,16 +66,34 @@ class NoReportingLines:
 @dataclass(frozen=True)
 class TenantGoals:
     """The caller's tenant's goal graph (every goal: progress rolls up over all of them, so a
-    number is the same for everyone who sees it) and the ids of the goals the caller may see."""
+    number is the same for everyone who sees it) and which goals the caller may see."""
 
-    nodes: dict[UUID, GoalNode]
-    visible: frozenset[UUID]
+    graph: TenantGraph
+    visible_audiences: list[bool]
+    """By audience number (`graph.audiences`): may the caller see goals of that audience."""
+
+    @property
+    def nodes(self) -> dict[UUID, GoalNode]:
+        return self.graph.nodes
 
     def readable(self, goal_id: UUID) -> bool:
-        return goal_id in self.visible
+        number = self.graph.audiences.index_of.get(goal_id)
+        return number is not None and self.visible_audiences[number]
 
     def shows(self, node: GoalNode) -> bool:
-        return node.goal_id in self.visible
+        return self.readable(node.goal_id)
+
+    def listing(self, root_goal_id: UUID | None) -> tuple[IndexedListing, list[bool]]:
+        """The tree's listing from the root (the whole tree for None) and, per listed node,
+        whether the caller may see it."""
+        flags = self.visible_audiences
+        if root_goal_id is None:
+            listing, numbers = self.graph.listing, self.graph.listed_audiences
+        else:
+            listing = indexed(tree_listing(self.nodes, self.graph.shape, root_goal_id))
+            index_of = self.graph.audiences.index_of
+            numbers = [index_of[node.goal_id] for node in listing.nodes]
+        return listing, [flags[number] for number in numbers]
 
 
 @dataclass(frozen=True)
@@ -89,6 +109,10 @@ class ReadContext:
     wait_timeout_seconds: float
     today: Callable[[], date]
     lines: ReportingLines = field(default_factory=NoReportingLines)
+    graphs: TenantGraphs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.graphs = TenantGraphs(self.db)
 
     def alignment_table(self) -> str:
         return alignment_table(table_prefix(self.live.live_name(GOALS_READ_MODEL)))
@@ -113,10 +137,11 @@ class ReadContext:
     async def graph(self, principal: Principal) -> TenantGoals:
         def load() -> TenantGoals:
             table, today = self.alignment_table(), self.today()
-            nodes = tenant_graph(self.db, table, principal.tenant_id, today)
+            graph = self.graphs.graph(table, principal.tenant_id, today)
             lines = MemoisedLines(self.lines)
-            shown = [g for g, n in nodes.items() if can_see_goal(principal, audience(n), lines)]
-            return TenantGoals(nodes, frozenset(shown))
+            # The rule depends only on a goal's audience: asked once per distinct audience.
+            verdicts = [can_see_goal(principal, goal, lines) for goal in graph.audiences.distinct]
+            return TenantGoals(graph, verdicts)
 
         return await asyncio.to_thread(load)
 
@@ -141,10 +166,6 @@ def require_role(principal: Principal, roles: frozenset[str], what: str) -> None
     if not principal.roles & roles:
         names = " and ".join(sorted(roles))
         raise PermissionDenied(f"{what} is for {names} only")
-
-
-def audience(node: GoalNode) -> GoalAudience:
-    return GoalAudience(node.tenant_id, node.owner_id, node.team_id, node.visibility)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ EXPORT_FORMATS = EnumTable(
 
 def status_counts(nodes: Iterable[GoalNode]) -> list[pb.StatusCount]:
     """How many nodes have each status, one entry per status present, in enum order."""
-    counts = Counter(GOAL_STATUSES.to_proto(node.status) for node in nodes)
+    by_name = Counter(node.status for node in nodes)
+    counts = {GOAL_STATUSES.to_proto(name): count for name, count in by_name.items()}
     return [pb.StatusCount(status=status, count=counts[status]) for status in sorted(counts)]
 
 

@@ -10,7 +10,8 @@ from uuid import UUID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.projections.alignment import GoalNode, alignment_tree, link_graph
+from services.projections.alignment import GoalNode, link_graph
+from services.projections.alignment_shape import alignment_tree
 from services.projections.alignment_views import (
     aligned_goal_ids,
     alignment_summary,
