@@ -25,6 +25,7 @@ from faststream.kafka import KafkaBroker
 from bench import hris_feed
 from bench.e2e import e2e_latency
 from bench.goal_load import goal_load_with_history
+from bench.goal_tree import goal_tree_check_in
 from bench.grpc_latency import grpc_command_latency
 from bench.memory import memory
 from bench.pipeline import projection_apply_throughput, relay_throughput
@@ -207,6 +208,7 @@ BENCHMARKS = {
         Benchmark("relay_throughput", True, relay_throughput),
         Benchmark("projection_apply_throughput", True, projection_apply_throughput),
         Benchmark("grpc_command_latency", True, grpc_command_latency),
+        Benchmark("goal_tree_check_in", True, goal_tree_check_in),
         Benchmark("goal_load_with_history", False, _goal_load),
         Benchmark("memory", True, memory),
         Benchmark("hris_feed", True, _hris_feed),

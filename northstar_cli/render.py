@@ -95,6 +95,13 @@ def progress_source_words(goal: goals_pb2.Goal) -> str:
     return f"{words} ({'chosen' if goal.progress_source_chosen else 'default'})"
 
 
+def key_result_source_words(result: goals_pb2.KeyResult) -> str:
+    """Who moves the key result's value: "check-ins" (its own metric) or "KPI <id>"."""
+    if result.progress_source == goals_pb2.PROGRESS_SOURCE_KPI:
+        return f"KPI {result.kpi_id}"
+    return "check-ins"
+
+
 def goal(console: Console, goal: goals_pb2.Goal) -> None:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
@@ -116,7 +123,7 @@ def goal(console: Console, goal: goals_pb2.Goal) -> None:
     parts: list[Table | Text] = [facts]
     if goal.key_results:
         results = Table(title="Key results", title_justify="left", expand=False)
-        for column in ("key result", "progress", "value", "weight"):
+        for column in ("key result", "progress", "value", "weight", "from"):
             results.add_column(column)
         for result in goal.key_results:
             results.add_row(
@@ -124,6 +131,7 @@ def goal(console: Console, goal: goals_pb2.Goal) -> None:
                 Text(progress_bar(result.progress, 12) + f" {percent(result.progress)}"),
                 Text(metric_words(result.metric, result.current, True)),
                 Text(f"{result.weight:g}"),
+                Text(key_result_source_words(result)),
             )
         parts.append(results)
     smart = "".join(

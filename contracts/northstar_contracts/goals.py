@@ -25,7 +25,9 @@ Direction = Literal["increase", "decrease", "stay_above", "stay_below"]
 Level = Literal["strategy", "company", "team", "personal"]
 Visibility = Literal["public", "team", "private"]
 ProgressSource = Literal["metric", "key_results", "children", "kpi"]
+KeyResultSource = Literal["metric", "kpi"]
 PROGRESS_SOURCE_CHANGED = "goals.GoalProgressSourceChanged"
+KEY_RESULT_PROGRESS_SOURCE_CHANGED = "goals.GoalKeyResultProgressSourceChanged"
 
 
 def goal_event(type_name: str, version: int = 1) -> Callable[[Contract], Contract]:
@@ -307,5 +309,25 @@ class GoalProgressSourceChangedV1(EventContract):
         description="The source chosen before; null: the default rule applied."
     )
     previous_kpi_id: UUID | None = Field(description="The KPI that drove the goal before, if any.")
+    reason: str = Reason
+    by: str = By
+
+
+@goal_event(KEY_RESULT_PROGRESS_SOURCE_CHANGED)
+class GoalKeyResultProgressSourceChangedV1(EventContract):
+    """What drives one key result's value changed: its own check-ins (metric) or a KPI."""
+
+    key_result_id: UUID = Field(description="Id of the key result within the goal.")
+    progress_source: KeyResultSource = Field(description="The source from now on.")
+    kpi_id: UUID | None = Field(
+        description="The KPI whose measurements check in on the key result (source kpi only)."
+    )
+    previous_progress_source: KeyResultSource | None = Field(
+        description="The source before; null: chosen as the key result was added (recorded "
+        "right after its goals.GoalKeyResultAdded)."
+    )
+    previous_kpi_id: UUID | None = Field(
+        description="The KPI that drove the key result before, if any."
+    )
     reason: str = Reason
     by: str = By

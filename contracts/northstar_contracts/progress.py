@@ -41,6 +41,9 @@ SOURCE_CHILDREN = "children"
 SOURCE_KPI = "kpi"
 PROGRESS_SOURCES = (SOURCE_METRIC, SOURCE_KEY_RESULTS, SOURCE_CHILDREN, SOURCE_KPI)
 SOURCES_NEEDING_A_METRIC = (SOURCE_METRIC, SOURCE_KPI)
+# What drives a key result's value: its own check-ins, or a KPI's measurements checked in on it
+# (a key result has no children: goals align under goals, never under a key result).
+KEY_RESULT_SOURCES = (SOURCE_METRIC, SOURCE_KPI)
 
 logger = logging.getLogger(__name__)
 

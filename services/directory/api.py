@@ -16,7 +16,11 @@ from google.protobuf.message import Message
 from northstar.directory.v1 import directory_pb2, directory_pb2_grpc
 from services.directory.application import DirectoryApplication, PersonChange, TeamChange
 from services.directory.domain import PersonDetails, TeamDetails
-from services.directory.messages import person_message, team_message, upsert_employment_status
+from services.directory.protobuf_mapping import (
+    person_message,
+    team_message,
+    upsert_employment_status,
+)
 from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument
 from services.shared.idempotency import REQUEST_ID_FIELD, parse_request_id, run_once

@@ -12,7 +12,8 @@ from typing import Any
 from northstar.feedback.v1 import feedback_pb2 as pb
 from northstar.feedback.v1 import feedback_pb2_grpc
 from services.feedback.domain import Feedback, FeedbackSettings
-from services.feedback.messages import (
+from services.feedback.one_on_one_rpcs import OneOnOneRpcs
+from services.feedback.protobuf_mapping import (
     DIRECTIONS,
     KINDS,
     REQUEST_KINDS,
@@ -22,7 +23,6 @@ from services.feedback.messages import (
     request_message,
     results_message,
 )
-from services.feedback.one_on_one_rpcs import OneOnOneRpcs
 from services.feedback.request_cases import RequestView
 from services.feedback.requests import FeedbackRequest
 from services.feedback.rpc_base import (

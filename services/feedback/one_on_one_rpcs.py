@@ -9,13 +9,13 @@ from typing import Any
 from google.protobuf.message import Message
 
 from northstar.feedback.v1 import feedback_pb2 as pb
-from services.feedback.messages import (
+from services.feedback.one_on_one_cases import OneOnOneResult
+from services.feedback.one_on_ones import OneOnOne
+from services.feedback.protobuf_mapping import (
     CADENCES,
     listed_one_on_one_message,
     one_on_one_message,
 )
-from services.feedback.one_on_one_cases import OneOnOneResult
-from services.feedback.one_on_ones import OneOnOne
 from services.feedback.rpc_base import CommandRpcs, Context, Replay, T, in_thread, page_offset
 from services.shared.auth import Principal, current_principal
 from services.shared.validation import (

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from northstar.feedback.v1 import feedback_pb2 as pb
-from services.feedback.messages import question_inputs, template_message
+from services.feedback.protobuf_mapping import question_inputs, template_message
 from services.feedback.rpc_base import (
     CommandRpcs,
     Context,

@@ -42,6 +42,7 @@ class GoalsService:
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        self.index.stop_following()
         self.replica.db.close()
         self.index.db.close()
         self.kpi_policy.ledger.db.close()
@@ -68,8 +69,11 @@ async def start_goals_service(
     )
     app = GoalsApplication(env=persistence_env(SERVICE, store_url), directory=replica)
     app.request_retention = settings.request_retention
+    # Saves write the index themselves; following the log from its position makes good what
+    # a crash (or a failed write) left out, here before serving and then in the background.
     index = GoalIndex(app, ReadModelDatabase(index_url_for(store_url), schema="goals_index"))
     index.catch_up()
+    index.start_following()
     relay = NotificationRelay(
         name="goals-relay",
         app=app,
@@ -81,7 +85,6 @@ async def start_goals_service(
 
     def after_save(appended: int) -> None:
         metrics.events_appended_total.labels(aggregate_type="Goal").inc(appended)
-        index.catch_up()
         relay.wake()  # thread-safe: saves run in worker threads
 
     app.after_save.append(after_save)
@@ -125,7 +128,7 @@ async def start_goals_service(
     runtime = ServiceRuntime(SERVICE, settings, metrics)
     runtime.relays.append(relay)
     runtime.brokers.append(broker)
-    servicer = GoalServicer(app, index, replica)
+    servicer = GoalServicer(app, index)
     await runtime.start(
         [(goals_pb2_grpc.add_GoalServiceServicer_to_server, servicer)], [GRPC_SERVICE_NAME]
     )
@@ -143,6 +146,7 @@ async def serve(settings: ServiceSettings) -> None:
     """Runs the service until SIGTERM or SIGINT, then stops it cleanly."""
     service = await start_goals_service(settings)
     await service.runtime.run_until_signalled()
+    service.index.stop_following()
     service.replica.db.close()
     service.index.db.close()
     service.kpi_policy.ledger.db.close()

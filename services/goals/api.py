@@ -1,9 +1,10 @@
 """gRPC servicer of the goals service: protobuf <-> application calls, nothing else.
 
 The commands on one goal are here; the RPCs that create several goals are in api_planning.py,
-the queries in api_queries.py, what they share in api_support.py. Every call runs its reads, the
-authorisation policy and the command in one worker thread (the stores are synchronous), keeping
-the event loop free for other calls.
+the queries in api_queries.py, what they share in api_support.py. Who may do what is decided in
+the application layer, which every RPC calls with the caller. Every call runs its reads, the
+authorisation and the command in one worker thread (the stores are synchronous), keeping the
+event loop free for other calls.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from northstar.goals.v1 import goals_pb2
-from services.goals import authorization as policy
 from services.goals.api_planning import PlanningRpcs
 from services.goals.api_queries import QueryRpcs
-from services.goals.api_support import Context, caller_context, require_version
-from services.goals.messages import (
+from services.goals.api_support import Context
+from services.goals.protobuf_mapping import (
     GOAL_LEVELS,
     GOAL_VISIBILITIES,
     PROGRESS_SOURCES,
@@ -44,7 +44,6 @@ class GoalServicer(PlanningRpcs, QueryRpcs):
         self, request: goals_pb2.CreateGoalRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
         principal = current_principal()
-        owner_id = request.owner_id or principal.subject
         level = GOAL_LEVELS.from_request(request.level, "level")
         visibility = GOAL_VISIBILITIES.from_request(request.visibility, "visibility")
         metric = optional_metric(request)
@@ -55,12 +54,11 @@ class GoalServicer(PlanningRpcs, QueryRpcs):
         kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
 
         def create() -> goals_pb2.GoalCommandResponse:
-            policy.require_can_create(principal, self.org, owner_id=owner_id, level=level)
             result = self.app.create_goal(
-                caller_context(principal),
+                principal,
                 title=request.title,
                 description=request.description,
-                owner_id=owner_id,
+                owner_id=request.owner_id,
                 team_id=request.team_id,
                 level=level,
                 start_date=start_date,
@@ -209,12 +207,26 @@ class GoalServicer(PlanningRpcs, QueryRpcs):
         weight = (
             require_positive_weight(request.weight, "weight") if request.HasField("weight") else 1.0
         )
+        source = progress_source_from_request(request.progress_source, "progress_source")
+        kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
         return await self._change(
             request,
             lambda caller, goal_id, version: self.app.add_key_result(
-                caller, goal_id, request.title, metric, weight, expected_version=version
+                caller,
+                goal_id,
+                request.title,
+                metric,
+                weight,
+                progress_source=source,
+                kpi_id=kpi_id,
+                expected_version=version,
             ),
-            request_fields={"key_result.title": "title", "key_result.metric": "metric"},
+            request_fields={
+                "key_result.title": "title",
+                "key_result.metric": "metric",
+                "key_result.progress_source": "progress_source",
+                "key_result.kpi_id": "kpi_id",
+            },
         )
 
     async def RenameGoal(  # noqa: N802
@@ -293,22 +305,32 @@ class GoalServicer(PlanningRpcs, QueryRpcs):
     async def ChangeProgressSource(  # noqa: N802
         self, request: goals_pb2.ChangeProgressSourceRequest, context: Context
     ) -> goals_pb2.GoalCommandResponse:
-        principal = current_principal()
-        goal_id = parse_uuid(request.goal_id, "goal_id")
+        parse_uuid(request.goal_id, "goal_id")  # the goal first, then its new source
         source = PROGRESS_SOURCES.from_request(request.progress_source, "progress_source")
         kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
-        require_version(request.expected_version)
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.change_progress_source(
+                caller, goal_id, source, kpi_id, request.reason, expected_version=version
+            ),
+        )
 
-        def change() -> goals_pb2.GoalCommandResponse:
-            self._require_can_change(principal, goal_id)
-            result = self.app.change_progress_source(
-                caller_context(principal),
+    async def ChangeKeyResultProgressSource(  # noqa: N802
+        self, request: goals_pb2.ChangeKeyResultProgressSourceRequest, context: Context
+    ) -> goals_pb2.GoalCommandResponse:
+        parse_uuid(request.goal_id, "goal_id")  # the goal first, then its key result and source
+        key_result_id = parse_uuid(request.key_result_id, "key_result_id")
+        source = PROGRESS_SOURCES.from_request(request.progress_source, "progress_source")
+        kpi_id = parse_optional_uuid(request.kpi_id, "kpi_id")
+        return await self._change(
+            request,
+            lambda caller, goal_id, version: self.app.change_key_result_progress_source(
+                caller,
                 goal_id,
+                key_result_id,
                 source,
-                kpi_id,
                 request.reason,
-                request.expected_version,
-            )
-            return self._response(result)
-
-        return await self._once(principal, request, change, self._one_goal_again(principal))
+                kpi_id=kpi_id,
+                expected_version=version,
+            ),
+        )

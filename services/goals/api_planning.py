@@ -6,11 +6,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from northstar.goals.v1 import goals_pb2
-from services.goals import authorization as policy
-from services.goals.api_support import Context, GoalServicerBase, caller_context, require_version
-from services.goals.messages import existing_goals, template_from_proto
+from services.goals.api_support import (
+    Context,
+    GoalServicerBase,
+    named_as_in_request,
+    require_version,
+)
+from services.goals.protobuf_mapping import existing_goals, template_from_proto
 from services.shared.auth import current_principal
 from services.shared.validation import parse_optional_uuid, parse_uuid
+
+# A goal's field refused in a template is the template's field of the request.
+TEMPLATE_FIELDS = {
+    name: f"template.{name}"
+    for name in (
+        "title",
+        "description",
+        "level",
+        "start_date",
+        "due_date",
+        "metric",
+        "visibility",
+        "parent_goal_id",
+    )
+}
 
 
 class PlanningRpcs(GoalServicerBase):
@@ -23,13 +42,7 @@ class PlanningRpcs(GoalServicerBase):
         goal_id = parse_uuid(request.goal_id, "goal_id")
 
         def cascade() -> goals_pb2.CascadeGoalResponse:
-            team_goal = self.app.get_goal(principal.tenant_id, goal_id)
-            policy.require_can_view(principal, self.org, team_goal, "goal_id")
-            members = self.org.team_members(principal.tenant_id, team_goal.team_id)
-            policy.require_can_cascade(principal, self.org, team_goal, members)
-            result = self.planning.cascade_goal(
-                caller_context(principal), goal_id, members, activate=request.activate
-            )
+            result = self.planning.cascade_goal(principal, goal_id, activate=request.activate)
             return goals_pb2.CascadeGoalResponse(
                 created=[self._response(created) for created in result.created],
                 already_cascaded=existing_goals(dict(result.already_there)),
@@ -52,17 +65,14 @@ class PlanningRpcs(GoalServicerBase):
         owner_ids = list(request.owner_ids)
 
         def create() -> goals_pb2.CreateGoalsFromTemplateResponse:
-            for owner_id in owner_ids:
-                policy.require_can_create(
-                    principal, self.org, owner_id=owner_id, level=template.level
+            with named_as_in_request(TEMPLATE_FIELDS):
+                result = self.planning.create_goals_from_template(
+                    principal,
+                    template,
+                    owner_ids,
+                    template_id=template_id,
+                    activate=request.activate,
                 )
-            result = self.planning.create_goals_from_template(
-                caller_context(principal),
-                template,
-                owner_ids,
-                template_id=template_id,
-                activate=request.activate,
-            )
             return goals_pb2.CreateGoalsFromTemplateResponse(
                 template_id=str(result.template_id),
                 created=[self._response(created) for created in result.created],
@@ -87,10 +97,8 @@ class PlanningRpcs(GoalServicerBase):
         require_version(request.expected_version)
 
         def roll_over() -> goals_pb2.RollOverGoalResponse:
-            goal = self._require_can_change(principal, goal_id)
-            policy.require_can_create(principal, self.org, owner_id=goal.owner_id, level=goal.level)
             result = self.planning.roll_over_goal(
-                caller_context(principal),
+                principal,
                 goal_id,
                 parent_goal_id=parent_goal_id,
                 activate=request.activate,

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 from northstar.goals.v1 import goals_pb2
-from services.goals import authorization as policy
 from services.goals.api_support import Context, GoalServicerBase, in_thread
-from services.goals.messages import goal_to_proto
-from services.goals.queries import (
-    GoalFilter,
-    decode_page_token,
-    encode_page_token,
-    goal_view,
-    smart_summaries,
-    visible_goals_page,
-)
+from services.goals.protobuf_mapping import goal_to_proto
+from services.goals.queries import GoalFilter, decode_page_token, encode_page_token
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument
 from services.shared.validation import page_size, parse_optional_date, parse_timestamp, parse_uuid
 
 
 class QueryRpcs(GoalServicerBase):
-    """GetGoal, ListGoals and SummariseSmart: protobuf <-> the service's queries."""
+    """GetGoal, ListGoals and SummariseSmart: protobuf <-> GoalQueries (as the caller asks)."""
 
     async def GetGoal(  # noqa: N802
         self, request: goals_pb2.GetGoalRequest, context: Context
@@ -32,14 +24,10 @@ class QueryRpcs(GoalServicerBase):
         as_of = parse_timestamp(request.as_of, "as_of") if request.as_of else None
 
         def get() -> goals_pb2.Goal:
-            goal = self.app.get_goal(
-                principal.tenant_id, goal_id, version=request.version or None, as_of=as_of
+            view = self.queries.goal(
+                principal, goal_id, self.today(), version=request.version or None, as_of=as_of
             )
-            policy.require_can_view(principal, self.org, goal, "goal_id")
-            past = request.version or as_of is not None
-            # A past state rolls up its aligned goals as they were at that same moment.
-            moment = (as_of or goal.modified_on) if past else None
-            return goal_to_proto(goal_view(self.app, self.index, goal, self.today(), moment))
+            return goal_to_proto(view)
 
         return await in_thread(get)
 
@@ -52,14 +40,8 @@ class QueryRpcs(GoalServicerBase):
         after = decode_page_token(request.page_token, goal_filter)
 
         def list_page() -> goals_pb2.ListGoalsResponse:
-            goals, next_after = visible_goals_page(
-                self.app,
-                self.index,
-                principal.tenant_id,
-                goal_filter,
-                lambda goal: policy.can_view(principal, self.org, goal),
-                after_goal_id=after,
-                page_size=size,
+            goals, next_after = self.queries.goals_page(
+                principal, goal_filter, after_goal_id=after, page_size=size
             )
             return goals_pb2.ListGoalsResponse(
                 goals=[goal_to_proto(self._view(goal)) for goal in goals],
@@ -75,13 +57,7 @@ class QueryRpcs(GoalServicerBase):
         goal_filter = request_filter("", request)
 
         def summarise() -> goals_pb2.SummariseSmartResponse:
-            summaries = smart_summaries(
-                self.app,
-                self.index,
-                principal.tenant_id,
-                goal_filter,
-                lambda goal: policy.can_view(principal, self.org, goal),
-            )
+            summaries = self.queries.smart_summaries(principal, goal_filter)
             return goals_pb2.SummariseSmartResponse(
                 teams=[
                     goals_pb2.TeamSmartSummary(

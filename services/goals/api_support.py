@@ -4,7 +4,8 @@ a worker thread, and the protobuf answer of a saved command."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -13,17 +14,15 @@ import grpc
 from google.protobuf.message import Message
 
 from northstar.goals.v1 import goals_pb2, goals_pb2_grpc
-from services.goals import authorization as policy
 from services.goals.application import CommandResult, GoalsApplication
+from services.goals.caller_queries import GoalQueries
 from services.goals.goal import Goal
 from services.goals.index import GoalIndex
-from services.goals.messages import command_response
-from services.goals.people import Directory
 from services.goals.planning import GoalPlanning
+from services.goals.protobuf_mapping import command_response
 from services.goals.queries import GoalView, goal_view
 from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument, NorthstarError
-from services.shared.eventstore import CommandContext
 from services.shared.idempotency import REQUEST_ID_FIELD, parse_request_id, run_once
 from services.shared.position import encode_position_token
 from services.shared.validation import parse_uuid
@@ -48,6 +47,8 @@ GoalCommand = (
     | goals_pb2.AlignGoalRequest
     | goals_pb2.SetContributionsRequest
     | goals_pb2.ReassignGoalRequest
+    | goals_pb2.ChangeProgressSourceRequest
+    | goals_pb2.ChangeKeyResultProgressSourceRequest
 )
 """A command on one goal: each names goal_id, expected_version and request_id."""
 
@@ -60,13 +61,12 @@ class GoalServicerBase(goals_pb2_grpc.GoalServiceServicer):
         self,
         app: GoalsApplication,
         index: GoalIndex,
-        org: Directory,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         self.app = app
         self.index = index
-        self.org = org
         self.planning = GoalPlanning(app, index)
+        self.queries = GoalQueries(app, index)
         self.today = today
 
     async def _change(
@@ -84,13 +84,8 @@ class GoalServicerBase(goals_pb2_grpc.GoalServiceServicer):
         require_version(expected_version)
 
         def change() -> goals_pb2.GoalCommandResponse:
-            try:
+            with named_as_in_request(request_fields or {}):
                 result = command(principal, goal_id, expected_version)
-            except NorthstarError as error:
-                renamed = in_request_terms(error, request_fields or {})
-                if renamed is error:
-                    raise
-                raise renamed from None
             return self._response(result)
 
         return await self._once(principal, request, change, self._one_goal_again(principal))
@@ -134,12 +129,6 @@ class GoalServicerBase(goals_pb2_grpc.GoalServiceServicer):
     ) -> Callable[[Mapping[str, Any]], goals_pb2.GoalCommandResponse]:
         return lambda result: self._response(self._saved(principal, result)[0])
 
-    def _require_can_change(self, principal: Principal, goal_id: UUID) -> Goal:
-        goal = self.app.get_goal(principal.tenant_id, goal_id)
-        policy.require_can_view(principal, self.org, goal, "goal_id")
-        policy.require_can_change(principal, self.org, goal)
-        return goal
-
     def _view(self, goal: Goal) -> GoalView:
         return goal_view(self.app, self.index, goal, self.today())
 
@@ -151,8 +140,16 @@ async def in_thread(call: Callable[[], T]) -> T:
     return await asyncio.to_thread(call)
 
 
-def caller_context(principal: Principal) -> CommandContext:
-    return CommandContext.new(principal.tenant_id, principal.subject)
+@contextmanager
+def named_as_in_request(request_fields: Mapping[str, str]) -> Iterator[None]:
+    """Refusals inside name the request's field for a domain field (`request_fields`)."""
+    try:
+        yield
+    except NorthstarError as error:
+        renamed = in_request_terms(error, request_fields)
+        if renamed is error:
+            raise
+        raise renamed from None
 
 
 def in_request_terms(error: NorthstarError, request_fields: Mapping[str, str]) -> Exception:

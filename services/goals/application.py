@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, cast
@@ -71,6 +71,8 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         # They run after the events are stored, so a failing one is logged, never answered:
         # the command happened, and what they do catches up on its own (index, relay).
         self.after_save: list[Callable[[int], None]] = []
+        # Called first with the goals each save stored (the goal index writes their rows).
+        self.goals_saved: list[Callable[[Sequence[Goal]], None]] = []
         # Commands run in worker threads: the cycle check reads other goals' links, so two
         # link changes checked side by side could each pass and together close a loop. Held
         # from the check until the save, it keeps the graph acyclic within this process (the
@@ -83,7 +85,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
 
     def create_goal(
         self,
-        context: CommandContext,
+        caller: Principal,
         *,
         title: str,
         description: str,
@@ -100,6 +102,10 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         progress_source: str | None = None,
         kpi_id: UUID | None = None,
     ) -> CommandResult:
+        """A new goal of `owner_id` ("" means the caller), if the caller may create it."""
+        owner_id = owner_id or caller.subject
+        policy.require_can_create(caller, self.directory_replica(), owner_id=owner_id, level=level)
+        context = CommandContext.new(caller.tenant_id, caller.subject)
         if kpi_id is not None:
             self.require_known_kpi(context, kpi_id)
         goal = self.new_goal(
@@ -119,22 +125,6 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
             progress_source=progress_source,
             kpi_id=kpi_id,
         )
-        return self.save_goals(context, goal)[0]
-
-    def change_progress_source(
-        self,
-        context: CommandContext,
-        goal_id: UUID,
-        progress_source: str,
-        kpi_id: UUID | None,
-        reason: str,
-        expected_version: int = 0,
-    ) -> CommandResult:
-        """What drives the goal's progress from now on; a KPI must be one of the tenant's."""
-        goal = self.goal_for_update(context, goal_id, expected_version)
-        if kpi_id is not None:
-            self.require_known_kpi(context, kpi_id)
-        goal.change_progress_source(progress_source, reason, context.actor_id, kpi_id=kpi_id)
         return self.save_goals(context, goal)[0]
 
     def require_known_kpi(self, context: CommandContext, kpi_id: UUID) -> None:
@@ -162,7 +152,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         `team_id` "" means the owner's current team. `fields` are the other arguments of
         Goal.create(...) (title, description, level, period, metric, visibility, recurring, ...).
         """
-        directory = self._directory()
+        directory = self.directory_replica()
         team = team_id or default_team(directory, context.tenant_id, owner_id)
         goal = Goal.create(
             tenant_id=context.tenant_id,
@@ -198,7 +188,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
     ) -> CommandResult:
         """A new owner (a current member of the tenant) and team; "" takes the owner's team.
         The caller must be allowed to change the goal and to create one for the new owner."""
-        directory = self._directory()
+        directory = self.directory_replica()
         goal, context = self.goal_to_change(caller, goal_id, expected_version)
         policy.require_can_create(caller, directory, owner_id=owner_id, level=goal.level)
         team = team_id or default_team(directory, context.tenant_id, owner_id)
@@ -274,7 +264,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
         the caller may not see is not found, one they may only see is PERMISSION_DENIED, and
         only then is the version the caller expects compared (ABORTED when it moved on)."""
         goal = self.get_goal(caller.tenant_id, goal_id)
-        directory = self._directory()
+        directory = self.directory_replica()
         policy.require_can_view(caller, directory, goal, "goal_id")
         policy.require_can_change(caller, directory, goal)
         context = CommandContext.new(caller.tenant_id, caller.subject)
@@ -336,6 +326,11 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
                     "the goal was changed concurrently; reload and retry",
                     field="expected_version",
                 ) from None
+        for saved in self.goals_saved:
+            try:
+                saved(goals)
+            except Exception:
+                logger.exception("work after a save failed; it catches up on its own")
         for callback in self.after_save:
             try:
                 callback(len(recordings))
@@ -355,7 +350,7 @@ class GoalsApplication(OneGoalCommands, NorthstarApplication):
             for goal in goals
         ]
 
-    def _directory(self) -> Directory:
+    def directory_replica(self) -> Directory:
         if self.directory is None:
             raise RuntimeError("this use case needs the directory replica (GoalsApplication)")
         return self.directory

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, DomainEvent, event
+from eventsourcing.domain import Aggregate, CommandMethodDecorator, DomainEvent, event
 from eventsourcing.utils import register_topic
 
 from services.goals.goal_alignment import AlignmentCommands
 from services.goals.goal_lifecycle import LifecycleCommands
 from services.goals.goal_measurement import MeasurementCommands
 from services.goals.goal_ownership import OwnershipCommands
-from services.goals.goal_values import creation_arguments, plain_metric_data
+from services.goals.goal_state import EVENT_APPLIERS, GoalState
+from services.goals.goal_values import CheckedCreation, plain_metric_data
 from services.goals.metrics import Metric
-from services.goals.rules import ACTIVE, ARCHIVED, CANCELLED, COMPLETED, DRAFT
+from services.goals.rules import DRAFT
 
 
 class Goal(LifecycleCommands, OwnershipCommands, AlignmentCommands, MeasurementCommands, Aggregate):
@@ -63,6 +64,15 @@ class Goal(LifecycleCommands, OwnershipCommands, AlignmentCommands, MeasurementC
         kpi_id: UUID | None = None
 
     class ProgressSourceChanged(Event):
+        progress_source: str
+        kpi_id: UUID | None
+        previous_progress_source: str | None
+        previous_kpi_id: UUID | None
+        reason: str
+        by: str
+
+    class KeyResultProgressSourceChanged(Event):
+        key_result_id: UUID
         progress_source: str
         kpi_id: UUID | None
         previous_progress_source: str | None
@@ -173,55 +183,6 @@ class Goal(LifecycleCommands, OwnershipCommands, AlignmentCommands, MeasurementC
         leave_date: date
         by: str
 
-    @classmethod
-    def create(
-        cls,
-        tenant_id: str,
-        title: str,
-        description: str,
-        owner_id: str,
-        team_id: str,
-        level: str,
-        start_date: date,
-        due_date: date | None,
-        metric: Metric | Mapping[str, Any] | None,
-        parent_goal_id: UUID | None,
-        visibility: str,
-        created_by: str,
-        measured_by_own_metric: bool = False,
-        recurring: bool = False,
-        template_id: UUID | None = None,
-        previous_goal_id: UUID | None = None,
-        progress_source: str | None = None,
-        kpi_id: UUID | None = None,
-    ) -> Self:
-        """A new goal. Its arguments are checked before the Created event exists, so a refused
-        creation records nothing; the Metric becomes plain event data. Create goals with this,
-        not Goal(...), which would skip the checks."""
-        arguments = creation_arguments(
-            {
-                "tenant_id": tenant_id,
-                "title": title,
-                "description": description,
-                "owner_id": owner_id,
-                "team_id": team_id,
-                "level": level,
-                "start_date": start_date,
-                "due_date": due_date,
-                "metric": metric,
-                "parent_goal_id": parent_goal_id,
-                "visibility": visibility,
-                "created_by": created_by,
-                "measured_by_own_metric": measured_by_own_metric,
-                "recurring": recurring,
-                "template_id": template_id,
-                "previous_goal_id": previous_goal_id,
-                "progress_source": progress_source,
-                "kpi_id": kpi_id,
-            }
-        )
-        return cls(**arguments)
-
     # No "*": eventsourcing 9.5 treats keyword-only parameters with defaults as required.
     # Callers pass keywords all the same.
     @event(Created)
@@ -272,150 +233,47 @@ class Goal(LifecycleCommands, OwnershipCommands, AlignmentCommands, MeasurementC
         self.latest_confidence: float | None = None
         self.check_in_count = 0
 
-    # ---- events applied: the only place the state changes ----
+    # Goal.create(...): __init__'s parameters, checked before the Created event exists, so a
+    # refused creation records nothing; the Metric becomes plain event data. Create goals with
+    # it, not Goal(...), which would skip the checks.
+    create = CheckedCreation(__init__)
 
-    @event(Activated)
-    def _activated(self, by: str) -> None:
-        self.lifecycle = ACTIVE
+    # ---- events applied: the only place the state changes. The appliers' bodies are
+    # GoalState's; each is wired to its event here, on the aggregate class, as eventsourcing
+    # needs them (a command calling one triggers the event, which then runs the body) ----
 
-    @event(Completed)
-    def _completed(self, by: str) -> None:
-        self.lifecycle = self.outcome = COMPLETED
+    _activated = event(Activated)(GoalState._activated)
+    _completed = event(Completed)(GoalState._completed)
+    _cancelled = event(Cancelled)(GoalState._cancelled)
+    _archived = event(Archived)(GoalState._archived)
+    _reopened = event(Reopened)(GoalState._reopened)
+    _renamed = event(Renamed)(GoalState._renamed)
+    _described = event(Described)(GoalState._described)
+    _reassigned = event(Reassigned)(GoalState._reassigned)
+    _flagged_for_reassignment = event(FlaggedForReassignment)(GoalState._flagged_for_reassignment)
+    _visibility_changed = event(VisibilityChanged)(GoalState._visibility_changed)
+    _aligned = event(Aligned)(GoalState._aligned)
+    _contributions_set = event(ContributionsSet)(GoalState._contributions_set)
+    _progress_source_changed = event(ProgressSourceChanged)(GoalState._progress_source_changed)
+    _metric_defined = event(MetricDefined)(GoalState._metric_defined)
+    _metric_changed = event(MetricChanged)(GoalState._metric_changed)
+    _key_result_added = event(KeyResultAdded)(GoalState._key_result_added)
+    _key_result_removed = event(KeyResultRemoved)(GoalState._key_result_removed)
+    _key_result_progress_source_changed = event(KeyResultProgressSourceChanged)(
+        GoalState._key_result_progress_source_changed
+    )
+    _checked_in = event(CheckedIn)(GoalState._checked_in)
+    _target_changed = event(TargetChanged)(GoalState._target_changed)
+    _due_date_changed = event(DueDateChanged)(GoalState._due_date_changed)
+    _rolled_over = event(RolledOver)(GoalState._rolled_over)
 
-    @event(Cancelled)
-    def _cancelled(self, reason: str, by: str) -> None:
-        self.lifecycle = self.outcome = CANCELLED
 
-    @event(Archived)
-    def _archived(self, by: str) -> None:
-        self.lifecycle = ARCHIVED
-
-    @event(Reopened)
-    def _reopened(self, reason: str, by: str) -> None:
-        self.lifecycle = ACTIVE
-        self.outcome = None
-
-    @event(Renamed)
-    def _renamed(self, title: str, by: str) -> None:
-        self.title = title
-
-    @event(Described)
-    def _described(self, description: str, by: str) -> None:
-        self.description = description
-
-    @event(Reassigned)
-    def _reassigned(self, owner_id: str, team_id: str, by: str) -> None:
-        self.owner_id = owner_id
-        self.team_id = team_id
-        self._reassignment = None
-
-    @event(FlaggedForReassignment)
-    def _flagged_for_reassignment(
-        self, departed_person_id: str, manager_id: str, leave_date: date, by: str
-    ) -> None:
-        self._reassignment = {
-            "departed_person_id": departed_person_id,
-            "manager_id": manager_id,
-            "leave_date": leave_date,
-        }
-
-    @event(VisibilityChanged)
-    def _visibility_changed(self, visibility: str, by: str) -> None:
-        self.visibility = visibility
-
-    @event(Aligned)
-    def _aligned(
-        self, parent_goal_id: UUID, previous_parent_goal_id: UUID | None, reason: str, by: str
-    ) -> None:
-        self.parent_goal_id = parent_goal_id
-
-    @event(ContributionsSet)
-    def _contributions_set(self, contributions: list[dict[str, Any]], reason: str, by: str) -> None:
-        self._contributions = [dict(link) for link in contributions]
-
-    @event(ProgressSourceChanged)
-    def _progress_source_changed(
-        self,
-        progress_source: str,
-        kpi_id: UUID | None,
-        previous_progress_source: str | None,
-        previous_kpi_id: UUID | None,
-        reason: str,
-        by: str,
-    ) -> None:
-        self.chosen_progress_source = progress_source
-        self.kpi_id = kpi_id
-
-    @event(MetricDefined)
-    def _metric_defined(
-        self, metric: dict[str, Any], measured_by_own_metric: bool, by: str
-    ) -> None:
-        self._metric = dict(metric)
-        self.measured_by_own_metric = measured_by_own_metric
-
-    @event(MetricChanged)
-    def _metric_changed(
-        self, previous_metric: dict[str, Any] | None, metric: dict[str, Any], reason: str, by: str
-    ) -> None:
-        self._metric = dict(metric)
-        self.metric_checked_in = False
-
-    @event(KeyResultAdded)
-    def _key_result_added(
-        self, key_result_id: UUID, title: str, metric: dict[str, Any], weight: float, by: str
-    ) -> None:
-        key_result = {"key_result_id": key_result_id, "title": title, "metric": dict(metric)}
-        self._key_results = [*self._key_results, {**key_result, "weight": weight}]
-
-    @event(KeyResultRemoved)
-    def _key_result_removed(self, key_result_id: UUID, reason: str, by: str) -> None:
-        self._key_results = [kr for kr in self._key_results if kr["key_result_id"] != key_result_id]
-
-    @event(CheckedIn)
-    def _checked_in(
-        self,
-        value: float | None,
-        confidence: float,
-        note: str,
-        by: str,
-        key_result_id: UUID | None,
-        kpi_id: UUID | None = None,
-        kpi_period: str | None = None,
-        kpi_event_id: str | None = None,
-        kpi_version: int | None = None,
-    ) -> None:
-        if value is not None:
-            self._update_metric(key_result_id, current=value)
-            if key_result_id is None:
-                self.metric_checked_in = True
-        if kpi_id is not None and kpi_version is not None:
-            # Replaced, not mutated: a snapshot taken earlier may share this dict.
-            applied = {"version": kpi_version, "period": kpi_period or ""}
-            self._kpi_applied = {**(self._kpi_applied or {}), str(kpi_id): applied}
-        self.latest_confidence = confidence
-        self.check_in_count += 1
-
-    @event(TargetChanged)
-    def _target_changed(
-        self,
-        key_result_id: UUID | None,
-        old_target: float,
-        new_target: float,
-        reason: str,
-        by: str,
-    ) -> None:
-        self._update_metric(key_result_id, target=new_target)
-
-    @event(DueDateChanged)
-    def _due_date_changed(
-        self, old_due_date: date | None, new_due_date: date, reason: str, by: str
-    ) -> None:
-        self.due_date = new_due_date
-
-    @event(RolledOver)
-    def _rolled_over(self, next_goal_id: UUID, by: str) -> None:
-        self.next_goal_id = next_goal_id
-
+# An applier left unwired would change the state without recording an event: refuse to load.
+_unwired = [
+    name for name in EVENT_APPLIERS if not isinstance(vars(Goal).get(name), CommandMethodDecorator)
+]
+if _unwired:
+    raise TypeError(f"Goal must wire each event applier of GoalState to its event: {_unwired}")
 
 # Stored events and snapshots name their class by the module it was defined in first,
 # services.goals.domain: those topics keep resolving to the same classes.

@@ -38,6 +38,8 @@ class _Goals(Protocol):
         serialised: SerialisedSave | None = None,
     ) -> list[CommandResult]: ...
 
+    def require_known_kpi(self, context: CommandContext, kpi_id: UUID) -> None: ...
+
 
 class OneGoalCommands:
     """Mixed into GoalsApplication: `expected_version` 0 accepts any version."""
@@ -126,10 +128,38 @@ class OneGoalCommands:
         metric: Metric,
         weight: float,
         *,
+        progress_source: str | None = None,
+        kpi_id: UUID | None = None,
         expected_version: int = 0,
     ) -> CommandResult:
+        """A new key result, measured by its own check-ins unless a KPI of the tenant's is
+        named (progress_source kpi)."""
         goal, context = self.goal_to_change(caller, goal_id, expected_version)
-        goal.add_key_result(title, metric, weight, caller.subject)
+        if kpi_id is not None:
+            self.require_known_kpi(context, kpi_id)
+        goal.add_key_result(
+            title, metric, weight, caller.subject, progress_source=progress_source, kpi_id=kpi_id
+        )
+        return self.save_goals(context, goal)[0]
+
+    def change_key_result_progress_source(
+        self: _Goals,
+        caller: Principal,
+        goal_id: UUID,
+        key_result_id: UUID,
+        progress_source: str,
+        reason: str,
+        *,
+        kpi_id: UUID | None = None,
+        expected_version: int = 0,
+    ) -> CommandResult:
+        """What drives a key result's value from now on; a KPI must be one of the tenant's."""
+        goal, context = self.goal_to_change(caller, goal_id, expected_version)
+        if kpi_id is not None:
+            self.require_known_kpi(context, kpi_id)
+        goal.change_key_result_progress_source(
+            key_result_id, progress_source, reason, caller.subject, kpi_id=kpi_id
+        )
         return self.save_goals(context, goal)[0]
 
     def remove_key_result(
@@ -187,4 +217,21 @@ class OneGoalCommands:
     ) -> CommandResult:
         goal, context = self.goal_to_change(caller, goal_id, expected_version)
         goal.change_metric(metric, reason, caller.subject)
+        return self.save_goals(context, goal)[0]
+
+    def change_progress_source(
+        self: _Goals,
+        caller: Principal,
+        goal_id: UUID,
+        progress_source: str,
+        kpi_id: UUID | None,
+        reason: str,
+        *,
+        expected_version: int = 0,
+    ) -> CommandResult:
+        """What drives the goal's progress from now on; a KPI must be one of the tenant's."""
+        goal, context = self.goal_to_change(caller, goal_id, expected_version)
+        if kpi_id is not None:
+            self.require_known_kpi(context, kpi_id)
+        goal.change_progress_source(progress_source, reason, caller.subject, kpi_id=kpi_id)
         return self.save_goals(context, goal)[0]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from uuid import UUID, uuid4
 
 from northstar_contracts.progress import (
     PROGRESS_SOURCES,
     SOURCE_KPI,
+    SOURCE_METRIC,
 )
 from services.goals.goal_state import GoalState
 from services.goals.goal_values import (
@@ -23,7 +23,11 @@ from services.goals.metrics import (
     validate_period,
     validated_metric,
 )
-from services.goals.progress_sources import kpi_period_dates, require_progress_source
+from services.goals.progress_sources import (
+    kpi_period_dates,
+    require_key_result_source,
+    require_progress_source,
+)
 from services.goals.rules import (
     ACTIVE,
     DRAFT,
@@ -75,13 +79,22 @@ class MeasurementCommands(GoalState):
         by: str,
         *,
         key_result_id: UUID | None = None,
+        progress_source: str | None = None,
+        kpi_id: UUID | None = None,
     ) -> UUID:
-        """Add a measurable part of the goal; returns its id."""
+        """Add a measurable part of the goal, measured by its own check-ins (source metric, the
+        default) or by a KPI's measurements (source kpi, with kpi_id); returns its id."""
         self._require_open("given key results")
         title = require_text(title, "key_result.title", max_length=MAX_TITLE_LENGTH).strip()
         data = validated_metric(metric, "key_result.metric").to_data()
         if require_finite(weight, "key_result.weight") <= 0:
             raise InvalidArgument("a weight must be positive", field="key_result.weight")
+        source, kpi = require_key_result_source(
+            progress_source,
+            kpi_id,
+            field="key_result.progress_source",
+            kpi_field="key_result.kpi_id",
+        )
         by = require_actor(by)
         new_id = uuid4() if key_result_id is None else key_result_id
         if any(kr["key_result_id"] == new_id for kr in self._key_results):
@@ -89,7 +102,50 @@ class MeasurementCommands(GoalState):
         self._key_result_added(
             key_result_id=new_id, title=title, metric=data, weight=float(weight), by=by
         )
+        if source != SOURCE_METRIC:
+            self._key_result_progress_source_changed(
+                key_result_id=new_id,
+                progress_source=source,
+                kpi_id=kpi,
+                previous_progress_source=None,
+                previous_kpi_id=None,
+                reason="chosen as the key result was added",
+                by=by,
+            )
         return new_id
+
+    def change_key_result_progress_source(
+        self,
+        key_result_id: UUID,
+        progress_source: str,
+        reason: str,
+        by: str,
+        *,
+        kpi_id: UUID | None = None,
+    ) -> None:
+        """Measure a key result by its own check-ins (metric) or a KPI from now on; needs a
+        reason (kept in history). Its metric and current value stay as they are."""
+        self._require_open("changed")
+        key_result = self._key_result_data(key_result_id)
+        if not progress_source:
+            raise InvalidArgument("is required: one of metric, kpi", field="progress_source")
+        source, kpi = require_key_result_source(
+            progress_source, kpi_id, field="progress_source", kpi_field="kpi_id"
+        )
+        reason = require_reason(reason)
+        by = require_actor(by)
+        previous = key_result.get("progress_source") or SOURCE_METRIC
+        if (source, kpi) == (previous, key_result.get("kpi_id")):
+            return
+        self._key_result_progress_source_changed(
+            key_result_id=key_result_id,
+            progress_source=source,
+            kpi_id=kpi,
+            previous_progress_source=previous,
+            previous_kpi_id=key_result.get("kpi_id"),
+            reason=reason,
+            by=by,
+        )
 
     def remove_key_result(self, key_result_id: UUID, reason: str, by: str) -> None:
         self._require_open("changed")
@@ -112,10 +168,8 @@ class MeasurementCommands(GoalState):
                 f"check-ins need an active goal; this one is {self.lifecycle}"
                 + (" (activate it first)" if self.lifecycle == DRAFT else "")
             )
-        if key_result_id is not None:
-            metric_data: dict[str, Any] | None = self._key_result_data(key_result_id)["metric"]
-        else:
-            metric_data = self._metric
+        key_result = None if key_result_id is None else self._key_result_data(key_result_id)
+        metric_data = self._metric if key_result is None else key_result["metric"]
         if value is not None:
             value = require_finite(value, "value")
             if metric_data is None:
@@ -128,6 +182,13 @@ class MeasurementCommands(GoalState):
                 raise FailedPrecondition(
                     f"the goal's progress comes from KPI {self.kpi_id}: its measurements check "
                     "in automatically; check in without a value, or change the progress source",
+                    field="value",
+                )
+            if key_result is not None and key_result.get("progress_source") == SOURCE_KPI:
+                raise FailedPrecondition(
+                    f"key result {key_result_id}'s value comes from KPI {key_result['kpi_id']}: "
+                    "its measurements check in automatically; check in without a value, or "
+                    "change the key result's progress source",
                     field="value",
                 )
             if metric_data["kind"] == "binary" and value not in (0.0, 1.0):
@@ -159,17 +220,24 @@ class MeasurementCommands(GoalState):
         *,
         kpi_event_id: str = "",
     ) -> bool:
-        """Record a KPI's value for `period` as an automatic check-in; True if recorded.
+        """Record a KPI's value for `period` as an automatic check-in on the goal and on each of
+        its key results driven by this KPI (one check-in each); True if any was recorded.
 
-        Nothing is recorded (False) unless the goal is active and driven by this KPI, and the
+        Nothing is recorded (False) unless the goal is active and it or a key result is driven
+        by this KPI, and the
         measurement is newer than the last one recorded (a higher KPI event version, for the
         same or a later period), so a redelivered measurement, or a correction of an older
         period, leaves the goal as it is. The check-in keeps the latest confidence a person
         gave (1 before any).
         """
-        if self.lifecycle != ACTIVE or self.progress_source != SOURCE_KPI:
-            return False
-        if self.kpi_id != kpi_id:
+        targets: list[UUID | None] = [
+            kr["key_result_id"]
+            for kr in self._key_results
+            if kr.get("progress_source") == SOURCE_KPI and kr.get("kpi_id") == kpi_id
+        ]
+        if self.progress_source == SOURCE_KPI and self.kpi_id == kpi_id:
+            targets.insert(0, None)
+        if self.lifecycle != ACTIVE or not targets:
             return False
         value = require_finite(value, "value")
         period = require_text(period, "period", max_length=MAX_TITLE_LENGTH)
@@ -179,17 +247,20 @@ class MeasurementCommands(GoalState):
         if last is not None and (kpi_version <= last["version"] or period < last["period"]):
             return False
         confidence = 1.0 if self.latest_confidence is None else self.latest_confidence
-        self._checked_in(
-            value=value,
-            confidence=confidence,
-            note="",
-            by=require_actor(by),
-            key_result_id=None,
-            kpi_id=kpi_id,
-            kpi_period=period,
-            kpi_event_id=kpi_event_id or None,
-            kpi_version=int(kpi_version),
-        )
+        by = require_actor(by)
+        # Decided once for all targets: the first check-in already records this measurement.
+        for key_result_id in targets:
+            self._checked_in(
+                value=value,
+                confidence=confidence,
+                note="",
+                by=by,
+                key_result_id=key_result_id,
+                kpi_id=kpi_id,
+                kpi_period=period,
+                kpi_event_id=kpi_event_id or None,
+                kpi_version=int(kpi_version),
+            )
         return True
 
     def _overlaps(self, dates: tuple[date, date]) -> bool:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from northstar_contracts.progress import (
     DEFAULT_THRESHOLDS,
     GUARDRAIL_DIRECTIONS,
     SOURCE_CHILDREN,
+    SOURCE_METRIC,
     StatusThresholds,
     derive_status,
     effective_progress_source,
@@ -27,8 +28,10 @@ from services.goals.metrics import (
     Metric,
 )
 from services.goals.rules import (
+    ACTIVE,
     ARCHIVED,
     CANCELLED,
+    COMPLETED,
     LEGAL_TRANSITIONS,
     OPEN_LIFECYCLES,
     GoalNotActive,
@@ -36,12 +39,24 @@ from services.goals.rules import (
 )
 from services.shared.errors import NotFound
 
+Applier = TypeVar("Applier", bound=Callable[..., None])
+EVENT_APPLIERS: list[str] = []
+"""The names of GoalState's event appliers: Goal must wire each to its event (checked)."""
+
+
+def event_applier(body: Applier) -> Applier:
+    """Marks how one event changes a goal's state (the body of Goal's @event method)."""
+    EVENT_APPLIERS.append(body.__name__)
+    return body
+
 
 class GoalState:
     """What a goal knows and shows: its state, progress and status, and the guards of commands.
 
-    The command mixins build on it; Goal (services/goals/goal.py) sets the state through its
-    events only.
+    The command mixins build on it. The state changes only as an event is applied: the
+    appliers' bodies are at the end (one signature each, which the mixins call and mypy checks),
+    and Goal (services/goals/goal.py) wires each to its event class with @event, on the
+    aggregate class as eventsourcing needs, so calling one triggers and records its event.
     """
 
     if TYPE_CHECKING:
@@ -78,73 +93,6 @@ class GoalState:
         _reassignment: dict[str, Any] | None
         _kpi_applied: dict[str, dict[str, Any]] | None
 
-        # Goal's event-triggering methods, which the command mixins call.
-        def _activated(self, by: str) -> None: ...
-        def _completed(self, by: str) -> None: ...
-        def _cancelled(self, reason: str, by: str) -> None: ...
-        def _archived(self, by: str) -> None: ...
-        def _reopened(self, reason: str, by: str) -> None: ...
-        def _renamed(self, title: str, by: str) -> None: ...
-        def _described(self, description: str, by: str) -> None: ...
-        def _reassigned(self, owner_id: str, team_id: str, by: str) -> None: ...
-        def _flagged_for_reassignment(
-            self, departed_person_id: str, manager_id: str, leave_date: date, by: str
-        ) -> None: ...
-        def _visibility_changed(self, visibility: str, by: str) -> None: ...
-        def _aligned(
-            self, parent_goal_id: UUID, previous_parent_goal_id: UUID | None, reason: str, by: str
-        ) -> None: ...
-        def _contributions_set(
-            self, contributions: list[dict[str, Any]], reason: str, by: str
-        ) -> None: ...
-        def _progress_source_changed(
-            self,
-            progress_source: str,
-            kpi_id: UUID | None,
-            previous_progress_source: str | None,
-            previous_kpi_id: UUID | None,
-            reason: str,
-            by: str,
-        ) -> None: ...
-        def _metric_defined(
-            self, metric: dict[str, Any], measured_by_own_metric: bool, by: str
-        ) -> None: ...
-        def _metric_changed(
-            self,
-            previous_metric: dict[str, Any] | None,
-            metric: dict[str, Any],
-            reason: str,
-            by: str,
-        ) -> None: ...
-        def _key_result_added(
-            self, key_result_id: UUID, title: str, metric: dict[str, Any], weight: float, by: str
-        ) -> None: ...
-        def _key_result_removed(self, key_result_id: UUID, reason: str, by: str) -> None: ...
-        def _checked_in(
-            self,
-            value: float | None,
-            confidence: float,
-            note: str,
-            by: str,
-            key_result_id: UUID | None,
-            kpi_id: UUID | None = None,
-            kpi_period: str | None = None,
-            kpi_event_id: str | None = None,
-            kpi_version: int | None = None,
-        ) -> None: ...
-        def _target_changed(
-            self,
-            key_result_id: UUID | None,
-            old_target: float,
-            new_target: float,
-            reason: str,
-            by: str,
-        ) -> None: ...
-        def _due_date_changed(
-            self, old_due_date: date | None, new_due_date: date, reason: str, by: str
-        ) -> None: ...
-        def _rolled_over(self, next_goal_id: UUID, by: str) -> None: ...
-
     # ---- state: the plain attributes set in __init__ are read-only by convention (only events
     # change them); metric, key results and links are rebuilt from plain data on reading ----
 
@@ -156,7 +104,13 @@ class GoalState:
     def key_results(self) -> tuple[KeyResult, ...]:
         return tuple(
             KeyResult(
-                kr["key_result_id"], kr["title"], Metric.from_data(kr["metric"]), kr["weight"]
+                kr["key_result_id"],
+                kr["title"],
+                Metric.from_data(kr["metric"]),
+                kr["weight"],
+                # Key results recorded before they had sources are measured by their metric.
+                kr.get("progress_source") or SOURCE_METRIC,
+                kr.get("kpi_id"),
             )
             for kr in self._key_results
         )
@@ -277,3 +231,166 @@ class GoalState:
             else kr
             for kr in self._key_results
         ]
+
+    # ---- how each event changes the state: Goal wires each of these to its event (@event),
+    # so calling one triggers the event and the body runs as the event is applied ----
+
+    @event_applier
+    def _activated(self, by: str) -> None:
+        self.lifecycle = ACTIVE
+
+    @event_applier
+    def _completed(self, by: str) -> None:
+        self.lifecycle = self.outcome = COMPLETED
+
+    @event_applier
+    def _cancelled(self, reason: str, by: str) -> None:
+        self.lifecycle = self.outcome = CANCELLED
+
+    @event_applier
+    def _archived(self, by: str) -> None:
+        self.lifecycle = ARCHIVED
+
+    @event_applier
+    def _reopened(self, reason: str, by: str) -> None:
+        self.lifecycle = ACTIVE
+        self.outcome = None
+
+    @event_applier
+    def _renamed(self, title: str, by: str) -> None:
+        self.title = title
+
+    @event_applier
+    def _described(self, description: str, by: str) -> None:
+        self.description = description
+
+    @event_applier
+    def _reassigned(self, owner_id: str, team_id: str, by: str) -> None:
+        self.owner_id = owner_id
+        self.team_id = team_id
+        self._reassignment = None
+
+    @event_applier
+    def _flagged_for_reassignment(
+        self, departed_person_id: str, manager_id: str, leave_date: date, by: str
+    ) -> None:
+        self._reassignment = {
+            "departed_person_id": departed_person_id,
+            "manager_id": manager_id,
+            "leave_date": leave_date,
+        }
+
+    @event_applier
+    def _visibility_changed(self, visibility: str, by: str) -> None:
+        self.visibility = visibility
+
+    @event_applier
+    def _aligned(
+        self, parent_goal_id: UUID, previous_parent_goal_id: UUID | None, reason: str, by: str
+    ) -> None:
+        self.parent_goal_id = parent_goal_id
+
+    @event_applier
+    def _contributions_set(self, contributions: list[dict[str, Any]], reason: str, by: str) -> None:
+        self._contributions = [dict(link) for link in contributions]
+
+    @event_applier
+    def _progress_source_changed(
+        self,
+        progress_source: str,
+        kpi_id: UUID | None,
+        previous_progress_source: str | None,
+        previous_kpi_id: UUID | None,
+        reason: str,
+        by: str,
+    ) -> None:
+        self.chosen_progress_source = progress_source
+        self.kpi_id = kpi_id
+
+    @event_applier
+    def _metric_defined(
+        self, metric: dict[str, Any], measured_by_own_metric: bool, by: str
+    ) -> None:
+        self._metric = dict(metric)
+        self.measured_by_own_metric = measured_by_own_metric
+
+    @event_applier
+    def _metric_changed(
+        self, previous_metric: dict[str, Any] | None, metric: dict[str, Any], reason: str, by: str
+    ) -> None:
+        self._metric = dict(metric)
+        self.metric_checked_in = False
+
+    @event_applier
+    def _key_result_added(
+        self, key_result_id: UUID, title: str, metric: dict[str, Any], weight: float, by: str
+    ) -> None:
+        key_result = {"key_result_id": key_result_id, "title": title, "metric": dict(metric)}
+        self._key_results = [*self._key_results, {**key_result, "weight": weight}]
+
+    @event_applier
+    def _key_result_removed(self, key_result_id: UUID, reason: str, by: str) -> None:
+        self._key_results = [kr for kr in self._key_results if kr["key_result_id"] != key_result_id]
+
+    @event_applier
+    def _key_result_progress_source_changed(
+        self,
+        key_result_id: UUID,
+        progress_source: str,
+        kpi_id: UUID | None,
+        previous_progress_source: str | None,
+        previous_kpi_id: UUID | None,
+        reason: str,
+        by: str,
+    ) -> None:
+        self._key_results = [
+            {**kr, "progress_source": progress_source, "kpi_id": kpi_id}
+            if kr["key_result_id"] == key_result_id
+            else kr
+            for kr in self._key_results
+        ]
+
+    @event_applier
+    def _checked_in(
+        self,
+        value: float | None,
+        confidence: float,
+        note: str,
+        by: str,
+        key_result_id: UUID | None,
+        kpi_id: UUID | None = None,
+        kpi_period: str | None = None,
+        kpi_event_id: str | None = None,
+        kpi_version: int | None = None,
+    ) -> None:
+        if value is not None:
+            self._update_metric(key_result_id, current=value)
+            if key_result_id is None:
+                self.metric_checked_in = True
+        if kpi_id is not None and kpi_version is not None:
+            # Replaced, not mutated: a snapshot taken earlier may share this dict.
+            applied = {"version": kpi_version, "period": kpi_period or ""}
+            self._kpi_applied = {**(self._kpi_applied or {}), str(kpi_id): applied}
+        self.latest_confidence = confidence
+        self.check_in_count += 1
+
+    @event_applier
+    def _target_changed(
+        self,
+        key_result_id: UUID | None,
+        old_target: float,
+        new_target: float,
+        reason: str,
+        by: str,
+    ) -> None:
+        self._update_metric(key_result_id, target=new_target)
+
+    @event_applier
+    def _due_date_changed(
+        self, old_due_date: date | None, new_due_date: date, reason: str, by: str
+    ) -> None:
+        self.due_date = new_due_date
+
+    @event_applier
+    def _rolled_over(self, next_goal_id: UUID, by: str) -> None:
+        self.next_goal_id = next_goal_id

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 from northstar_contracts.progress import (
     SOURCE_CHILDREN,
+    SOURCE_METRIC,
     SOURCES_NEEDING_A_METRIC,
     effective_progress_source,
 )
@@ -39,6 +41,9 @@ class KeyResult:
     title: str
     metric: Metric
     weight: float
+    # What drives its value: its own check-ins (metric) or a KPI's measurements (kpi, kpi_id).
+    progress_source: str = SOURCE_METRIC
+    kpi_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -124,3 +129,28 @@ def creation_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
         effective != SOURCE_CHILDREN
     )
     return kwargs
+
+
+Parameters = ParamSpec("Parameters")
+Created = TypeVar("Created")
+
+
+class CheckedCreation(Generic[Parameters]):
+    """A `create(...)` class method with exactly the parameters of the aggregate's __init__:
+    they are written once, on __init__, and mypy checks every create(...) call against them.
+    It refuses bad arguments (creation_arguments) before the Created event exists, so a refused
+    creation records nothing, then creates the aggregate."""
+
+    def __init__(self, init: Callable[Concatenate[Any, Parameters], None]) -> None:
+        # @event wraps __init__; its parameters are those of the function it decorates.
+        self._signature = inspect.signature(getattr(init, "decorated_func", init))
+
+    def __get__(self, instance: object, owner: type[Created]) -> Callable[Parameters, Created]:
+        def create(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Created:
+            bound = self._signature.bind(None, *args, **kwargs)
+            bound.apply_defaults()
+            _self, *names = bound.arguments
+            arguments = creation_arguments({name: bound.arguments[name] for name in names})
+            return cast(Callable[..., Created], owner)(**arguments)
+
+        return create

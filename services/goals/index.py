@@ -1,8 +1,12 @@
-"""The goals service's own lookup index: goals by owner, team, period, and alignment links.
+"""The goals service's own lookup index: goals by owner, team, period, alignment links, and
+what roll-ups need of each goal (services.goals.index_rows).
 
-It follows the service's notification log from a tracked position (like the relay), so it can
-be rebuilt from the event store at any time; rows are derived from the current aggregate state,
-never from a second copy of the domain rules.
+Every save writes the rows of the goals it saved, from the aggregates in hand, right after the
+events are stored. Replicas sharing the index (PostgreSQL) thus see each other's goals at once.
+A write that never happened (a crash between the save and it, a failed write) is made good by
+following the notification log from a tracked position, like the relay: at start and then in
+the background, so the index can be rebuilt from the event store at any time. Rows are derived
+from the current aggregate state, never from a second copy of the domain rules.
 """
 
 from __future__ import annotations
@@ -10,88 +14,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 from urllib.parse import urlparse
 from uuid import UUID
 
-from northstar_contracts.progress import SOURCE_KPI
 from services.goals.application import GoalsApplication
 from services.goals.goal import Goal
+from services.goals.index_rows import create_tables, write_goal
 from services.goals.rules import CLOSED_LIFECYCLES
-from services.shared.readmodel import ReadModelDatabase, Transaction
+from services.shared.readmodel import ReadModelDatabase
 
 logger = logging.getLogger(__name__)
 CATCH_UP_ATTEMPTS = 5
-
-INDEX_DDL = (
-    """
-    CREATE TABLE IF NOT EXISTS goal_index (
-        goal_id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL,
-        owner_id TEXT NOT NULL,
-        team_id TEXT NOT NULL,
-        level TEXT NOT NULL,
-        lifecycle TEXT NOT NULL,
-        start_date TEXT NOT NULL,
-        due_date TEXT,
-        parent_goal_id TEXT,
-        title TEXT NOT NULL,
-        version BIGINT NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS goal_links (
-        goal_id TEXT NOT NULL,
-        target_goal_id TEXT NOT NULL,
-        weight DOUBLE PRECISION NOT NULL,
-        is_primary INTEGER NOT NULL,
-        PRIMARY KEY (goal_id, target_goal_id)
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS goal_links_target ON goal_links (target_goal_id)",
-    # Every link the index has seen, kept when it is removed: the goals that were children of
-    # a goal at some past moment are among these (a state at that moment is checked, not this).
-    """
-    CREATE TABLE IF NOT EXISTS goal_links_seen (
-        goal_id TEXT NOT NULL,
-        target_goal_id TEXT NOT NULL,
-        PRIMARY KEY (goal_id, target_goal_id)
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS goal_links_seen_target ON goal_links_seen (target_goal_id)",
-    "INSERT INTO goal_links_seen (goal_id, target_goal_id) "
-    "SELECT goal_id, target_goal_id FROM goal_links WHERE TRUE ON CONFLICT DO NOTHING",
-    "CREATE INDEX IF NOT EXISTS goal_index_owner ON goal_index (tenant_id, owner_id)",
-    "CREATE INDEX IF NOT EXISTS goal_index_team ON goal_index (tenant_id, team_id)",
-    """
-    CREATE TABLE IF NOT EXISTS goal_template_uses (
-        goal_id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL,
-        template_id TEXT NOT NULL,
-        owner_id TEXT NOT NULL,
-        lifecycle TEXT NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS goal_template_uses_template ON goal_template_uses "
-    "(tenant_id, template_id)",
-    # Goals measured by a KPI (progress source kpi): whom a KPI's measurement checks in on.
-    """
-    CREATE TABLE IF NOT EXISTS goal_kpi_links (
-        goal_id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL,
-        kpi_id TEXT NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS goal_kpi_links_kpi ON goal_kpi_links (tenant_id, kpi_id)",
-    """
-    CREATE TABLE IF NOT EXISTS goal_index_position (
-        singleton INTEGER PRIMARY KEY,
-        notification_id BIGINT NOT NULL
-    )
-    """,
-)
+FOLLOW_INTERVAL_SECONDS = 1.0
+T = TypeVar("T")
 
 
 def index_url_for(store_url: str) -> str:
@@ -121,41 +60,83 @@ class IndexedGoal:
     title: str
 
 
+RollUpLink = tuple[str, str, float, float | None, int]
+"""A link a roll-up follows: parent id, child id, weight, and what the child adds: its own
+progress (None when its children drive it) and 1 when its children drive it, else 0. Ids stay
+text: a roll-up of a large tree would spend most of its time making UUIDs."""
+
+
 class GoalIndex:
-    def __init__(self, app: GoalsApplication, db: ReadModelDatabase, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        app: GoalsApplication,
+        db: ReadModelDatabase,
+        batch_size: int = 500,
+        *,
+        follow_saves: bool = True,
+    ) -> None:
+        """`follow_saves`: write the rows of every goal the application saves (the service
+        does); without it only `catch_up` fills the index."""
         self.app = app
         self.db = db
         self.batch_size = batch_size
-        # Every save catches up in its request's thread: two runs side by side would read the
-        # same position, and the slower one would write older goal state over newer.
+        # Two catch-ups side by side would read the same position, and the slower one would
+        # write older goal state over newer.
         self._catch_up_lock = threading.Lock()
-        with db.transaction() as tx:
-            for statement in INDEX_DDL:
-                tx.execute(statement)
+        self._following: threading.Thread | None = None
+        self._stop_following = threading.Event()
+        create_tables(db)
+        if follow_saves:
+            app.goals_saved.append(self.record)
 
     def position(self) -> int:
         row = self.db.read("SELECT notification_id FROM goal_index_position WHERE singleton = 1")
         return int(row[0][0]) if row else 0
 
+    def record(self, goals: Sequence[Goal]) -> None:
+        """Indexes goals just saved, in one transaction (rows locked in goal id order). It does
+        not move the position: a save with an earlier notification id may not be indexed yet."""
+        ordered = sorted(goals, key=lambda goal: goal.id)
+
+        def write() -> None:
+            with self.db.transaction() as tx:
+                for goal in ordered:
+                    write_goal(tx, goal)
+
+        _retrying(write, "goal index write")
+
     def catch_up(self) -> int:
         """Index every notification after the tracked position; returns how many.
 
+        Goals already indexed at (or past) a notification's version are not loaded again, so
+        following a log the saves have indexed costs a read of the log and one query per batch.
         One run at a time in this process. Replicas sharing the index database may still
         overlap, so a row never goes back to an older goal version and the position never moves
         backwards, and every run locks rows in goal id order, so two runs never deadlock; a
         transaction the database still aborts (a serialisation failure) is run again.
         """
         with self._catch_up_lock:
-            attempt = 1
-            while True:
+            return _retrying(self._catch_up, "goal index catch-up")
+
+    def start_following(self, interval_seconds: float = FOLLOW_INTERVAL_SECONDS) -> None:
+        """Catches up every `interval_seconds` on a thread of its own, until stop_following."""
+
+        def follow() -> None:
+            while not self._stop_following.wait(interval_seconds):
                 try:
-                    return self._catch_up()
-                except Exception as error:
-                    if attempt >= CATCH_UP_ATTEMPTS or not _is_transient(error):
-                        raise
-                    logger.warning("goal index catch-up aborted (%s); running it again", error)
-                    time.sleep(0.01 * 2**attempt)
-                    attempt += 1
+                    self.catch_up()
+                except Exception:
+                    logger.exception("goal index catch-up failed; trying again")
+
+        self._stop_following.clear()
+        self._following = threading.Thread(target=follow, name="goal-index", daemon=True)
+        self._following.start()
+
+    def stop_following(self) -> None:
+        self._stop_following.set()
+        if self._following is not None:
+            self._following.join()
+            self._following = None
 
     def _catch_up(self) -> int:
         total = 0
@@ -166,14 +147,19 @@ class GoalIndex:
             )
             if not notifications:
                 return total
+            latest: dict[UUID, int] = {}
+            for notification in notifications:
+                goal_id = UUID(str(notification.originator_id))
+                latest[goal_id] = max(latest.get(goal_id, 0), notification.originator_version)
+            indexed = self._indexed_versions(list(latest))
             # Sorted: writers sharing the index lock its rows in one order, never in each other's
             # reverse (a set's order differs between processes, and two of them deadlocked).
-            goal_ids = sorted({UUID(str(n.originator_id)) for n in notifications})
-            goals: list[object] = [self.app.repository.get(goal_id) for goal_id in goal_ids]
+            behind = sorted(g for g, version in latest.items() if indexed.get(g, 0) < version)
+            goals: list[object] = [self.app.repository.get(goal_id) for goal_id in behind]
             with self.db.transaction() as tx:
                 for goal in goals:
                     if isinstance(goal, Goal):
-                        _write_goal(tx, goal)
+                        write_goal(tx, goal)
                 tx.execute(
                     "INSERT INTO goal_index_position (singleton, notification_id) VALUES (1, ?) "
                     "ON CONFLICT (singleton) DO UPDATE SET "
@@ -182,6 +168,59 @@ class GoalIndex:
                     (notifications[-1].id,),
                 )
             total += len(notifications)
+
+    def _indexed_versions(self, goal_ids: Sequence[UUID]) -> dict[UUID, int]:
+        if not goal_ids:
+            return {}
+        rows = self.db.read(
+            "SELECT goal_id, version FROM goal_index "
+            f"WHERE goal_id IN ({', '.join('?' for _ in goal_ids)})",
+            [str(goal_id) for goal_id in goal_ids],
+        )
+        return {UUID(str(goal_id)): int(version) for goal_id, version in rows}
+
+    def roll_up_links(self, tenant_id: str, goal_id: UUID) -> list[RollUpLink]:
+        """Every link below `goal_id` its roll-up follows, in one recursive query: the goal's own
+        links, then those of each child of the tenant that its children drive, and so on (a goal
+        measured by its own progress ends the walk). Parent, then child, in id order."""
+        links = (
+            "SELECT l.target_goal_id, l.goal_id, l.weight, c.own_progress, c.driven_by_children "
+            "FROM goal_links l JOIN goal_index c ON c.goal_id = l.goal_id"
+        )
+        # A link met again (a shared child, a loop) is the same row: UNION keeps it once, so
+        # the walk ends even on a loop.
+        rows = self.db.read(
+            "WITH RECURSIVE below (parent_id, goal_id, weight, own_progress, driven) AS ("
+            f"{links} WHERE l.target_goal_id = ? AND c.tenant_id = ?"
+            " UNION "
+            f"{links} JOIN below b ON l.target_goal_id = b.goal_id"
+            " WHERE b.driven = 1 AND c.tenant_id = ?"
+            ") SELECT parent_id, goal_id, weight, own_progress, driven FROM below "
+            "ORDER BY parent_id, goal_id",
+            (str(goal_id), tenant_id, tenant_id),
+        )
+        return [
+            (str(p), str(c), float(w), None if own is None else float(own), int(d))
+            for p, c, w, own, d in rows
+        ]
+
+    def ancestor_levels(self, goal: Goal) -> list[str]:
+        """Levels on the goal's primary-parent path upwards, the tenant's goals only, each goal
+        once (for the SMART 'Relevant' check)."""
+        tenant_id, parent_goal_id = goal.tenant_id, goal.parent_goal_id
+        levels: list[str] = []
+        seen: set[UUID] = {goal.id}
+        while parent_goal_id is not None and parent_goal_id not in seen:
+            seen.add(parent_goal_id)
+            rows = self.db.read(
+                "SELECT level, parent_goal_id FROM goal_index WHERE goal_id = ? AND tenant_id = ?",
+                (str(parent_goal_id), tenant_id),
+            )
+            if not rows:
+                break
+            levels.append(str(rows[0][0]))
+            parent_goal_id = UUID(str(rows[0][1])) if rows[0][1] else None
+        return levels
 
     def children_of(self, goal_id: UUID) -> list[tuple[UUID, float]]:
         """Goals aligned to (primary, weight 1) or contributing to (their weight) this goal."""
@@ -211,11 +250,13 @@ class GoalIndex:
         return {str(owner): UUID(str(goal)) for owner, goal in rows}
 
     def goals_driven_by_kpi(self, tenant_id: str, kpi_id: UUID) -> list[UUID]:
-        """The tenant's goals whose progress source is this KPI, in goal id order."""
+        """The tenant's goals whose progress source is this KPI, or with a key result whose
+        source it is, in goal id order."""
         rows = self.db.read(
             "SELECT goal_id FROM goal_kpi_links WHERE tenant_id = ? AND kpi_id = ? "
-            "ORDER BY goal_id",
-            (tenant_id, str(kpi_id)),
+            "UNION SELECT goal_id FROM goal_key_result_kpi_links WHERE tenant_id = ? "
+            "AND kpi_id = ? ORDER BY goal_id",
+            (tenant_id, str(kpi_id), tenant_id, str(kpi_id)),
         )
         return [UUID(str(row[0])) for row in rows]
 
@@ -265,70 +306,25 @@ class GoalIndex:
         return [_indexed(row) for row in self.db.read(sql, params)]
 
 
+def _retrying(run: Callable[[], T], what: str) -> T:
+    attempt = 1
+    while True:
+        try:
+            return run()
+        except Exception as error:
+            if attempt >= CATCH_UP_ATTEMPTS or not _is_transient(error):
+                raise
+            logger.warning("%s aborted (%s); running it again", what, error)
+            time.sleep(0.01 * 2**attempt)
+            attempt += 1
+
+
 def _is_transient(error: Exception) -> bool:
     """A PostgreSQL transaction the server rolled back to resolve a conflict (deadlock,
     serialisation failure): running it again succeeds."""
     from psycopg.errors import TransactionRollback
 
     return isinstance(error, TransactionRollback)
-
-
-def _write_goal(tx: Transaction, goal: Goal) -> None:
-    """Indexes the goal unless a newer (or the same) version of it is indexed already."""
-    written = tx.execute(
-        "INSERT INTO goal_index (goal_id, tenant_id, owner_id, team_id, level, lifecycle, "
-        "start_date, due_date, parent_goal_id, title, version) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (goal_id) DO UPDATE SET "
-        "owner_id = excluded.owner_id, team_id = excluded.team_id, level = excluded.level, "
-        "lifecycle = excluded.lifecycle, start_date = excluded.start_date, "
-        "due_date = excluded.due_date, parent_goal_id = excluded.parent_goal_id, "
-        "title = excluded.title, version = excluded.version "
-        "WHERE goal_index.version < excluded.version RETURNING goal_id",
-        (
-            str(goal.id),
-            goal.tenant_id,
-            goal.owner_id,
-            goal.team_id,
-            goal.level,
-            goal.lifecycle,
-            goal.start_date.isoformat(),
-            goal.due_date.isoformat() if goal.due_date else None,
-            str(goal.parent_goal_id) if goal.parent_goal_id else None,
-            goal.title,
-            goal.version,
-        ),
-    )
-    if not written:
-        return
-    if goal.template_id is not None:
-        tx.execute(
-            "INSERT INTO goal_template_uses (goal_id, tenant_id, template_id, owner_id, lifecycle) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (goal_id) DO UPDATE SET "
-            "owner_id = excluded.owner_id, lifecycle = excluded.lifecycle",
-            (str(goal.id), goal.tenant_id, str(goal.template_id), goal.owner_id, goal.lifecycle),
-        )
-    tx.execute("DELETE FROM goal_kpi_links WHERE goal_id = ?", (str(goal.id),))
-    if goal.progress_source == SOURCE_KPI and goal.kpi_id is not None:
-        tx.execute(
-            "INSERT INTO goal_kpi_links (goal_id, tenant_id, kpi_id) VALUES (?, ?, ?)",
-            (str(goal.id), goal.tenant_id, str(goal.kpi_id)),
-        )
-    tx.execute("DELETE FROM goal_links WHERE goal_id = ?", (str(goal.id),))
-    links: Sequence[tuple[UUID, float, int]] = [
-        *(((goal.parent_goal_id, 1.0, 1),) if goal.parent_goal_id else ()),
-        *((target, weight, 0) for target, weight in goal.contributions.items()),
-    ]
-    for target, weight, is_primary in links:
-        tx.execute(
-            "INSERT INTO goal_links (goal_id, target_goal_id, weight, is_primary) "
-            "VALUES (?, ?, ?, ?)",
-            (str(goal.id), str(target), weight, is_primary),
-        )
-        tx.execute(
-            "INSERT INTO goal_links_seen (goal_id, target_goal_id) VALUES (?, ?) "
-            "ON CONFLICT DO NOTHING",
-            (str(goal.id), str(target)),
-        )
 
 
 def _indexed(row: tuple[object, ...]) -> IndexedGoal:

@@ -1,8 +1,10 @@
 """Use cases that create several goals in one command: cascading a team goal to its members,
 goals from a template for a set of people, and rolling a recurring goal into its next period.
 
-Each saves all its goals in one transaction (all or none), and each is idempotent where a
-retry could otherwise duplicate goals: members or people who already have the goal are skipped.
+Each takes the caller and authorises them (services.goals.authorization) on what it loaded
+before it creates anything; each saves all its goals in one transaction (all or none), and each
+is idempotent where a retry could otherwise duplicate goals: members or people who already have
+the goal are skipped.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from uuid import UUID, uuid4
 
+from services.goals import authorization as policy
 from services.goals.application import CommandResult, GoalsApplication
 from services.goals.index import GoalIndex
 from services.goals.metrics import Metric
 from services.goals.rules import OPEN_LIFECYCLES, GoalNotActive
-from services.shared.errors import FailedPrecondition, InvalidArgument
+from services.shared.auth import Principal
+from services.shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.shared.eventstore import CommandContext
 
 CASCADE_REASON = "cascaded from the team goal"
@@ -56,22 +60,22 @@ class GoalPlanning:
         self.app = app
         self.index = index
 
-    def cascade_goal(
-        self,
-        context: CommandContext,
-        goal_id: UUID,
-        member_ids: Sequence[str],
-        *,
-        activate: bool,
-    ) -> ManyGoalsResult:
-        """One personal goal per member, aligned under the team goal, in one transaction.
+    def cascade_goal(self, caller: Principal, goal_id: UUID, *, activate: bool) -> ManyGoalsResult:
+        """One personal goal per current member of the team goal's team, aligned under it, in
+        one transaction; the caller must see and change the team goal and may create a goal
+        for each member.
 
         The personal goals copy the team goal's title, description, period, metric (from its
         start value) and visibility. Members who already have an open or completed goal
         aligned under it are skipped, so repeating the command after a new member joined
         creates exactly the missing goal.
         """
-        team_goal = self.app.get_goal(context.tenant_id, goal_id)
+        directory = self.app.directory_replica()
+        team_goal = self.app.get_goal(caller.tenant_id, goal_id)
+        policy.require_can_view(caller, directory, team_goal, "goal_id")
+        member_ids = directory.team_members(caller.tenant_id, team_goal.team_id)
+        policy.require_can_cascade(caller, directory, team_goal, member_ids)
+        context = CommandContext.new(caller.tenant_id, caller.subject)
         if team_goal.level != "team":
             raise FailedPrecondition(
                 f"only team goals cascade to members; this is a {team_goal.level} goal",
@@ -109,14 +113,15 @@ class GoalPlanning:
 
     def create_goals_from_template(
         self,
-        context: CommandContext,
+        caller: Principal,
         template: GoalTemplate,
         owner_ids: Sequence[str],
         *,
         template_id: UUID | None,
         activate: bool,
     ) -> ManyGoalsResult:
-        """One goal per person, each in the person's current team, in one transaction.
+        """One goal per person, each in the person's current team, in one transaction; the
+        caller must be allowed to create a goal at the template's level for each of them.
 
         Goals remember the template id; when the caller names one, people who already have a
         goal from it are skipped, so a retried request creates nothing twice.
@@ -126,6 +131,17 @@ class GoalPlanning:
         for position, owner_id in enumerate(owner_ids):
             if owner_id in owner_ids[:position]:
                 raise InvalidArgument(f"{owner_id} is listed twice", field=f"owner_ids[{position}]")
+        directory = self.app.directory_replica()
+        for position, owner_id in enumerate(owner_ids):
+            try:
+                policy.require_can_create(
+                    caller, directory, owner_id=owner_id, level=template.level
+                )
+            except PermissionDenied as refused:
+                if refused.field != "owner_id":
+                    raise
+                raise PermissionDenied(refused.reason, field=f"owner_ids[{position}]") from None
+        context = CommandContext.new(caller.tenant_id, caller.subject)
         template_id = template_id or uuid4()
         existing = self.index.template_uses_by_owner(context.tenant_id, template_id)
         goals = [
@@ -157,19 +173,23 @@ class GoalPlanning:
 
     def roll_over_goal(
         self,
-        context: CommandContext,
+        caller: Principal,
         goal_id: UUID,
         *,
         parent_goal_id: UUID | None,
         activate: bool,
         expected_version: int = 0,
     ) -> RollOverResult:
-        """The same recurring goal for its next period, recorded on the old goal; only once.
+        """The same recurring goal for its next period, recorded on the old goal; only once. The
+        caller must be allowed to change the goal and to create one for its owner at its level.
 
         The new goal keeps the owner, team, metric (from its start value) and, unless
         `parent_goal_id` names another, the parent; contributes-to links are not carried over.
         """
-        previous = self.app.goal_for_update(context, goal_id, expected_version)
+        previous, context = self.app.goal_to_change(caller, goal_id, expected_version)
+        policy.require_can_create(
+            caller, self.app.directory_replica(), owner_id=previous.owner_id, level=previous.level
+        )
         arguments = previous.next_period_arguments(context.actor_id)
         previous_parent = arguments.pop("parent_goal_id")
         for name in ("tenant_id", "created_by"):

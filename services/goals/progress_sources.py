@@ -10,7 +10,13 @@ from uuid import UUID
 
 from northstar_contracts.errors import ContractViolation
 from northstar_contracts.kpi_periods import CADENCES, parse_period
-from northstar_contracts.progress import PROGRESS_SOURCES, SOURCE_KPI, SOURCES_NEEDING_A_METRIC
+from northstar_contracts.progress import (
+    KEY_RESULT_SOURCES,
+    PROGRESS_SOURCES,
+    SOURCE_KPI,
+    SOURCE_METRIC,
+    SOURCES_NEEDING_A_METRIC,
+)
 from services.goals.metrics import require_choice
 from services.shared.errors import FailedPrecondition, InvalidArgument
 
@@ -35,6 +41,31 @@ def require_progress_source(
             field="metric",
         )
     return source, kpi_id
+
+
+def require_key_result_source(
+    progress_source: str | None, kpi_id: UUID | None, *, field: str, kpi_field: str
+) -> tuple[str, UUID | None]:
+    """A key result's source (None or "": its own metric) and its KPI, which only kpi names.
+
+    A key result has no children (goals align under goals), so only metric and kpi apply.
+    """
+    if progress_source is None or progress_source == "":
+        progress_source = SOURCE_METRIC
+    if progress_source not in KEY_RESULT_SOURCES:
+        raise InvalidArgument(
+            f"a key result is measured by one of {', '.join(KEY_RESULT_SOURCES)} "
+            "(its own check-ins or a KPI), not by its goal's other sources",
+            field=field,
+        )
+    if progress_source == SOURCE_KPI:
+        if not isinstance(kpi_id, UUID):
+            raise InvalidArgument(
+                "a key result measured by a KPI needs the KPI's id", field=kpi_field
+            )
+    elif kpi_id is not None:
+        raise InvalidArgument("only a key result measured by a KPI names one", field=kpi_field)
+    return progress_source, kpi_id
 
 
 def kpi_period_dates(period: str) -> tuple[date, date]:

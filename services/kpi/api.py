@@ -15,10 +15,20 @@ import grpc
 from google.protobuf.message import Message
 
 from northstar.kpi.v1 import kpi_pb2, kpi_pb2_grpc
-from services.kpi import messages
 from services.kpi.application import KpiApplication, KpiDefinition, Saved
 from services.kpi.index import KpiIndex
 from services.kpi.nps import require_score
+from services.kpi.protobuf_mapping import (
+    CADENCES,
+    SUMMARIES,
+    SURVEY_KINDS,
+    TARGET_TYPES,
+    VISIBILITIES,
+    kpi_to_proto,
+    periods_to_proto,
+    results_to_proto,
+    thresholds_from_proto,
+)
 from services.kpi.survey_use_cases import SurveyUseCases
 from services.shared.auth import Principal, current_principal
 from services.shared.errors import InvalidArgument
@@ -49,19 +59,19 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
             unit=request.unit,
             owner_id=request.owner_id or principal.subject,
             objective_goal_id=request.objective_goal_id,
-            target_type=messages.TARGET_TYPES.from_request(request.target_type, "target_type"),
-            cadence=messages.CADENCES.from_request(request.cadence, "cadence"),
-            summary=messages.SUMMARIES.from_request(request.summary, "summary"),
-            visibility=messages.VISIBILITIES.from_request(request.visibility, "visibility"),
+            target_type=TARGET_TYPES.from_request(request.target_type, "target_type"),
+            cadence=CADENCES.from_request(request.cadence, "cadence"),
+            summary=SUMMARIES.from_request(request.summary, "summary"),
+            visibility=VISIBILITIES.from_request(request.visibility, "visibility"),
             first_period=request.first_period,
             target=require_finite_number(request.target, "target"),
-            thresholds=messages.thresholds_from_proto(request.thresholds),
+            thresholds=thresholds_from_proto(request.thresholds),
         )
         saved = await self._once(
             principal, request, lambda: self.app.define_kpi(principal, definition)
         )
         return kpi_pb2.DefineKpiResponse(
-            kpi=messages.kpi_to_proto(saved.aggregate), position_token=saved.position_token
+            kpi=kpi_to_proto(saved.aggregate), position_token=saved.position_token
         )
 
     async def ChangeKpiTarget(  # noqa: N802
@@ -84,14 +94,14 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
             ),
         )
         return kpi_pb2.ChangeKpiTargetResponse(
-            kpi=messages.kpi_to_proto(saved.aggregate), position_token=saved.position_token
+            kpi=kpi_to_proto(saved.aggregate), position_token=saved.position_token
         )
 
     async def ChangeKpiThresholds(  # noqa: N802
         self, request: kpi_pb2.ChangeKpiThresholdsRequest, context: Context
     ) -> kpi_pb2.ChangeKpiThresholdsResponse:
         kpi_id = parse_uuid(request.kpi_id, "kpi_id")
-        thresholds = messages.thresholds_from_proto(request.thresholds)
+        thresholds = thresholds_from_proto(request.thresholds)
         _require_version(request.expected_version)
         principal = current_principal()
         saved = await self._once(
@@ -102,7 +112,7 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
             ),
         )
         return kpi_pb2.ChangeKpiThresholdsResponse(
-            kpi=messages.kpi_to_proto(saved.aggregate), position_token=saved.position_token
+            kpi=kpi_to_proto(saved.aggregate), position_token=saved.position_token
         )
 
     async def RecordMeasurement(  # noqa: N802
@@ -119,7 +129,7 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
             ),
         )
         return kpi_pb2.RecordMeasurementResponse(
-            kpi=messages.kpi_to_proto(saved.aggregate),
+            kpi=kpi_to_proto(saved.aggregate),
             position_token=saved.position_token,
             measurement_id=str(saved.measurement_id or ""),
             recorded=saved.changed,
@@ -141,7 +151,7 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
             ),
         )
         return kpi_pb2.CorrectMeasurementResponse(
-            kpi=messages.kpi_to_proto(saved.aggregate), position_token=saved.position_token
+            kpi=kpi_to_proto(saved.aggregate), position_token=saved.position_token
         )
 
     # ---- KPI queries ----
@@ -151,14 +161,14 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
     ) -> kpi_pb2.Kpi:
         kpi_id = parse_uuid(request.kpi_id, "kpi_id")
         kpi = await asyncio.to_thread(self.app.get_kpi, current_principal(), kpi_id)
-        return messages.kpi_to_proto(kpi)
+        return kpi_to_proto(kpi)
 
     async def ListKpiPeriods(  # noqa: N802
         self, request: kpi_pb2.ListKpiPeriodsRequest, context: Context
     ) -> kpi_pb2.ListKpiPeriodsResponse:
         kpi_id = parse_uuid(request.kpi_id, "kpi_id")
         kpi = await asyncio.to_thread(self.app.get_kpi, current_principal(), kpi_id)
-        return kpi_pb2.ListKpiPeriodsResponse(periods=messages.periods_to_proto(kpi))
+        return kpi_pb2.ListKpiPeriodsResponse(periods=periods_to_proto(kpi))
 
     async def ListKpis(  # noqa: N802
         self, request: kpi_pb2.ListKpisRequest, context: Context
@@ -180,7 +190,7 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
                     audience = KpiAudience(row.tenant_id, row.owner_id, row.visibility)
                     manages = self.app.directory.is_in_management_chain
                     if can_view_kpi(principal, audience, manages):
-                        shown.append(messages.kpi_to_proto(self.app.get_kpi(principal, row.kpi_id)))
+                        shown.append(kpi_to_proto(self.app.get_kpi(principal, row.kpi_id)))
                         if len(shown) == limit:
                             break
                 if len(rows) < limit:
@@ -195,8 +205,8 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         self, request: kpi_pb2.CreateSurveyRequest, context: Context
     ) -> kpi_pb2.CreateSurveyResponse:
         principal = current_principal()
-        kind = messages.SURVEY_KINDS.from_request(request.kind, "kind")
-        cadence = messages.CADENCES.from_request(request.cadence, "cadence")
+        kind = SURVEY_KINDS.from_request(request.kind, "kind")
+        cadence = CADENCES.from_request(request.cadence, "cadence")
         saved = await self._once(
             principal,
             request,
@@ -240,7 +250,7 @@ class KpiServicer(kpi_pb2_grpc.KpiServiceServicer):
         results = await asyncio.to_thread(
             self.surveys.results, principal, survey_id, request.period
         )
-        return messages.results_to_proto(results)
+        return results_to_proto(results)
 
     async def SetAnonymityMinimum(  # noqa: N802
         self, request: kpi_pb2.SetAnonymityMinimumRequest, context: Context

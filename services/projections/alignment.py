@@ -21,7 +21,12 @@ from northstar_contracts.progress import (
     expected_progress_at,
     rollup_progress,
 )
-from services.projections.goal_state import driven_by_children, own_progress, progress_source
+from services.projections.goal_state import (
+    driven_by_children,
+    key_result_source,
+    own_progress,
+    progress_source,
+)
 from services.shared.errors import NotFound
 from services.shared.readmodel import ReadModelDatabase, Transaction
 
@@ -48,15 +53,23 @@ CREATE TABLE IF NOT EXISTS {table} (
     due_date TEXT,
     confidence DOUBLE PRECISION,
     version BIGINT NOT NULL,
-    progress_source TEXT NOT NULL DEFAULT ''
+    progress_source TEXT NOT NULL DEFAULT '',
+    key_result_sources_json TEXT NOT NULL DEFAULT '[]'
 )
 """
 _INDEX_DDL = "CREATE INDEX IF NOT EXISTS {table}_tenant ON {table} (tenant_id)"
 _COLUMNS = (
     "goal_id, tenant_id, title, level, owner_id, team_id, visibility, lifecycle, outcome, "
     "parent_goal_id, contributions_json, own_progress, measured_by_own, guardrail, start_date, "
-    "due_date, confidence, version, progress_source"
+    "due_date, confidence, version, progress_source, key_result_sources_json"
 )
+# Columns added after the first release: a table made before gains them on start.
+_ADDED_COLUMNS = {
+    # Rows written before say '' until rewritten.
+    "progress_source": "TEXT NOT NULL DEFAULT ''",
+    # Rows written before list no key result sources until rewritten.
+    "key_result_sources_json": "TEXT NOT NULL DEFAULT '[]'",
+}
 
 
 def alignment_table(prefix: str) -> str:
@@ -67,9 +80,10 @@ def ensure_alignment_tables(db: ReadModelDatabase, table: str) -> None:
     with db.transaction() as tx:
         tx.execute(_DDL.format(table=table))
         tx.execute(_INDEX_DDL.format(table=table))
-        if "progress_source" not in _columns(tx, db.engine, table):
-            # A table made before progress sources: its rows say '' until rewritten.
-            tx.execute(f"ALTER TABLE {table} ADD COLUMN progress_source TEXT NOT NULL DEFAULT ''")
+        present = _columns(tx, db.engine, table)
+        for column, definition in _ADDED_COLUMNS.items():
+            if column not in present:
+                tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def _columns(tx: Transaction, engine: str, table: str) -> set[str]:
@@ -107,6 +121,12 @@ def _row_values(goal_id: str, version: int, state: Mapping[str, Any]) -> tuple[A
         state.get("confidence"),
         version,
         progress_source(state),
+        json.dumps(
+            [
+                [kr["key_result_id"], key_result_source(kr), kr.get("kpi_id")]
+                for kr in state.get("key_results") or []
+            ]
+        ),
     )
 
 
@@ -149,6 +169,8 @@ class GoalNode:
     confidence: float | None
     version: int
     progress_source: str = ""
+    # (key result id, its source, its KPI id or None), in the order they were added.
+    key_result_sources: list[tuple[str, str, str | None]] = field(default_factory=list)
     progress: float = 0.0
     status: str = ""
     depth: int = 0
@@ -187,6 +209,7 @@ def _node(row: Sequence[Any]) -> GoalNode:
         confidence=None if row[16] is None else float(row[16]),
         version=int(row[17]),
         progress_source=str(row[18] or ""),
+        key_result_sources=[(kr, source, kpi) for kr, source, kpi in json.loads(row[19] or "[]")],
     )
 
 

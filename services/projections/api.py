@@ -25,8 +25,8 @@ from services.projections.api_support import (
     require_role,
 )
 from services.projections.content_hash import ContentDigest
-from services.projections.messages import READ_MODELS
 from services.projections.operator_requests import OperatorRequestLog, OperatorRequests
+from services.projections.protobuf_mapping import READ_MODELS
 from services.projections.rebuild import RebuildStatus
 from services.shared.auth import PLATFORM_OPERATOR, current_principal
 from services.shared.directory_replica import DirectoryReplica

@@ -16,7 +16,7 @@ from services.projections.alignment_views import (
     goal_path,
 )
 from services.projections.api_support import Page, ReadContext, TenantGoals
-from services.projections.messages import node_to_proto, status_counts
+from services.projections.protobuf_mapping import node_to_proto, status_counts
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
 from services.shared.validation import parse_optional_date, parse_optional_uuid, parse_uuid

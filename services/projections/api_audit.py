@@ -36,7 +36,7 @@ from services.projections.audit_export import (
 )
 from services.projections.goal_state import fold_goal_event
 from services.projections.kpi_projection import KPI_AGGREGATE_TYPE, kpi_fold
-from services.projections.messages import CSV, EXPORT_FORMATS, JSONL, entry_to_proto
+from services.projections.protobuf_mapping import CSV, EXPORT_FORMATS, JSONL, entry_to_proto
 from services.shared.auth import (
     AUDITOR,
     HR_ADMIN,

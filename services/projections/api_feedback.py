@@ -11,7 +11,7 @@ from northstar_contracts.hris import MAX_ID_LENGTH
 from services.projections.api_support import ReadContext
 from services.projections.feedback_activity import FEEDBACK_READ_MODEL, FeedbackTables
 from services.projections.feedback_views import ActivityItem, activity, sees_one_on_ones
-from services.projections.messages import FEEDBACK_ITEM_ACCESS
+from services.projections.protobuf_mapping import FEEDBACK_ITEM_ACCESS
 from services.projections.versions import table_prefix
 from services.shared.auth import current_principal
 from services.shared.directory_replica import DirectoryReplica

@@ -9,8 +9,8 @@ from typing import Any
 from northstar.projections.v1 import projections_pb2
 from services.projections.api_support import Page
 from services.projections.authorization import ParkingAction, require_parking_operator
-from services.projections.messages import READ_MODELS
 from services.projections.operator_requests import OperatorRequests
+from services.projections.protobuf_mapping import READ_MODELS
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
 from services.shared.parking import HELD, PARKED, ParkedEvent

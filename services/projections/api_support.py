@@ -1,6 +1,7 @@
 """What every projections query shares: the live versions it reads, read-your-writes waits,
 page tokens and visibility (services.shared.goal_visibility, the goals service's own rule, over
-the projections' directory replica); the protobuf shapes are in services.projections.messages."""
+the projections' directory replica); the protobuf shapes are in
+services.projections.protobuf_mapping."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from northstar_contracts.progress import (
     SOURCE_CHILDREN,
+    SOURCE_METRIC,
     MetricValues,
     effective_progress_source,
     metric_progress,
@@ -39,6 +40,7 @@ _FIELDS_SET_BY = {
     "goals.GoalRolledOver": ("next_goal_id",),
 }
 _SOURCE_CHANGED = "goals.GoalProgressSourceChanged"
+_KEY_RESULT_SOURCE_CHANGED = "goals.GoalKeyResultProgressSourceChanged"
 
 
 _OTHER_TYPES = (
@@ -51,7 +53,9 @@ _OTHER_TYPES = (
     "goals.GoalTargetChanged",
     "goals.GoalDueDateChanged",
 )
-GOAL_EVENT_TYPES = frozenset({*_LIFECYCLE_AFTER, *_FIELDS_SET_BY, *_OTHER_TYPES, _SOURCE_CHANGED})
+GOAL_EVENT_TYPES = frozenset(
+    {*_LIFECYCLE_AFTER, *_FIELDS_SET_BY, *_OTHER_TYPES, _SOURCE_CHANGED, _KEY_RESULT_SOURCE_CHANGED}
+)
 """Every goal event type this fold knows. The projection parks any other type (with every
 later event of its goal) rather than fold it as "no change" and let it take a version."""
 
@@ -112,6 +116,14 @@ def fold_goal_event(state: State, event_type: str, data: Mapping[str, Any]) -> S
     elif event_type == _SOURCE_CHANGED:
         new["progress_source"] = data["progress_source"]
         new["kpi_id"] = data["kpi_id"]
+    elif event_type == _KEY_RESULT_SOURCE_CHANGED:
+        # A key result without these fields (never changed) is measured by its own metric.
+        new["key_results"] = [
+            {**kr, "progress_source": data["progress_source"], "kpi_id": data["kpi_id"]}
+            if kr["key_result_id"] == data["key_result_id"]
+            else kr
+            for kr in state.get("key_results", [])
+        ]
     return new
 
 
@@ -134,6 +146,11 @@ def progress_source(state: Mapping[str, Any]) -> str:
         has_metric=state.get("metric") is not None,
         has_key_results=bool(state.get("key_results")),
     )
+
+
+def key_result_source(key_result: Mapping[str, Any]) -> str:
+    """What drives a key result's value: metric (its own check-ins, the default) or kpi."""
+    return str(key_result.get("progress_source") or SOURCE_METRIC)
 
 
 def driven_by_children(state: Mapping[str, Any]) -> bool:

@@ -45,6 +45,8 @@ from tests.golden.state import aggregate_state
 
 HR = Principal(subject="hr-1", tenant_id="acme", roles=frozenset({"hr_admin"}))
 LEAD = CommandContext.new("acme", "max")
+# max, the CEO, as a caller: the HR admin role lets them set goals at every level for anyone.
+LEAD_CALLER = Principal(subject="max", tenant_id="acme", roles=frozenset({"hr_admin"}))
 Q1 = (date(2026, 1, 1), date(2026, 3, 31))
 
 
@@ -121,7 +123,7 @@ class History:
         }
         arguments.update(fields)
         return self.goals.create_goal(
-            LEAD, owner_id=owner_id, level=level, metric=metric, **arguments
+            LEAD_CALLER, owner_id=owner_id, level=level, metric=metric, **arguments
         ).goal.id
 
     def change(self, goal_id: UUID, command: Any) -> None:
@@ -257,7 +259,7 @@ def goals_history(h: History) -> UUID:
         parent_goal_id=company,
     )
     h.change(recurring, lambda g: g.check_in(7, 0.9, "", "bob"))
-    h.planning.roll_over_goal(LEAD, recurring, parent_goal_id=None, activate=True)
+    h.planning.roll_over_goal(LEAD_CALLER, recurring, parent_goal_id=None, activate=True)
     template = GoalTemplate(
         title="Complete security training",
         description="",
@@ -269,10 +271,10 @@ def goals_history(h: History) -> UUID:
         parent_goal_id=company,
     )
     h.planning.create_goals_from_template(
-        LEAD, template, ["ann", "bob"], template_id=UUID(int=7), activate=False
+        LEAD_CALLER, template, ["ann", "bob"], template_id=UUID(int=7), activate=False
     )
     cascade = h.goal("ann", "team", Metric("percentage", "increase", 0, 100, "%"), team_id="sales")
-    h.planning.cascade_goal(LEAD, cascade, ["cy", "dee"], activate=True)
+    h.planning.cascade_goal(LEAD_CALLER, cascade, activate=True)  # to ann, cy and dee
     return busy
 
 

@@ -70,6 +70,13 @@ PUBLIC_STATE: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Value objects that gained fields after the golden rows were written: rendered with the fields
+# they had then. The rows hold no event that sets the newer ones (a key result's progress source
+# and KPI), so on them those fields keep their defaults (its own metric, no KPI).
+FIELDS_OF_VALUE_OBJECTS: dict[str, tuple[str, ...]] = {
+    "KeyResult": ("key_result_id", "title", "metric", "weight"),
+}
+
 
 def aggregate_state(aggregate: object) -> dict[str, Any]:
     """{"type": class name, attribute: plain JSON value, ...} of a Goal, Person or Team."""
@@ -90,7 +97,10 @@ def plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        names = FIELDS_OF_VALUE_OBJECTS.get(type(value).__name__) or tuple(
+            f.name for f in dataclasses.fields(value)
+        )
+        return {name: plain(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(plain(key)): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -19,9 +19,10 @@ from services.goals.publishing import goal_envelope
 from services.projections.__main__ import start_projections_service
 from services.projections.audit import load_entries, verify_chain
 from services.projections.consistency import wait_for_positions
+from services.shared.auth import Principal
 from services.shared.consumer import dead_letter_topic
 from services.shared.directory_replica import ReplicaPerson, ReplicaTeam
-from services.shared.eventstore import CommandContext, persistence_env
+from services.shared.eventstore import persistence_env
 from services.shared.metrics import ServiceMetrics
 from services.shared.relay import NotificationRelay
 from tests.integration.conftest import FAST_RETRY, RunningSystem, bearer, system_settings
@@ -70,11 +71,11 @@ async def test_relay_crash_republishes_and_the_projection_skips_the_duplicates(
     settings = system_settings(store_url, tmp_path, kafka_bootstrap_servers)
     goals_store = settings.store_url_for("goals")
     app = GoalsApplication(env=persistence_env("goals", goals_store), directory=OwnerOneDirectory())
-    context = CommandContext.new("acme", "hr-1")
+    hr_admin = Principal(subject="hr-1", tenant_id="acme", roles=frozenset({"hr_admin"}))
     tokens = []
     for index in range(3):
         created = app.create_goal(
-            context,
+            hr_admin,
             title=f"Ship release {index} on time",
             description="",
             owner_id="owner-1",

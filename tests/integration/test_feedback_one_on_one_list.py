@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.feedback.messages import listed_one_on_one_message
 from services.feedback.one_on_one_cases import ListedOneOnOne
 from services.feedback.one_on_ones import OneOnOne
+from services.feedback.protobuf_mapping import listed_one_on_one_message
 from services.shared.auth import Principal
 from tests.feedback_support import FeedbackWorld, feedback_world, principal, seed
 

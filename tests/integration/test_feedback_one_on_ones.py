@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from services.feedback.messages import one_on_one_message
 from services.feedback.one_on_ones import OneOnOne, slot
 from services.feedback.policies import when_person_departed_flag_their_requests
+from services.feedback.protobuf_mapping import one_on_one_message
 from services.feedback.reminders import ReminderScheduler
 from services.shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from tests.feedback_support import FeedbackWorld, feedback_world, person_departed, principal

@@ -102,6 +102,8 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             goal_id=active, title="Docs", metric=numbers(0, 3), weight=weight
         )
 
+    docs = await stub.AddKeyResult(key_result(1))
+    docs_id = docs.goal.key_results[0].id
     owner_2_token = encode_page_token(active, GoalFilter(owner_id="owner-2"))
     cases: list[tuple[str, Callable[[], Awaitable[Any]], grpc.StatusCode, str, str]] = [
         (
@@ -344,6 +346,35 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
             NOT_FOUND,
             "key_result_id",
             "not found on this goal",
+        ),
+        (
+            "a key result driven by its goal's children",
+            lambda: stub.ChangeKeyResultProgressSource(
+                pb.ChangeKeyResultProgressSourceRequest(
+                    goal_id=active,
+                    key_result_id=docs_id,
+                    progress_source=pb.PROGRESS_SOURCE_CHILDREN,
+                    reason="x",
+                )
+            ),
+            INVALID,
+            "progress_source",
+            "a key result is measured by one of metric, kpi",
+        ),
+        (
+            "a key result on a KPI the goals service does not know",
+            lambda: stub.AddKeyResult(
+                pb.AddKeyResultRequest(
+                    goal_id=active,
+                    title="Leads",
+                    metric=numbers(0, 9),
+                    progress_source=pb.PROGRESS_SOURCE_KPI,
+                    kpi_id=str(uuid.uuid4()),
+                )
+            ),
+            PRECONDITION,
+            "kpi_id",
+            "is not known in this tenant",
         ),
         (
             "malformed page token",

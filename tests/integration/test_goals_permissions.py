@@ -52,6 +52,7 @@ ALLOWED = {
     "change the visibility": CHANGERS,
     "change the metric": CHANGERS,
     "remove a key result": CHANGERS,
+    "change a key result's progress source": CHANGERS,
     "create a goal for owner-1": CHANGERS,
     "set a strategic objective": frozenset({"hr admin", "integration"}),
     "set a company goal": frozenset({"manager", "other manager", "hr admin", "integration"}),
@@ -154,6 +155,27 @@ async def _remove_key_result(
     return lambda: stub.RemoveKeyResult(request, metadata=caller)
 
 
+async def _change_key_result_source(
+    stub: Any, goal_id: str, caller: Metadata
+) -> Callable[[], Awaitable[Any]]:
+    added = await stub.AddKeyResult(
+        pb.AddKeyResultRequest(
+            goal_id=goal_id,
+            title="Docs",
+            metric=pb.Metric(kind=pb.METRIC_KIND_NUMBER, start=0, target=3),
+        ),
+        metadata=HR,
+    )
+    # Its own metric again (no KPI is known to this system): authorised or refused all the same.
+    request = pb.ChangeKeyResultProgressSourceRequest(
+        goal_id=goal_id,
+        key_result_id=added.goal.key_results[0].id,
+        progress_source=pb.PROGRESS_SOURCE_METRIC,
+        reason="counted by hand",
+    )
+    return lambda: stub.ChangeKeyResultProgressSource(request, metadata=caller)
+
+
 def _one_call(rpc: str, **fields: Any) -> OneGoalCommand:
     """A command on the goal, made by the caller (the goal is created by HR beforehand)."""
 
@@ -174,6 +196,7 @@ ONE_GOAL_COMMANDS: dict[str, OneGoalCommand] = {
         reason="measure the share answered in time",
     ),
     "remove a key result": _remove_key_result,
+    "change a key result's progress source": _change_key_result_source,
 }
 
 

@@ -2,7 +2,8 @@
 projections services, started once for this module): the owner's chosen source is honoured over
 gRPC and in the alignment view, a change of source is in the audit history with its reason, and
 a KPI measurement on the inbound feed moves the KPI, the goal it drives and the alignment view,
-the goal's audit trail naming the measurement event, replays changing nothing."""
+the goal's audit trail naming the measurement event, replays changing nothing; the same for
+the key results a KPI drives, and through them their goal."""
 
 from __future__ import annotations
 
@@ -328,6 +329,114 @@ async def test_a_kpi_measurement_on_the_feed_moves_the_goal_it_drives_once(
         goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR
     )
     assert again.version == sentinel.version
+
+
+async def test_a_kpi_measurement_moves_the_key_results_it_drives_and_so_their_goal(
+    system: System,
+) -> None:
+    stub = system.running.goals_stub
+    defined = await system.kpi_stub.DefineKpi(
+        define_request(name="Signed contracts", summary=kpi_pb2.SUMMARY_LAST), metadata=HR
+    )
+    kpi_id = defined.kpi.kpi_id
+    known = system.running.goals.kpi_policy.known
+    await eventually(
+        lambda: known.is_known("acme", uuid.UUID(kpi_id)),
+        what="the goals service learning the KPI from the KPI topic",
+    )
+    goal = await create(
+        system,
+        "Sign the first enterprise customers",
+        goals.GOAL_LEVEL_COMPANY,
+        progress_source=goals.PROGRESS_SOURCE_KEY_RESULTS,
+    )
+    fed = await stub.AddKeyResult(
+        goals.AddKeyResultRequest(
+            goal_id=goal.goal.id,
+            title="Contracts signed",
+            metric=metric(0, 50),
+            progress_source=goals.PROGRESS_SOURCE_KPI,
+            kpi_id=kpi_id,
+        ),
+        metadata=HR,
+    )
+    (contracts,) = fed.goal.key_results
+    assert (contracts.progress_source, contracts.kpi_id) == (goals.PROGRESS_SOURCE_KPI, kpi_id)
+    added = await stub.AddKeyResult(
+        goals.AddKeyResultRequest(goal_id=goal.goal.id, title="Pilots", metric=metric(0, 100)),
+        metadata=HR,
+    )
+    pilots = added.goal.key_results[1]
+    assert (pilots.progress_source, pilots.kpi_id) == (goals.PROGRESS_SOURCE_METRIC, "")
+    changed = await stub.ChangeKeyResultProgressSource(
+        goals.ChangeKeyResultProgressSourceRequest(
+            goal_id=goal.goal.id,
+            key_result_id=pilots.id,
+            progress_source=goals.PROGRESS_SOURCE_KPI,
+            kpi_id=kpi_id,
+            reason="every pilot is signed as a contract",
+        ),
+        metadata=HR,
+    )
+    assert changed.goal.key_results[1].progress_source == goals.PROGRESS_SOURCE_KPI
+    # The KPI owns these values: a person's value is refused, naming the field.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.CheckIn(
+            goals.CheckInRequest(
+                goal_id=goal.goal.id, key_result_id=contracts.id, value=30, confidence=0.9
+            ),
+            metadata=HR,
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "value" in (refused.value.details() or "")
+
+    await publish(system, [feed_record(kpi_id, "2026-01", 25, "crm-kr-1")], kpi_id)
+    moved = await poll(
+        lambda: stub.GetGoal(goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR),
+        lambda found: found.version > changed.version,
+        "the goal's key results moving with their KPI",
+    )
+    assert moved.version == changed.version + 2  # one automatic check-in per key result
+    assert [kr.current for kr in moved.key_results] == [25, 25]
+    assert moved.progress == pytest.approx((25 / 50 + 25 / 100) / 2)
+    token = encode_position_token(goal.goal.id, moved.version)
+    nodes = await tree_nodes(system, goal.goal.id, [token])
+    assert nodes[goal.goal.id].progress == pytest.approx(moved.progress)
+    assert nodes[goal.goal.id].progress_source == views.PROGRESS_SOURCE_KEY_RESULTS
+    assert [
+        (kr.key_result_id, kr.progress_source, kr.kpi_id)
+        for kr in nodes[goal.goal.id].key_result_sources
+    ] == [
+        (contracts.id, views.PROGRESS_SOURCE_KPI, kpi_id),
+        (pilots.id, views.PROGRESS_SOURCE_KPI, kpi_id),
+    ]
+
+    kpi = await system.kpi_stub.GetKpi(kpi_pb2.GetKpiRequest(kpi_id=kpi_id), metadata=HR)
+    kpi_token = encode_position_token(kpi_id, kpi.version)
+    (measurement,) = [
+        e
+        for e in await history(system, kpi_id, [kpi_token])
+        if e.event_type == "kpi.MeasurementRecorded"
+    ]
+    entries = await history(system, goal.goal.id, [token])
+    sources = [e for e in entries if e.event_type == "goals.GoalKeyResultProgressSourceChanged"]
+    assert [(e.reason, e.actor_id) for e in sources] == [
+        ("chosen as the key result was added", "hr-1"),
+        ("every pilot is signed as a contract", "hr-1"),
+    ]
+    after = {c.field: json.loads(c.after_json) for c in sources[1].changes}
+    assert [(kr["progress_source"], kr["kpi_id"]) for kr in after["key_results"]] == [
+        ("kpi", kpi_id),
+        ("kpi", kpi_id),
+    ]
+    automatic = [e for e in entries if e.event_type == "goals.GoalCheckedIn"]
+    assert [e.caused_by_event_id for e in automatic] == [measurement.event_id] * 2
+    snapshot = await system.running.projections_stub.GetGoalAsOf(
+        views.GetGoalAsOfRequest(goal_id=goal.goal.id, version=moved.version), metadata=HR
+    )
+    state = json.loads(snapshot.state_json)
+    assert [kr["metric"]["current"] for kr in state["key_results"]] == [25, 25]
+    assert snapshot.progress == pytest.approx(moved.progress)
 
 
 def feed_record(kpi_id: str, period: str, value: float, record_id: str) -> bytes:

@@ -86,6 +86,18 @@ later_events: st.SearchStrategy[GoalEvent] = st.one_of(
     key_result_ids.map(
         lambda k: goal_event("KeyResultRemoved", key_result_id=k, reason="obsolete", by="hr-1")
     ),
+    st.tuples(key_result_ids, st.sampled_from([None, str(uuid.UUID(int=201))])).map(
+        lambda k: goal_event(
+            "KeyResultProgressSourceChanged",
+            key_result_id=k[0],
+            progress_source="metric" if k[1] is None else "kpi",
+            kpi_id=k[1],
+            previous_progress_source=None,
+            previous_kpi_id=None,
+            reason="the feed measures it",
+            by="hr-1",
+        )
+    ),
     st.tuples(st.one_of(st.none(), values), st.integers(0, 10), maybe_key_result).map(
         lambda c: goal_event(
             "CheckedIn",

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import grpc
 import pytest
@@ -69,6 +70,19 @@ class FakeDirectory:
             for (tenant, _), p in self.people.items()
             if tenant == tenant_id and p.team_id == team_id and not p.has_departed
         )
+
+
+ACME_KPI = UUID("00000000-0000-4000-8000-00000000a001")
+"""The one KPI the goals service knows, in tenant acme (as if its definition had arrived)."""
+
+
+class FakeKpis:
+    """The KPI catalogue the goals service learns from the KPI topic, held in a set."""
+
+    known = frozenset({("acme", ACME_KPI)})
+
+    def is_known(self, tenant_id: str, kpi_id: UUID) -> bool:
+        return (tenant_id, kpi_id) in self.known
 
 
 def caller(subject: str, *roles: str, tenant_id: str = "acme") -> Principal:
@@ -135,6 +149,7 @@ class Failure:
 def goals_service(tmp_path: Path) -> Iterator[GoalsService]:
     directory = FakeDirectory()
     app = GoalsApplication(directory=directory)  # no persistence settings: the in-memory store
+    app.kpi_catalogue = FakeKpis()
     index_db = ReadModelDatabase(f"sqlite:///{tmp_path / 'goal-index.db'}")
     index = GoalIndex(app, index_db)
 
@@ -142,5 +157,5 @@ def goals_service(tmp_path: Path) -> Iterator[GoalsService]:
         index.catch_up()
 
     app.after_save.append(index_saved)
-    yield GoalsService(app, GoalServicer(app, index, directory))
+    yield GoalsService(app, GoalServicer(app, index))
     index_db.close()

@@ -11,7 +11,7 @@ import pytest
 from google.protobuf.message import Message
 
 from northstar.goals.v1 import goals_pb2 as pb
-from tests.service.conftest import HR, GoalsService, caller
+from tests.service.conftest import ACME_KPI, HR, GoalsService, caller
 
 OK = grpc.StatusCode.OK
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -54,6 +54,20 @@ async def with_key_result(service: GoalsService, goal: pb.Goal) -> Prepared:
         goal_id=goal.id, key_result_id=added.goal.key_results[0].id, reason="out of scope"
     )
     return "RemoveKeyResult", request
+
+
+async def key_result_on_a_kpi(service: GoalsService, goal: pb.Goal) -> Prepared:
+    added = await service.call(
+        "AddKeyResult", pb.AddKeyResultRequest(goal_id=goal.id, title="Docs", metric=metric(0, 3))
+    )
+    request = pb.ChangeKeyResultProgressSourceRequest(
+        goal_id=goal.id,
+        key_result_id=added.goal.key_results[0].id,
+        progress_source=pb.PROGRESS_SOURCE_KPI,
+        kpi_id=str(ACME_KPI),
+        reason="the docs site counts its pages",
+    )
+    return "ChangeKeyResultProgressSource", request
 
 
 async def completed(rpc: str, service: GoalsService, goal: pb.Goal) -> Prepared:
@@ -101,6 +115,12 @@ COMMANDS: dict[str, Setup] = {
         reason="the share answered in time",
     ),
     "RemoveKeyResult": with_key_result,
+    "ChangeProgressSource": simple(
+        "ChangeProgressSource",
+        progress_source=pb.PROGRESS_SOURCE_CHILDREN,
+        reason="the team's goals say it better",
+    ),
+    "ChangeKeyResultProgressSource": key_result_on_a_kpi,
 }
 
 
@@ -147,6 +167,11 @@ async def test_bad_input_to_each_goal_command_names_its_field_and_stores_nothing
         "AddKeyResult", pb.AddKeyResultRequest(goal_id=active, title="Docs", metric=metric(0, 3))
     )
     key_result = added.goal.key_results[0].id
+    fed = await service.call(
+        "AddKeyResult",
+        add_key_result(active, progress_source=pb.PROGRESS_SOURCE_KPI, kpi_id=str(ACME_KPI)),
+    )
+    kpi_driven = fed.goal.key_results[1].id
     missing = str(uuid.uuid4())
     cases: list[tuple[str, Message, grpc.StatusCode, str, str]] = [
         ("RenameGoal", pb.RenameGoalRequest(goal_id=active, title=" "), INVALID, "title",
@@ -203,6 +228,49 @@ async def test_bad_input_to_each_goal_command_names_its_field_and_stores_nothing
          INVALID, "reason", "must not be blank"),
         ("ChangeTarget", pb.ChangeTargetRequest(goal_id=active, new_target=4), INVALID,
          "reason", "must not be blank"),
+        ("AddKeyResult", add_key_result(active, progress_source=pb.PROGRESS_SOURCE_CHILDREN),
+         INVALID, "progress_source", "a key result is measured by one of metric, kpi"),
+        ("AddKeyResult", add_key_result(active, progress_source=pb.PROGRESS_SOURCE_KPI),
+         INVALID, "kpi_id", "needs the KPI's id"),
+        ("AddKeyResult", add_key_result(active, kpi_id=str(ACME_KPI)), INVALID, "kpi_id",
+         "only a key result measured by a KPI names one"),
+        ("AddKeyResult",
+         add_key_result(active, progress_source=pb.PROGRESS_SOURCE_KPI, kpi_id="k-1"), INVALID,
+         "kpi_id", "'k-1' is not a valid id"),
+        ("AddKeyResult",
+         add_key_result(active, progress_source=pb.PROGRESS_SOURCE_KPI, kpi_id=missing),
+         PRECONDITION, "kpi_id", "is not known in this tenant"),
+        ("AddKeyResult",
+         add_key_result(active, progress_source=99),  # type: ignore[arg-type]
+         INVALID, "progress_source", "99 is not a value of ProgressSource"),
+        ("ChangeKeyResultProgressSource",
+         kr_source(active, key_result, pb.PROGRESS_SOURCE_UNSPECIFIED), INVALID,
+         "progress_source", "is required"),
+        ("ChangeKeyResultProgressSource",
+         kr_source(active, key_result, pb.PROGRESS_SOURCE_KEY_RESULTS), INVALID,
+         "progress_source", "a key result is measured by one of metric, kpi"),
+        ("ChangeKeyResultProgressSource", kr_source(active, key_result, pb.PROGRESS_SOURCE_KPI),
+         INVALID, "kpi_id", "needs the KPI's id"),
+        ("ChangeKeyResultProgressSource",
+         kr_source(active, key_result, pb.PROGRESS_SOURCE_METRIC, kpi_id=str(ACME_KPI)),
+         INVALID, "kpi_id", "only a key result measured by a KPI names one"),
+        ("ChangeKeyResultProgressSource",
+         kr_source(active, key_result, pb.PROGRESS_SOURCE_KPI, kpi_id=missing), PRECONDITION,
+         "kpi_id", "is not known in this tenant"),
+        ("ChangeKeyResultProgressSource",
+         kr_source(active, key_result, pb.PROGRESS_SOURCE_KPI, kpi_id=str(ACME_KPI), reason=""),
+         INVALID, "reason", "must not be blank"),
+        ("ChangeKeyResultProgressSource",
+         kr_source(active, "kr-1", pb.PROGRESS_SOURCE_METRIC), INVALID, "key_result_id",
+         "'kr-1' is not a valid id"),
+        ("ChangeKeyResultProgressSource", kr_source(active, missing, pb.PROGRESS_SOURCE_METRIC),
+         NOT_FOUND, "key_result_id", "not found on this goal"),
+        ("ChangeKeyResultProgressSource",
+         kr_source(cancelled, missing, pb.PROGRESS_SOURCE_METRIC), PRECONDITION, "status",
+         "a cancelled goal cannot be changed; reopen it first"),
+        ("CheckIn",
+         pb.CheckInRequest(goal_id=active, key_result_id=kpi_driven, value=2, confidence=0.5),
+         PRECONDITION, "value", f"comes from KPI {ACME_KPI}"),
         ("ChangeDueDate",
          pb.ChangeDueDateRequest(goal_id=active, new_due_date="2026-07-01"), INVALID, "reason",
          "must not be blank"),
@@ -213,6 +281,36 @@ async def test_bad_input_to_each_goal_command_names_its_field_and_stores_nothing
         if (failure.code, failure.field) != (code, field) or reason not in failure.reason:
             unexpected[rpc, str(request)] = failure
     assert unexpected == {}
+
+
+def add_key_result(
+    goal_id: str,
+    progress_source: pb.ProgressSource.ValueType = pb.PROGRESS_SOURCE_UNSPECIFIED,
+    kpi_id: str = "",
+) -> pb.AddKeyResultRequest:
+    return pb.AddKeyResultRequest(
+        goal_id=goal_id,
+        title="Pages",
+        metric=metric(0, 40),
+        progress_source=progress_source,
+        kpi_id=kpi_id,
+    )
+
+
+def kr_source(
+    goal_id: str,
+    key_result_id: str,
+    source: pb.ProgressSource.ValueType,
+    kpi_id: str = "",
+    reason: str = "the docs site counts its pages",
+) -> pb.ChangeKeyResultProgressSourceRequest:
+    return pb.ChangeKeyResultProgressSourceRequest(
+        goal_id=goal_id,
+        key_result_id=key_result_id,
+        progress_source=source,
+        kpi_id=kpi_id,
+        reason=reason,
+    )
 
 
 async def test_a_changed_metric_keeps_the_old_one_in_history_and_restarts_from_its_start(

@@ -67,7 +67,7 @@ def lint_copy(tmp_path: Path, edits: dict[str, str]) -> subprocess.CompletedProc
 def test_the_tree_as_it_is_keeps_every_contract(tmp_path: Path) -> None:
     result = lint_copy(tmp_path, {})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 kept, 0 broken" in result.stdout
+    assert "5 kept, 0 broken" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -102,6 +102,11 @@ def test_the_tree_as_it_is_keeps_every_contract(tmp_path: Path) -> None:
             "northstar_cli/client.py",
             "import sqlite3",
             "The console command and the web pages",
+        ),
+        (
+            "services/goals/api_queries.py",
+            "from services.goals import authorization",
+            "The goals servicer applies no authorisation policy itself",
         ),
     ],
 )

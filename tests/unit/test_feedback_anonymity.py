@@ -23,7 +23,7 @@ from google.protobuf.json_format import MessageToDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.feedback.messages import request_message, results_message
+from services.feedback.protobuf_mapping import request_message, results_message
 from services.feedback.publishing import feedback_envelope
 from services.feedback.requests import QuestionInput
 from services.shared.errors import NorthstarError

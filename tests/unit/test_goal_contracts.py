@@ -59,6 +59,7 @@ def every_kind_of_event() -> list[Goal.Event]:
     key_result = goal.add_key_result("Answer in a day", Metric("binary", "increase", 0, 1), 1, "b")
     goal.check_in(80, 0.6, "hired two agents", "bob")
     goal.check_in(1, 0.7, "", "bob", key_result_id=key_result)
+    goal.change_key_result_progress_source(key_result, "kpi", "the feed says", "b", kpi_id=uuid4())
     goal.change_target(10, "automation helps", "bob")
     goal.change_due_date(date(2025, 4, 30), "holidays", "bob")
     goal.change_metric(Metric("percentage", "decrease", 60, 10), "share, not count", "bob")
@@ -77,7 +78,7 @@ def every_kind_of_event() -> list[Goal.Event]:
 
 def test_every_goal_event_class_has_a_contract() -> None:
     names = {public_type_name(event_class) for event_class in goal_event_classes()}
-    assert len(names) == 22
+    assert len(names) == 23
     assert names == set(GOAL_EVENT_TYPES)
 
 

@@ -1,6 +1,7 @@
 """The goals service's KPI policy on its own stores (no Kafka): a KPI's definition makes it
 known to its tenant only, and its measurements check in on the goals it drives, once, in order,
-the check-in caused by the measurement event; another tenant's KPI moves no goal."""
+the check-in caused by the measurement event; another tenant's KPI moves no goal. The same holds
+for the key results a KPI drives."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from services.goals.policies import KpiPolicy
 from services.shared.errors import FailedPrecondition
 from services.shared.eventstore import event_metadata, persistence_env
 from services.shared.readmodel import ReadModelDatabase
-from tests.unit.test_goal_policies import HR, NOW, Goals
+from tests.unit.test_goal_policies import HR_ADMIN, NOW, Goals
 
 
 def kpi_event(
@@ -93,7 +94,8 @@ def setup(tmp_path: Path) -> tuple[Goals, KpiPolicy]:
 
 def kpi_goal(goals: Goals, kpi_id: UUID) -> UUID:
     result = goals.app.create_goal(
-        HR, title="Win 100 leads", description="", owner_id="ann", team_id="", level="personal",
+        HR_ADMIN, title="Win 100 leads", description="", owner_id="ann", team_id="",
+        level="personal",
         start_date=date(2026, 1, 1), due_date=date(2026, 12, 31),
         metric=Metric("number", "increase", 0, 100), parent_goal_id=None, visibility="public",
         activate=True, progress_source="kpi", kpi_id=kpi_id,
@@ -150,3 +152,39 @@ def test_another_tenants_kpi_is_unknown_and_moves_no_goal(setup: tuple[Goals, Kp
     # A measurement claiming our KPI's id from another tenant moves nothing.
     apply(policy, measured(ours, 2, "2026-01", 90, tenant="globex"))
     assert goals.app.get_goal("acme", goal_id).check_in_count == 0
+
+
+def test_a_measurement_checks_in_on_each_key_result_it_drives_once_in_its_tenant_only(
+    setup: tuple[Goals, KpiPolicy],
+) -> None:
+    goals, policy = setup
+    kpi_id, other = uuid4(), uuid4()
+    apply(policy, defined(kpi_id), defined(other))
+    goal_id = goals.create("ann").goal.id
+    leads, calls = (
+        goals.app.add_key_result(
+            HR_ADMIN, goal_id, title, Metric("number", "increase", 0, 100), 1.0,
+            progress_source="kpi", kpi_id=kpi,
+        ).goal.key_results[-1].key_result_id
+        for title, kpi in (("Leads", kpi_id), ("Calls", other))
+    )  # fmt: skip
+    first = measured(kpi_id, 2, "2026-01", 40)
+    assert apply(policy, first, first) == [True, False]
+    goal = goals.app.get_goal("acme", goal_id)
+    values = {kr.key_result_id: kr.metric.current for kr in goal.key_results}
+    assert values == {leads: 40.0, calls: 0.0}
+    assert goal.progress() == pytest.approx(0.2)  # key results: (0.4 + 0) / 2
+    recorder = goals.app.recorder
+    (notification,) = recorder.select_notifications(recorder.max_notification_id(), 1)
+    stored = goals.app.mapper.to_domain_event(notification)
+    assert stored.key_result_id == leads  # type: ignore[attr-defined]
+    assert event_metadata(stored)["causation_id"] == first.id
+    # Another tenant's measurement under the same KPI id moves nothing here.
+    apply(policy, measured(kpi_id, 3, "2026-01", 90, tenant="globex"))
+    assert goals.app.get_goal("acme", goal_id).check_in_count == 1
+    # Back on its own metric, the key result takes no measurement any more.
+    goals.app.change_key_result_progress_source(
+        HR_ADMIN, goal_id, leads, "metric", "counted by hand from now on"
+    )
+    apply(policy, measured(kpi_id, 4, "2026-01", 70))
+    assert goals.app.get_goal("acme", goal_id).check_in_count == 1

@@ -24,11 +24,9 @@ from services.goals.planning import GoalPlanning
 from services.goals.policies import DeparturePolicy
 from services.shared.auth import Principal
 from services.shared.directory_replica import DirectoryReplica
-from services.shared.eventstore import CommandContext
 from services.shared.readmodel import ReadModelDatabase
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)
-HR = CommandContext.new("acme", "hr-1")
 HR_ADMIN = Principal(subject="hr-1", tenant_id="acme", roles=frozenset({"hr_admin"}))
 
 
@@ -109,7 +107,7 @@ class Goals:
         self, owner_id: str, *, level: str = "personal", activate: bool = True
     ) -> CommandResult:
         return self.app.create_goal(
-            HR,
+            HR_ADMIN,
             title="Publish the pricing page",
             description="",
             owner_id=owner_id,
@@ -172,8 +170,8 @@ def test_a_departure_flags_open_goals_once_even_when_redelivered(goals: Goals) -
 def test_a_cascade_repeated_creates_nothing_twice(goals: Goals) -> None:
     team_goal = goals.create("max", level="team").goal.id
     planning = GoalPlanning(goals.app, goals.index)
-    first = planning.cascade_goal(HR, team_goal, ["ann", "bob"], activate=True)
-    again = planning.cascade_goal(HR, team_goal, ["ann", "bob"], activate=True)
-    assert sorted(r.goal.owner_id for r in first.created) == ["ann", "bob"]
+    first = planning.cascade_goal(HR_ADMIN, team_goal, activate=True)
+    again = planning.cascade_goal(HR_ADMIN, team_goal, activate=True)
+    assert sorted(r.goal.owner_id for r in first.created) == ["ann", "bob", "max"]
     assert again.created == []
     assert again.already_there == {r.goal.owner_id: r.goal.id for r in first.created}

@@ -3,14 +3,18 @@ escaped charts, instants, and the port layout they share with `make run`."""
 
 from __future__ import annotations
 
+from io import StringIO
 from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from rich.console import Console
 
 from devstack.run import SERVICE_PORTS
+from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
+from northstar_cli import render
 from northstar_cli.config import SERVICE_OFFSETS, Config
 from northstar_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, explain
 from northstar_cli.params import instant
@@ -113,3 +117,24 @@ def test_an_instant_may_be_a_day_meaning_its_end_in_utc() -> None:
     assert instant("2026-03-01") == "2026-03-01T23:59:59+00:00"
     assert instant("2026-03-01T12:00:00+02:00") == "2026-03-01T10:00:00+00:00"
     assert instant("2026-03-01T12:00:00") == "2026-03-01T12:00:00+00:00"
+
+
+def test_the_cli_says_who_moves_each_key_results_value() -> None:
+    metric = goals_pb2.Metric(kind=goals_pb2.METRIC_KIND_NUMBER, start=0, target=10)
+    goal = goals_pb2.Goal(id="g-1", title="Grow", status=goals_pb2.GOAL_STATUS_ON_TRACK)
+    goal.key_results.add(title="Pilots", metric=metric, weight=1)
+    goal.key_results.add(
+        title="Leads",
+        metric=metric,
+        weight=1,
+        progress_source=goals_pb2.PROGRESS_SOURCE_KPI,
+        kpi_id="kpi-7",
+    )
+    output = StringIO()
+    render.goal(Console(file=output, width=200), goal)
+    lines = output.getvalue().splitlines()
+    (leads,) = [line for line in lines if "Leads" in line]
+    (pilots,) = [line for line in lines if "Pilots" in line]
+    assert "KPI kpi-7" in leads
+    assert "check-ins" in pilots
+    assert "KPI" not in pilots

@@ -17,12 +17,18 @@ from services.goals.goal import Goal
 from services.goals.metrics import Metric
 from services.goals.publishing import public_type_name
 from services.projections.audit import State
-from services.projections.goal_state import fold_goal_event, own_progress, progress_source
+from services.projections.goal_state import (
+    fold_goal_event,
+    key_result_source,
+    own_progress,
+    progress_source,
+)
 from services.shared.errors import NorthstarError
 
 START = date(2026, 1, 1)
 OTHER_GOALS = [UUID(int=n) for n in (101, 102, 103)]
 KEY_RESULT_IDS = [UUID(int=n) for n in (1, 2, 3)]
+KPI_IDS = [UUID(int=n) for n in (201, 202)]
 
 Command = tuple[str, dict[str, Any]]
 
@@ -36,6 +42,7 @@ texts = st.text(alphabet="abcdef ", min_size=1, max_size=10).filter(str.strip)
 reasons = st.sampled_from(["board asked", "new plan"])
 by = st.sampled_from(["hr-1", "owner-1"])
 key_result_ids = st.sampled_from(KEY_RESULT_IDS)
+kpi_ids = st.sampled_from(KPI_IDS)
 maybe_key_result = st.one_of(st.none(), key_result_ids)
 amounts = st.integers(0, 150).map(float)
 metrics = st.one_of(
@@ -79,6 +86,39 @@ changes: st.SearchStrategy[Command] = st.one_of(
         weight=st.integers(1, 4).map(float),
         by=by,
         key_result_id=key_result_ids,
+    ),
+    command(
+        "add_key_result",
+        title=texts,
+        metric=metrics,
+        weight=st.integers(1, 4).map(float),
+        by=by,
+        key_result_id=key_result_ids,
+        progress_source=st.just("kpi"),
+        kpi_id=kpi_ids,
+    ),
+    command(
+        "change_key_result_progress_source",
+        key_result_id=key_result_ids,
+        progress_source=st.just("kpi"),
+        reason=reasons,
+        by=by,
+        kpi_id=kpi_ids,
+    ),
+    command(
+        "change_key_result_progress_source",
+        key_result_id=key_result_ids,
+        progress_source=st.just("metric"),
+        reason=reasons,
+        by=by,
+    ),
+    command(
+        "check_in_kpi_measurement",
+        kpi_id=kpi_ids,
+        kpi_version=st.integers(1, 9),
+        period=st.sampled_from(["2026-01", "2026-02"]),
+        value=amounts,
+        by=st.just("kpi-feed"),
     ),
     command("remove_key_result", key_result_id=key_result_ids, reason=reasons, by=by),
     command(
@@ -179,7 +219,14 @@ def aggregate_says(goal: Goal) -> dict[str, Any]:
         "metric": None if goal.metric is None else goal.metric.to_data(),
         "measured_by_own_metric": goal.measured_by_own_metric,
         "key_results": [
-            (str(kr.key_result_id), kr.title, kr.metric.to_data(), kr.weight)
+            (
+                str(kr.key_result_id),
+                kr.title,
+                kr.metric.to_data(),
+                kr.weight,
+                kr.progress_source,
+                None if kr.kpi_id is None else str(kr.kpi_id),
+            )
             for kr in goal.key_results
         ],
         "confidence": goal.latest_confidence,
@@ -228,6 +275,8 @@ def fold_says(state: State) -> dict[str, Any]:
                 kr["title"],
                 Metric.from_data(kr["metric"]).to_data(),
                 kr["weight"],
+                key_result_source(kr),
+                kr.get("kpi_id"),
             )
             for kr in state["key_results"]
         ],
@@ -273,7 +322,8 @@ def test_the_fold_of_the_public_events_says_what_the_goal_aggregate_says_at_ever
 
 def test_the_fold_follows_the_aggregate_through_every_kind_of_change() -> None:
     """Generated sequences are only as good as what they reach: this fixed one surely goes
-    through key results, check-ins on the goal and a key result, retargets, links, a departure
+    through key results, check-ins on the goal and a key result, a key result's progress source
+    and a KPI measurement checked in on it, retargets, links, a departure
     flag answered by a reassignment, completion and a roll-over, each recording an event."""
     arguments: dict[str, Any] = {
         "tenant_id": "acme",
@@ -308,6 +358,24 @@ def test_the_fold_follows_the_aggregate_through_every_kind_of_change() -> None:
         (
             "check_in",
             {"value": 3.0, "confidence": 0.4, "note": "", "by": "hr-1", "key_result_id": first},
+        ),
+        (
+            "change_key_result_progress_source",
+            {
+                "key_result_id": second,
+                "progress_source": "kpi",
+                "reason": "the feed measures it",
+                "by": "hr-1",
+                "kpi_id": KPI_IDS[0],
+            },
+        ),
+        (
+            "check_in_kpi_measurement",
+            {"kpi_id": KPI_IDS[0], "kpi_version": 1, "period": "2026-01", "value": 3.0, "by": "k"},
+        ),
+        (
+            "change_key_result_progress_source",
+            {"key_result_id": second, "progress_source": "metric", "reason": "no", "by": "x"},
         ),
         ("change_target", {"new_target": 8.0, "reason": "board asked", "by": "hr-1"}),
         (

@@ -20,10 +20,10 @@ from northstar_contracts import directory as directory_contracts
 from northstar_contracts import goals as goals_contracts
 from northstar_contracts import progress
 from services.directory import domain as directory_domain
-from services.directory import messages as directory_messages
-from services.goals import messages as goals_messages
+from services.directory import protobuf_mapping as directory_mapping
+from services.goals import protobuf_mapping as goals_mapping
 from services.goals import rules
-from services.projections import messages as projections_messages
+from services.projections import protobuf_mapping as projections_mapping
 from services.projections.__main__ import read_model_kinds
 from services.shared.errors import InvalidArgument
 from services.shared.proto_enums import EnumTable
@@ -56,10 +56,10 @@ def api_enums() -> list[EnumDescriptor]:
 
 
 def mapping_tables() -> dict[str, list[EnumTable[Any, Any]]]:
-    """Every EnumTable of every service's protobuf mapping module (services/*/messages.py)."""
+    """Every EnumTable of every service's services/*/protobuf_mapping.py."""
     tables: dict[str, list[EnumTable[Any, Any]]] = {}
-    for path in sorted(SERVICES.glob("*/messages.py")):
-        module = importlib.import_module(f"services.{path.parent.name}.messages")
+    for path in sorted(SERVICES.glob("*/protobuf_mapping.py")):
+        module = importlib.import_module(f"services.{path.parent.name}.protobuf_mapping")
         for value in vars(module).values():
             if isinstance(value, EnumTable):
                 tables.setdefault(value.enum.full_name, []).append(value)
@@ -98,21 +98,21 @@ def test_every_enum_value_but_unspecified_has_one_mapping_in_one_table(
 @pytest.mark.parametrize(
     ("table", "domain_values"),
     [
-        (goals_messages.METRIC_KINDS, progress.METRIC_KINDS),
-        (goals_messages.METRIC_KINDS, get_args(goals_contracts.MetricKind)),
-        (goals_messages.METRIC_DIRECTIONS, progress.DIRECTIONS),
-        (goals_messages.METRIC_DIRECTIONS, get_args(goals_contracts.Direction)),
-        (goals_messages.GOAL_LEVELS, rules.LEVELS),
-        (goals_messages.GOAL_LEVELS, get_args(goals_contracts.Level)),
-        (goals_messages.GOAL_VISIBILITIES, rules.VISIBILITIES),
-        (goals_messages.GOAL_VISIBILITIES, get_args(goals_contracts.Visibility)),
-        (goals_messages.GOAL_LIFECYCLES, rules.LIFECYCLES),
-        (goals_messages.GOAL_STATUSES, progress.STATUSES),
-        (goals_messages.SMART_LETTERS, tuple("SMART")),
-        (projections_messages.GOAL_LEVELS, get_args(goals_contracts.Level)),
-        (projections_messages.GOAL_STATUSES, progress.STATUSES),
-        (directory_messages.EMPLOYMENT_STATUSES, directory_domain.EMPLOYMENT_STATUSES),
-        (directory_messages.EMPLOYMENT_STATUSES, get_args(directory_contracts.Status)),
+        (goals_mapping.METRIC_KINDS, progress.METRIC_KINDS),
+        (goals_mapping.METRIC_KINDS, get_args(goals_contracts.MetricKind)),
+        (goals_mapping.METRIC_DIRECTIONS, progress.DIRECTIONS),
+        (goals_mapping.METRIC_DIRECTIONS, get_args(goals_contracts.Direction)),
+        (goals_mapping.GOAL_LEVELS, rules.LEVELS),
+        (goals_mapping.GOAL_LEVELS, get_args(goals_contracts.Level)),
+        (goals_mapping.GOAL_VISIBILITIES, rules.VISIBILITIES),
+        (goals_mapping.GOAL_VISIBILITIES, get_args(goals_contracts.Visibility)),
+        (goals_mapping.GOAL_LIFECYCLES, rules.LIFECYCLES),
+        (goals_mapping.GOAL_STATUSES, progress.STATUSES),
+        (goals_mapping.SMART_LETTERS, tuple("SMART")),
+        (projections_mapping.GOAL_LEVELS, get_args(goals_contracts.Level)),
+        (projections_mapping.GOAL_STATUSES, progress.STATUSES),
+        (directory_mapping.EMPLOYMENT_STATUSES, directory_domain.EMPLOYMENT_STATUSES),
+        (directory_mapping.EMPLOYMENT_STATUSES, get_args(directory_contracts.Status)),
     ],
     ids=lambda item: item.enum.full_name if isinstance(item, EnumTable) else "",
 )
@@ -127,13 +127,13 @@ def test_each_table_covers_exactly_the_domains_closed_set(
 def test_read_models_are_exactly_those_the_projections_service_runs() -> None:
     # The stores are only named here, never opened: building the kinds touches nothing.
     kinds = read_model_kinds(cast(ReadModelDatabase, None), ServiceSettings(), cast(Any, None))
-    assert projections_messages.READ_MODELS.domain_values == {kind.name for kind in kinds}
+    assert projections_mapping.READ_MODELS.domain_values == {kind.name for kind in kinds}
 
 
 def test_an_unset_value_takes_the_default_or_is_required_naming_the_field() -> None:
-    assert goals_messages.GOAL_LEVELS.from_request(0, "level") == "personal"
+    assert goals_mapping.GOAL_LEVELS.from_request(0, "level") == "personal"
     with pytest.raises(InvalidArgument) as caught:
-        goals_messages.METRIC_KINDS.from_request(0, "metric.kind")
+        goals_mapping.METRIC_KINDS.from_request(0, "metric.kind")
     assert caught.value.field == "metric.kind"
     assert caught.value.reason == (
         "is required: one of METRIC_KIND_NUMBER, METRIC_KIND_PERCENTAGE, METRIC_KIND_CURRENCY, "
@@ -142,7 +142,7 @@ def test_an_unset_value_takes_the_default_or_is_required_naming_the_field() -> N
 
 
 def test_a_number_the_enum_does_not_define_is_invalid_naming_the_field() -> None:
-    for table in (goals_messages.GOAL_LEVELS, goals_messages.METRIC_KINDS):
+    for table in (goals_mapping.GOAL_LEVELS, goals_mapping.METRIC_KINDS):
         with pytest.raises(InvalidArgument) as caught:
             table.from_request(99, "template.level")
         assert caught.value.field == "template.level"
@@ -150,7 +150,7 @@ def test_a_number_the_enum_does_not_define_is_invalid_naming_the_field() -> None
 
 
 def test_values_translate_both_ways() -> None:
-    table = goals_messages.GOAL_STATUSES
+    table = goals_mapping.GOAL_STATUSES
     assert table.to_proto("at_risk") == goals_pb2.GOAL_STATUS_AT_RISK
     assert table.from_request(goals_pb2.GOAL_STATUS_AT_RISK, "status") == "at_risk"
     assert table.name_of("off_track") == "GOAL_STATUS_OFF_TRACK"

@@ -204,6 +204,8 @@ def goal_to_proto(view: GoalView) -> pb.Goal:
                 current=key_result.metric.current_value,
                 weight=key_result.weight,
                 progress=metric_progress(key_result.metric),
+                progress_source=PROGRESS_SOURCES.to_proto(key_result.progress_source),
+                kpi_id=str(key_result.kpi_id) if key_result.kpi_id else "",
             )
         )
     for target, weight in goal.contributions.items():

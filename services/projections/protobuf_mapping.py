@@ -103,6 +103,14 @@ def node_to_proto(
         progress_source=PROGRESS_SOURCES.to_proto(node.progress_source)
         if node.progress_source
         else pb.PROGRESS_SOURCE_UNSPECIFIED,
+        key_result_sources=[
+            pb.KeyResultSource(
+                key_result_id=key_result_id,
+                progress_source=PROGRESS_SOURCES.to_proto(source),
+                kpi_id=kpi_id or "",
+            )
+            for key_result_id, source, kpi_id in node.key_result_sources
+        ],
     )
 
 
