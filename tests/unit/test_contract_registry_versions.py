@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from northstar_contracts.registry import EVENTS, ContractRegistry, EventContract, UnknownContract
+from northstar_contracts.errors import UnknownContract
+from northstar_contracts.registry import EVENTS, ContractRegistry, EventContract
 
 
 def register(registry: ContractRegistry, version: int) -> None:
