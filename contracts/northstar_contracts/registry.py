@@ -64,6 +64,9 @@ class Upcaster:
 class ContractRegistry:
     contracts: dict[tuple[str, int], RegisteredContract] = field(default_factory=dict)
     upcasters: dict[tuple[str, int], Upcaster] = field(default_factory=dict)
+    _latest_of: tuple[int, dict[str, int]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def register(
         self, type_name: str, *, version: int, topic: str, aggregate_type: str
@@ -78,6 +81,7 @@ class ContractRegistry:
             self.contracts[key] = RegisteredContract(
                 type_name, version, model, topic, aggregate_type, summary
             )
+            self._latest_of = None
             return model
 
         return decorate
@@ -96,10 +100,17 @@ class ContractRegistry:
         )
 
     def current_version(self, type_name: str) -> int:
-        versions = [version for name, version in self.contracts if name == type_name]
-        if not versions:
+        # Asked for every event a read model applies: an index by type, made again whenever
+        # the contracts changed (registered, or a test adding one), not a scan of them all.
+        if self._latest_of is None or self._latest_of[0] != len(self.contracts):
+            latest: dict[str, int] = {}
+            for name, version in self.contracts:
+                latest[name] = max(version, latest.get(name, version))
+            self._latest_of = (len(self.contracts), latest)
+        current = self._latest_of[1].get(type_name)
+        if current is None:
             raise UnknownContract(f"unknown event type {type_name!r}")
-        return max(versions)
+        return current
 
     def current(self, type_name: str) -> RegisteredContract:
         return self.contracts[(type_name, self.current_version(type_name))]

@@ -7,8 +7,10 @@ changed. The HRIS feed and the gRPC API both come through here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -38,11 +40,32 @@ from services.shared.auth import Principal
 from services.shared.canonical import utc_now
 from services.shared.directory_replica import DirectoryReplica, ReplicaPerson
 from services.shared.errors import ConcurrentUpdate, FailedPrecondition
-from services.shared.eventstore import CommandContext, NorthstarApplication, command_context
+from services.shared.eventstore import (
+    CommandContext,
+    NorthstarApplication,
+    command_context,
+    stamp_command_context,
+)
 from services.shared.idempotency import raise_if_recorded_meanwhile, request_kwargs
 from services.shared.metrics import ServiceMetrics
 
 AggregateT = TypeVar("AggregateT", bound=Aggregate)
+
+
+@dataclass
+class _SavedTogether:
+    """What a `saving_together` block of `app` has loaded (None: not found) and changed."""
+
+    app: DirectoryApplication
+    loaded: dict[UUID, Aggregate | None] = field(default_factory=dict)
+    changed: dict[UUID, Aggregate] = field(default_factory=dict)
+
+
+# The open `saving_together` block of this thread or task only: commands served meanwhile on
+# other threads load and save as usual.
+_saved_together: contextvars.ContextVar[_SavedTogether | None] = contextvars.ContextVar(
+    "directory_saved_together", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,33 @@ class DirectoryApplication(NorthstarApplication):
         self.replica = replica
 
     # ---- commands ----
+
+    @contextmanager
+    def saving_together(self) -> Iterator[None]:
+        """Commands inside the block see each other's changes, and all their events are stored
+        in one transaction when it ends (all or none): a feed's batch of records costs one
+        commit, not one per record, and loads each aggregate it reads once. A block that raises
+        stores nothing; a concurrent change of one of its aggregates makes the whole block fail
+        with ConcurrentUpdate."""
+        if _saved_together.get() is not None:
+            raise RuntimeError("saving_together blocks do not nest")
+        block = _SavedTogether(self)
+        token = _saved_together.set(block)
+        try:
+            yield
+        finally:
+            _saved_together.reset(token)
+        changed = block.changed
+        pending = {type(a).__name__: 0 for a in changed.values()}
+        for aggregate in changed.values():
+            pending[type(aggregate).__name__] += len(aggregate.pending_events)
+        if not changed:
+            return
+        try:
+            self.save(*changed.values())
+        except RecordConflictError as error:
+            raise ConcurrentUpdate("the directory changed concurrently; retry") from error
+        self._count_appended(pending)
 
     def upsert_person(
         self,
@@ -238,10 +288,23 @@ class DirectoryApplication(NorthstarApplication):
         team = self._find(Team, team_uuid(tenant_id, team_id))
         return team.parent_team_id if team is not None else ""
 
+    def _open_block(self) -> _SavedTogether | None:
+        block = _saved_together.get()
+        return block if block is not None and block.app is self else None
+
     def _find(self, kind: type[AggregateT], aggregate_id: UUID) -> AggregateT | None:
-        try:
-            aggregate: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
+        block = self._open_block()
+        aggregate: Any
+        if block is not None and aggregate_id in block.loaded:
+            aggregate = block.loaded[aggregate_id]
+        else:
+            try:
+                aggregate = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                aggregate = None
+            if block is not None:
+                block.loaded[aggregate_id] = aggregate
+        if aggregate is None:
             return None
         # Ids are derived from (tenant, kind, id), so a match of another kind means corruption.
         if not isinstance(aggregate, kind):
@@ -275,6 +338,14 @@ class DirectoryApplication(NorthstarApplication):
         if not pending and not record:
             return False
         context = CommandContext.new(principal.tenant_id, principal.subject, correlation_id)
+        block = self._open_block()
+        if block is not None and not record:
+            # Stored when the block ends, each event stamped with the command it came from; the
+            # next commands of the block find this very aggregate.
+            stamp_command_context(aggregate.pending_events, context)
+            block.changed[aggregate.id] = aggregate
+            block.loaded[aggregate.id] = aggregate
+            return True
         try:
             with command_context(context):
                 self.save(aggregate, **record)
@@ -282,8 +353,12 @@ class DirectoryApplication(NorthstarApplication):
             raise_if_recorded_meanwhile(self.request_log)
             kind = type(aggregate).__name__.lower()
             raise ConcurrentUpdate(f"{kind} changed concurrently; reload and retry") from error
-        if self.metrics is not None and pending:
-            self.metrics.events_appended_total.labels(aggregate_type=type(aggregate).__name__).inc(
-                pending
-            )
+        self._count_appended({type(aggregate).__name__: pending})
         return bool(pending)
+
+    def _count_appended(self, events_by_type: Mapping[str, int]) -> None:
+        if self.metrics is None:
+            return
+        for aggregate_type, count in events_by_type.items():
+            if count:
+                self.metrics.events_appended_total.labels(aggregate_type=aggregate_type).inc(count)

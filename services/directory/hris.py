@@ -1,8 +1,11 @@
 """The inbound HRIS feed: records from northstar.hris.inbound.v1 applied to the directory.
 
-Runs on the shared consumer runtime (manual ack, one record in flight, bounded retries). A
-record that fails validation or names an unknown or looping reference is dead-lettered at once
-to northstar.hris.inbound.v1.dlq with the reason in its headers; the records after it apply.
+Runs on the shared consumer runtime (manual ack, bounded retries). A batch of records is
+applied as one unit: each record sees the ones before it, and their events are stored in one
+transaction. When any record of the batch fails, nothing of it is stored and the consumer
+applies its records one by one: a record that fails validation or names an unknown or looping
+reference is dead-lettered at once to northstar.hris.inbound.v1.dlq with the reason in its
+headers; the records after it apply.
 """
 
 from __future__ import annotations
@@ -83,6 +86,12 @@ def apply_record(app: DirectoryApplication, record: HrisRecord) -> bool:
     ).changed
 
 
+def apply_records(app: DirectoryApplication, records: list[HrisRecord]) -> list[bool]:
+    """`apply_record` of each, in order, stored together in one transaction (all or none)."""
+    with app.saving_together():
+        return [apply_record(app, record) for record in records]
+
+
 class HrisFeed:
     """Subscribes the directory to the HRIS topic; `on_saved` runs (on the loop) after changes."""
 
@@ -114,5 +123,12 @@ class HrisFeed:
     async def apply(self, record: HrisRecord) -> bool:
         changed = await asyncio.to_thread(apply_record, self.app, record)
         if changed:
+            self.on_saved()
+        return changed
+
+    async def apply_batch(self, records: list[HrisRecord]) -> list[bool]:
+        """The consumer's batch entry point (see `apply_records`)."""
+        changed = await asyncio.to_thread(apply_records, self.app, records)
+        if any(changed):
             self.on_saved()
         return changed

@@ -109,8 +109,11 @@ async def start_projections_service(
     group_id: str = "northstar-projections",
     retry: RetryPolicy | None = None,
     hold_limits: HoldLimits | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> ProjectionsService:
-    metrics = ServiceMetrics(SERVICE)
+    """`metrics` lets a caller watch the counters while the service starts (its read models
+    consume from then on); a new set is made by default."""
+    metrics = metrics or ServiceMetrics(SERVICE)
     # Served before the read models start: a start that replays a lost store shows its progress.
     metrics.start_http(settings.metrics_port, host=settings.grpc_host)
     db = ReadModelDatabase(settings.store_url_for(SERVICE), schema="projections")

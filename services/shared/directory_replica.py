@@ -34,6 +34,7 @@ from services.shared.readmodel import (
     Transaction,
     apply_once_in,
     ensure_applied_versions,
+    load_applied_versions,
 )
 
 REPLICA_PROJECTION = "directory_replica"
@@ -132,9 +133,21 @@ class DirectoryReplica:
         """An EventConsumer apply function: True if applied, False for a duplicate."""
         return await asyncio.to_thread(self.apply_envelope, envelope)
 
+    async def apply_batch(self, envelopes: list[EventEnvelope]) -> list[bool]:
+        """An EventConsumer batch entry point: several events in order, in one transaction, all
+        or none (the consumer then applies them one by one to isolate a failing one)."""
+        return await asyncio.to_thread(self.apply_envelopes, envelopes)
+
     def apply_envelope(self, envelope: EventEnvelope) -> bool:
         with self.db.transaction() as tx:
             return self.write_in(tx, envelope)
+
+    def apply_envelopes(self, envelopes: list[EventEnvelope]) -> list[bool]:
+        """`apply_envelope` of each, in order, in one transaction (a redelivery within the list
+        is applied once: each is checked against the versions recorded before it)."""
+        with self.db.transaction() as tx:
+            load_applied_versions(tx, REPLICA_PROJECTION, (e.aggregate_id for e in envelopes))
+            return [self.write_in(tx, envelope) for envelope in envelopes]
 
     def write_in(self, tx: Transaction, envelope: EventEnvelope) -> bool:
         """`apply_envelope` inside the caller's transaction (a read model that feeds the

@@ -12,7 +12,7 @@ import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -77,6 +77,15 @@ def command_context(context: CommandContext) -> Iterator[CommandContext]:
         yield context
     finally:
         _current_command.reset(token)
+
+
+def stamp_command_context(events: Iterable[object], context: CommandContext) -> None:
+    """Gives events the command they came from, for a save made after the command (several
+    commands stored in one transaction): the mapper keeps the metadata an event carries."""
+    for event in events:
+        if METADATA_KEY not in vars(event):
+            # Domain events are frozen; the attribute is what a stored event loads back with.
+            object.__setattr__(event, METADATA_KEY, asdict(context))
 
 
 def event_metadata(event: object) -> dict[str, str]:

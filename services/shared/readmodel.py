@@ -12,22 +12,25 @@ duplicate) and the Kafka positions they consumed (`consumed_offsets`), in the sa
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import psycopg
 import psycopg_pool
 
+from services.shared.readmodel_transaction import PostgresTransaction, SqliteTransaction
+from services.shared.readmodel_transaction import Row as Row
+from services.shared.readmodel_transaction import RowSource as RowSource
+from services.shared.readmodel_transaction import Transaction as Transaction
+from services.shared.readmodel_transaction import deferred_upserts as deferred_upserts
+from services.shared.readmodel_transaction import savepoint as savepoint
 from services.shared.sqlite_wal import enable_wal
-
-Row = tuple[Any, ...]
 
 # Errors that say the read-model store cannot be reached (not that the message is bad).
 STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -52,161 +55,6 @@ def store_unavailable(error: BaseException) -> bool:
     if isinstance(error, sqlite3.OperationalError):
         return any(text in str(error).lower() for text in SQLITE_OUTAGE_MESSAGES)
     return isinstance(error, STORE_UNAVAILABLE)
-
-
-RowSource = Sequence[Any] | Callable[[], Sequence[Any]]
-"""A deferred statement's parameters, or a function giving them when the write is sent."""
-
-
-class Transaction(Protocol):
-    """One read-model transaction. Besides plain statements it can hold writes back and send
-    them together (`defer`, then `flush`, which commit and savepoints do): on PostgreSQL one
-    round trip per statement for a whole batch instead of one per row.
-
-    A table written through `defer` is read back in the same transaction only through `memo`
-    (what the transaction has read or written, kept by the code that owns the table) or after
-    `flush()`: the deferred rows are not in the database until then."""
-
-    memo: dict[str, Any]
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-    def defer(self, sql: str, params: RowSource, *, key: Hashable = None) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def discard(self) -> None: ...
-
-
-_savepoints = itertools.count(1)
-
-
-@contextmanager
-def savepoint(tx: Transaction) -> Iterator[None]:
-    """A nested all-or-nothing step inside `tx` (SQL SAVEPOINT, on both engines): if the block
-    raises, only its own writes are undone (deferred ones included) and the transaction goes
-    on. The memo is dropped then: it may describe the undone writes."""
-    tx.flush()
-    name = f"step_{next(_savepoints)}"
-    tx.execute(f"SAVEPOINT {name}")
-    try:
-        yield
-        tx.flush()
-    except BaseException:
-        tx.discard()
-        tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
-        tx.execute(f"RELEASE SAVEPOINT {name}")
-        raise
-    tx.execute(f"RELEASE SAVEPOINT {name}")
-
-
-class _BufferedTransaction:
-    """Deferred writes and the memo, common to both engines. Deferred rows are sent statement
-    by statement in the order each statement was first deferred; a row deferred again under the
-    same `key` replaces the earlier one (a whole-row upsert written several times in a batch is
-    sent once, with its last value)."""
-
-    def __init__(self) -> None:
-        self.memo: dict[str, Any] = {}
-        self._pending: dict[str, dict[Hashable, RowSource]] = {}
-        self._unkeyed = itertools.count()
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        raise NotImplementedError
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        rows = self.execute(sql, params)
-        return rows[0] if rows else None
-
-    def defer(self, sql: str, params: RowSource, *, key: Hashable = None) -> None:
-        rows = self._pending.setdefault(sql, {})
-        rows[("row", next(self._unkeyed)) if key is None else key] = params
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        for sql, rows in pending.items():
-            values = [row() if callable(row) else row for row in rows.values()]
-            self.execute_many(sql, values)
-
-    def discard(self) -> None:
-        self._pending = {}
-        self.memo = {}
-
-
-class _DeferredWrites:
-    """A view of a transaction whose statements are all deferred under one key: for code that
-    writes a whole row with one upsert (and reads nothing back), so that writing the row again
-    later in the batch replaces the pending write instead of adding a round trip."""
-
-    def __init__(self, tx: Transaction, key: Hashable) -> None:
-        self._tx = tx
-        self._key = key
-        self.memo = tx.memo
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        self._tx.defer(sql, tuple(params), key=self._key)
-        return []
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        self.execute(sql, params)
-        return None
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._tx.execute_many(sql, rows)
-
-    def defer(self, sql: str, params: RowSource, *, key: Hashable = None) -> None:
-        self._tx.defer(sql, params, key=key)
-
-    def flush(self) -> None:
-        self._tx.flush()
-
-    def discard(self) -> None:
-        self._tx.discard()
-
-
-def deferred_upserts(tx: Transaction, key: Hashable) -> Transaction:
-    """`tx`, with every statement run through it deferred under `key` (see _DeferredWrites)."""
-    return _DeferredWrites(tx, key)
-
-
-class _SqliteTransaction(_BufferedTransaction):
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        super().__init__()
-        self._connection = connection
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._connection.execute(sql, tuple(params)).fetchall()
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._connection.executemany(sql, [tuple(row) for row in rows])
-
-
-class _PostgresTransaction(_BufferedTransaction):
-    def __init__(self, connection: Any) -> None:
-        super().__init__()
-        self._connection = connection
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cursor = self._connection.execute(sql.replace("?", "%s"), tuple(params))
-        return list(cursor.fetchall()) if cursor.description else []
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        # psycopg sends executemany's rows in pipeline mode: one round trip, not one per row.
-        with self._connection.cursor() as cursor:
-            cursor.executemany(sql.replace("?", "%s"), [tuple(row) for row in rows])
-
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        with self._connection.pipeline():  # every deferred statement in one round trip
-            super().flush()
 
 
 class ReadModelDatabase:
@@ -262,7 +110,7 @@ class ReadModelDatabase:
             with self._lock:
                 self._sqlite.execute("BEGIN IMMEDIATE")
                 try:
-                    sqlite_tx = _SqliteTransaction(self._sqlite)
+                    sqlite_tx = SqliteTransaction(self._sqlite)
                     yield sqlite_tx
                     sqlite_tx.flush()
                 except BaseException:
@@ -271,7 +119,7 @@ class ReadModelDatabase:
                 self._sqlite.execute("COMMIT")
         else:
             with self._pool.connection() as connection, connection.transaction():
-                postgres_tx = _PostgresTransaction(connection)
+                postgres_tx = PostgresTransaction(connection)
                 yield postgres_tx
                 postgres_tx.flush()
 
@@ -283,13 +131,13 @@ class ReadModelDatabase:
             reader = self._reader()
             reader.execute("BEGIN")
             try:
-                yield _SqliteTransaction(reader)
+                yield SqliteTransaction(reader)
             finally:
                 reader.execute("ROLLBACK")
         else:
             with self._pool.connection() as connection, connection.transaction():
                 connection.execute("SET TRANSACTION READ ONLY")
-                yield _PostgresTransaction(connection)
+                yield PostgresTransaction(connection)
 
     def _reader(self) -> sqlite3.Connection:
         reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
