@@ -12,10 +12,17 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from devstack import infra
+
+# Property tests assert behaviour, never time: Hypothesis's per-example deadline and its
+# "generation is slow" check would make them fail on a shared, loaded machine (they did, at load
+# averages of 8-15) without anything being wrong.
+settings.register_profile("northstar", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("northstar")
 
 # --- reporting which infrastructure a run used ------------------------------------------------
 
