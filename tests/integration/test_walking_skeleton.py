@@ -54,9 +54,9 @@ async def create(
 
 
 async def test_check_in_rolls_up_through_company_team_and_personal_goals(
-    tenant_system: RunningSystem,
+    running_system: RunningSystem,
 ) -> None:
-    system = tenant_system
+    system = running_system
     hr = system.bearer("hr-1", ["hr_admin"])
     company = await create(system, "Grow revenue in Europe by 20%", goals_pb2.GOAL_LEVEL_COMPANY)
     team = await create(
@@ -104,8 +104,6 @@ async def test_check_in_rolls_up_through_company_team_and_personal_goals(
 async def test_audit_history_shows_who_changed_what_and_verifies(
     running_system: RunningSystem,
 ) -> None:
-    # A system of its own: the metrics below are the whole system's counters (no duplicate
-    # skipped, nothing dead-lettered), which another test's traffic would make mean less.
     system = running_system
     hr = system.bearer("hr-1", ["hr_admin"])
     goal = await create(
