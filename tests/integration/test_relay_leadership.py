@@ -204,6 +204,10 @@ async def test_only_the_leader_publishes_while_the_standby_publishes_nothing(
         await eventually(lambda: all_published(writer, first.relay), what="first batch published")
         increment_all(writer, ids)
         await eventually(lambda: all_published(writer, first.relay), what="second batch published")
+        # The relay runs on its own thread and counts a batch just after recording its position.
+        await eventually(
+            lambda: sum(r.published() for r in relays) >= 15, what="second batch counted"
+        )
         assert sorted(r.leads() for r in relays) == [False, True]
         leader = next(r for r in relays if r.leads())
         standby = next(r for r in relays if not r.leads())
