@@ -7,13 +7,9 @@ import pytest
 
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem
 
 pytestmark = [pytest.mark.kafka]
-
-HR = bearer("hr-1", ["hr_admin"])
-MANAGER = bearer("manager-1", ["manager"])
-OWNER = bearer("owner-1", ["employee"])
 
 
 def metric(start: float, target: float) -> goals_pb2.Metric:
@@ -53,16 +49,19 @@ async def create(
 
 
 async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_view(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    system = running_system
+    system = tenant_system
+    hr = system.bearer("hr-1", ["hr_admin"])
+    manager = system.bearer("manager-1", ["manager"])
+    owner = system.bearer("owner-1", ["employee"])
     stub = system.goals_stub
     strategy = await create(
-        system, HR, "Become the leading European vendor", goals_pb2.GOAL_LEVEL_STRATEGY, "hr-1"
+        system, hr, "Become the leading European vendor", goals_pb2.GOAL_LEVEL_STRATEGY, "hr-1"
     )
     company = await create(
         system,
-        HR,
+        hr,
         "Grow revenue in Europe by 20%",
         goals_pb2.GOAL_LEVEL_COMPANY,
         "hr-1",
@@ -70,7 +69,7 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
     )
     team = await create(
         system,
-        MANAGER,
+        manager,
         "Sign forty new customers in France",
         goals_pb2.GOAL_LEVEL_TEAM,
         "manager-1",
@@ -78,7 +77,7 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
     )
     first = await create(
         system,
-        OWNER,
+        owner,
         "Close ten deals in Lyon",
         goals_pb2.GOAL_LEVEL_PERSONAL,
         "owner-1",
@@ -87,7 +86,7 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
     )
     second = await create(
         system,
-        MANAGER,
+        manager,
         "Close twenty deals in Paris",
         goals_pb2.GOAL_LEVEL_PERSONAL,
         "owner-2",
@@ -99,16 +98,16 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
             goal_id=second.goal.id,
             contributions=[goals_pb2.Contribution(goal_id=company.goal.id, weight=3)],
         ),
-        metadata=MANAGER,
+        metadata=manager,
     )
     check_ins = [
         await stub.CheckIn(
             goals_pb2.CheckInRequest(goal_id=first.goal.id, value=5, confidence=0.8, note="Q1"),
-            metadata=OWNER,
+            metadata=owner,
         ),
         await stub.CheckIn(
             goals_pb2.CheckInRequest(goal_id=second.goal.id, value=15, confidence=0.6),
-            metadata=MANAGER,
+            metadata=manager,
         ),
     ]
     assert team.goal.team_id == "team-b"  # the owner's team when the request names none
@@ -121,7 +120,7 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
         projections_pb2.GetAlignmentTreeRequest(
             root_goal_id=strategy.goal.id, consistency_tokens=tokens
         ),
-        metadata=HR,
+        metadata=hr,
     )
 
     nodes = {node.goal_id: node for node in tree.nodes}
@@ -131,7 +130,7 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
     assert nodes[company.goal.id].progress == pytest.approx((0.625 + 3 * 0.75) / 4)
     assert nodes[strategy.goal.id].progress == pytest.approx(nodes[company.goal.id].progress)
     for goal_id, node in nodes.items():
-        goal = await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=goal_id), metadata=HR)
+        goal = await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=goal_id), metadata=hr)
         assert goal.progress == pytest.approx(node.progress), goal.title
         # The two APIs define the same enums in their own packages: compare by name.
         assert goals_pb2.GoalStatus.Name(goal.status) == projections_pb2.GoalStatus.Name(
@@ -145,7 +144,7 @@ async def test_strategy_to_personal_goals_roll_up_alike_in_goals_and_alignment_v
     relevant = {
         criterion.letter: criterion.held
         for criterion in (
-            await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=first.goal.id), metadata=OWNER)
+            await stub.GetGoal(goals_pb2.GetGoalRequest(goal_id=first.goal.id), metadata=owner)
         ).smart.criteria
     }
     assert list(relevant.items()) == [

@@ -15,12 +15,10 @@ import pytest
 from northstar.goals.v1 import goals_pb2 as pb
 from services.goals.queries import GoalFilter, encode_page_token
 from services.shared.grpc_server import error_details
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem
 
 pytestmark = [pytest.mark.kafka]
 
-HR = bearer("hr-1", ["hr_admin"])
-GLOBEX_HR = bearer("globex-hr", ["hr_admin"], "globex")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -75,16 +73,17 @@ def template_request(*owner_ids: str) -> pb.CreateGoalsFromTemplateRequest:
 
 
 async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = AsCaller(running_system.goals_stub, HR)
+    stub = AsCaller(tenant_system.goals_stub, tenant_system.bearer("hr-1", ["hr_admin"]))
     active = (await stub.CreateGoal(goal_request())).goal.id
     draft = (await stub.CreateGoal(goal_request(activate=False))).goal.id
     cancelled = (await stub.CreateGoal(goal_request())).goal.id
     await stub.CancelGoal(pb.CancelGoalRequest(goal_id=cancelled, reason="merged"))
     elsewhere = (
-        await running_system.goals_stub.CreateGoal(
-            goal_request(owner_id="globex-owner", team_id="globex-team"), metadata=GLOBEX_HR
+        await tenant_system.goals_stub.CreateGoal(
+            goal_request(owner_id="globex-owner", team_id="globex-team"),
+            metadata=tenant_system.bearer("globex-hr", ["hr_admin"], "globex"),
         )
     ).goal.id
 
@@ -392,11 +391,11 @@ async def test_every_kind_of_bad_input_names_its_field_and_stores_nothing(
         ),
     ]
     for name, call, code, field, reason in cases:
-        before = running_system.goals.app.recorder.max_notification_id()
+        before = tenant_system.goals.app.recorder.max_notification_id()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call()
         assert caught.value.code() == code, (name, caught.value.details())
         details = error_details(caught.value)
         assert set(details) == {field}, (name, details)
         assert reason in details[field], (name, details)
-        assert running_system.goals.app.recorder.max_notification_id() == before, name
+        assert tenant_system.goals.app.recorder.max_notification_id() == before, name

@@ -17,20 +17,20 @@ import pytest
 from northstar.directory.v1 import directory_pb2
 from northstar.goals.v1 import goals_pb2 as pb
 from services.shared.auth import DEFAULT_DEV_SECRET, mint_dev_token
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem
 
 pytestmark = [pytest.mark.kafka]
 
 Metadata = tuple[tuple[str, str], ...]
-HR = bearer("hr-1", ["hr_admin"])
-CALLERS: dict[str, Metadata] = {
-    "owner": bearer("owner-1", ["employee"]),
-    "teammate": bearer("owner-2", ["employee"]),
-    "manager": bearer("manager-1", ["manager"]),
-    "other manager": bearer("hr-1", ["manager"]),
-    "hr admin": HR,
-    "auditor": bearer("auditor-1", ["auditor"]),
-    "integration": bearer("hris-sync", ["integration"]),
+# caller -> (subject, roles) of their token in the test's tenant
+CALLERS: dict[str, tuple[str, list[str]]] = {
+    "owner": ("owner-1", ["employee"]),
+    "teammate": ("owner-2", ["employee"]),
+    "manager": ("manager-1", ["manager"]),
+    "other manager": ("hr-1", ["manager"]),
+    "hr admin": ("hr-1", ["hr_admin"]),
+    "auditor": ("auditor-1", ["auditor"]),
+    "integration": ("hris-sync", ["integration"]),
 }
 EVERYONE = frozenset(CALLERS)
 CHANGERS = frozenset({"owner", "manager", "hr admin", "integration"})
@@ -73,6 +73,15 @@ def expected_code(action: str, caller: str) -> grpc.StatusCode:
     return HIDDEN if caller in CANNOT_SEE.get(action, ()) else DENIED
 
 
+def token(system: RunningSystem, caller: str) -> Metadata:
+    """The token of `caller` (a key of CALLERS) in the test's own tenant."""
+    return system.bearer(*CALLERS[caller])
+
+
+def hr(system: RunningSystem) -> Metadata:
+    return token(system, "hr admin")
+
+
 def goal_request(**overrides: Any) -> pb.CreateGoalRequest:
     request = pb.CreateGoalRequest(
         title="Answer every ticket within a day",
@@ -98,7 +107,8 @@ async def prepare(
     stub = system.goals_stub
 
     async def fresh(**overrides: Any) -> str:
-        return str((await stub.CreateGoal(goal_request(**overrides), metadata=HR)).goal.id)
+        created = await stub.CreateGoal(goal_request(**overrides), metadata=hr(system))
+        return str(created.goal.id)
 
     if action.startswith("view a "):
         visibility = action.removeprefix("view a ").removesuffix(" goal")
@@ -120,7 +130,7 @@ async def prepare(
         return lambda: stub.ChangeTarget(target, metadata=caller)
     if action in ONE_GOAL_COMMANDS:
         goal_id = await fresh()
-        return await ONE_GOAL_COMMANDS[action](stub, goal_id, caller)
+        return await ONE_GOAL_COMMANDS[action](system, goal_id, caller)
     if action == "cascade the team goal":
         goal_id = await fresh(level=pb.GOAL_LEVEL_TEAM, owner_id="manager-1", team_id="team-a")
         return lambda: _cascade(system, goal_id, caller)
@@ -135,19 +145,20 @@ async def prepare(
     return lambda: stub.CreateGoal(goal_request(), metadata=caller)
 
 
-OneGoalCommand = Callable[[Any, str, Metadata], Awaitable[Callable[[], Awaitable[Any]]]]
+OneGoalCommand = Callable[[RunningSystem, str, Metadata], Awaitable[Callable[[], Awaitable[Any]]]]
 
 
 async def _remove_key_result(
-    stub: Any, goal_id: str, caller: Metadata
+    system: RunningSystem, goal_id: str, caller: Metadata
 ) -> Callable[[], Awaitable[Any]]:
+    stub = system.goals_stub
     added = await stub.AddKeyResult(
         pb.AddKeyResultRequest(
             goal_id=goal_id,
             title="Docs",
             metric=pb.Metric(kind=pb.METRIC_KIND_NUMBER, start=0, target=3),
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
     request = pb.RemoveKeyResultRequest(
         goal_id=goal_id, key_result_id=added.goal.key_results[0].id, reason="out of scope"
@@ -156,15 +167,16 @@ async def _remove_key_result(
 
 
 async def _change_key_result_source(
-    stub: Any, goal_id: str, caller: Metadata
+    system: RunningSystem, goal_id: str, caller: Metadata
 ) -> Callable[[], Awaitable[Any]]:
+    stub = system.goals_stub
     added = await stub.AddKeyResult(
         pb.AddKeyResultRequest(
             goal_id=goal_id,
             title="Docs",
             metric=pb.Metric(kind=pb.METRIC_KIND_NUMBER, start=0, target=3),
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
     # Its own metric again (no KPI is known to this system): authorised or refused all the same.
     request = pb.ChangeKeyResultProgressSourceRequest(
@@ -179,9 +191,11 @@ async def _change_key_result_source(
 def _one_call(rpc: str, **fields: Any) -> OneGoalCommand:
     """A command on the goal, made by the caller (the goal is created by HR beforehand)."""
 
-    async def prepared(stub: Any, goal_id: str, caller: Metadata) -> Callable[[], Awaitable[Any]]:
+    async def prepared(
+        system: RunningSystem, goal_id: str, caller: Metadata
+    ) -> Callable[[], Awaitable[Any]]:
         request = getattr(pb, f"{rpc}Request")(goal_id=goal_id, **fields)
-        return lambda: getattr(stub, rpc)(request, metadata=caller)
+        return lambda: getattr(system.goals_stub, rpc)(request, metadata=caller)
 
     return prepared
 
@@ -202,7 +216,7 @@ ONE_GOAL_COMMANDS: dict[str, OneGoalCommand] = {
 
 async def attempt(system: RunningSystem, action: str, caller: str) -> grpc.StatusCode:
     """Runs `action` as `caller`; a refusal must store nothing at all."""
-    call = await prepare(system, action, CALLERS[caller])
+    call = await prepare(system, action, token(system, caller))
     before = system.goals.app.recorder.max_notification_id()
     code = await status_of(call())
     if code != OK:
@@ -219,12 +233,12 @@ async def _cascade(system: RunningSystem, goal_id: str, caller: Metadata) -> Non
 
 
 async def test_each_role_may_do_exactly_what_the_policy_allows(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
     unexpected = {}
     for action in ALLOWED:
         for caller in CALLERS:
-            code = await attempt(running_system, action, caller)
+            code = await attempt(tenant_system, action, caller)
             if code != expected_code(action, caller):
                 unexpected[action, caller] = code
     assert unexpected == {}
@@ -239,26 +253,27 @@ def tampered(token: str) -> str:
 
 
 async def test_missing_expired_tampered_or_foreign_tokens_are_unauthenticated(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = running_system.goals_stub
+    stub = tenant_system.goals_stub
+    tenant = tenant_system.tenant_id()
     good = mint_dev_token(
-        DEFAULT_DEV_SECRET, subject="owner-1", tenant_id="acme", roles=["employee"]
+        DEFAULT_DEV_SECRET, subject="owner-1", tenant_id=tenant, roles=["employee"]
     )
     tokens = {
         "expired": mint_dev_token(
             DEFAULT_DEV_SECRET,
             subject="hr-1",
-            tenant_id="acme",
+            tenant_id=tenant,
             roles=["hr_admin"],
             ttl_seconds=-300,
         ),
         "tampered": tampered(good),
         "wrongly signed": mint_dev_token(
-            "another-secret", subject="hr-1", tenant_id="acme", roles=["hr_admin"]
+            "another-secret", subject="hr-1", tenant_id=tenant, roles=["hr_admin"]
         ),
     }
-    before = running_system.goals.app.recorder.max_notification_id()
+    before = tenant_system.goals.app.recorder.max_notification_id()
     attempts: list[Metadata] = [(), *((("authorization", f"Bearer {t}"),) for t in tokens.values())]
     for metadata in attempts:
         for call in (
@@ -268,15 +283,15 @@ async def test_missing_expired_tampered_or_foreign_tokens_are_unauthenticated(
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await call
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, metadata
-    assert running_system.goals.app.recorder.max_notification_id() == before
+    assert tenant_system.goals.app.recorder.max_notification_id() == before
 
 
 async def test_no_query_or_command_reaches_another_tenants_goals(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    stub = running_system.goals_stub
-    acme_goal = await stub.CreateGoal(goal_request(team_id="team-a"), metadata=HR)
-    globex = bearer("globex-hr", ["hr_admin"], "globex")
+    stub = tenant_system.goals_stub
+    acme_goal = await stub.CreateGoal(goal_request(team_id="team-a"), metadata=hr(tenant_system))
+    globex = tenant_system.bearer("globex-hr", ["hr_admin"], "globex")
     own = await stub.CreateGoal(
         goal_request(owner_id="globex-owner", title="Open the Lisbon office"), metadata=globex
     )
@@ -312,21 +327,21 @@ async def poll_until(
 
 
 async def test_a_new_manager_and_team_change_permissions_without_a_restart(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    system = running_system
+    system = tenant_system
     goals, directory = system.goals_stub, system.directory_stub
-    goal = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
+    goal = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=hr(system))
     team_goal = await goals.CreateGoal(
         goal_request(owner_id="owner-1", visibility=pb.GOAL_VISIBILITY_TEAM, team_id="team-a"),
-        metadata=HR,
+        metadata=hr(system),
     )
-    manager_2 = bearer("manager-2", ["manager"])
+    manager_2 = system.bearer("manager-2", ["manager"])
     await directory.UpsertPerson(
         directory_pb2.UpsertPersonRequest(
             person_id="manager-2", name="Manager Two", email="m2@acme.example", team_id="team-b"
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
     await directory.UpsertPerson(
         directory_pb2.UpsertPersonRequest(
@@ -336,7 +351,7 @@ async def test_a_new_manager_and_team_change_permissions_without_a_restart(
             team_id="team-b",
             manager_id="manager-2",
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
 
     async def check_in_as(caller: Metadata) -> grpc.StatusCode:
@@ -352,11 +367,11 @@ async def test_a_new_manager_and_team_change_permissions_without_a_restart(
         return await check_in_as(manager_2) == grpc.StatusCode.OK
 
     await poll_until(new_manager_may_check_in, what="manager-2 gaining owner-2's goal")
-    assert await check_in_as(CALLERS["manager"]) == grpc.StatusCode.PERMISSION_DENIED
+    assert await check_in_as(token(system, "manager")) == grpc.StatusCode.PERMISSION_DENIED
 
     async def former_teammate_lost_sight_of_team_goal() -> bool:
         request = pb.GetGoalRequest(goal_id=team_goal.goal.id)
-        call = goals.GetGoal(request, metadata=CALLERS["teammate"])
+        call = goals.GetGoal(request, metadata=token(system, "teammate"))
         return await status_of(call) == grpc.StatusCode.NOT_FOUND
 
     await poll_until(former_teammate_lost_sight_of_team_goal, what="owner-2 leaving team-a")
@@ -371,23 +386,25 @@ async def status_of(call: Awaitable[Any]) -> grpc.StatusCode:
 
 
 async def test_a_departure_flags_open_goals_for_the_manager_to_reassign(
-    running_system: RunningSystem,
+    tenant_system: RunningSystem,
 ) -> None:
-    system = running_system
+    system = tenant_system
     goals = system.goals_stub
-    active = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
-    draft = await goals.CreateGoal(goal_request(owner_id="owner-2", activate=False), metadata=HR)
-    done = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
-    await goals.CompleteGoal(pb.CompleteGoalRequest(goal_id=done.goal.id), metadata=HR)
+    active = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=hr(system))
+    draft = await goals.CreateGoal(
+        goal_request(owner_id="owner-2", activate=False), metadata=hr(system)
+    )
+    done = await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=hr(system))
+    await goals.CompleteGoal(pb.CompleteGoalRequest(goal_id=done.goal.id), metadata=hr(system))
     await system.directory_stub.RecordDeparture(
         directory_pb2.RecordDepartureRequest(
             person_id="owner-2", leave_date="2026-03-31", reason="moved abroad"
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
 
     async def flagged(goal_id: str) -> pb.Goal:
-        goal: pb.Goal = await goals.GetGoal(pb.GetGoalRequest(goal_id=goal_id), metadata=HR)
+        goal: pb.Goal = await goals.GetGoal(pb.GetGoalRequest(goal_id=goal_id), metadata=hr(system))
         return goal
 
     async def both_flagged() -> bool:
@@ -403,12 +420,12 @@ async def test_a_departure_flags_open_goals_for_the_manager_to_reassign(
     )
     assert not (await flagged(done.goal.id)).HasField("reassignment")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=HR)
+        await goals.CreateGoal(goal_request(owner_id="owner-2"), metadata=hr(system))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
     taken_over = await goals.ReassignGoal(
         pb.ReassignGoalRequest(goal_id=active.goal.id, owner_id="owner-1"),
-        metadata=CALLERS["manager"],
+        metadata=token(system, "manager"),
     )
     assert (taken_over.goal.owner_id, taken_over.goal.team_id) == ("owner-1", "team-a")
     assert not taken_over.goal.HasField("reassignment")

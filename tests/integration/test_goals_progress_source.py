@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ from services.shared.position import encode_position_token
 from tests.integration.conftest import (
     FAST_RETRY,
     RunningSystem,
-    bearer,
+    fresh_tenants,
     holds_seed_organisation,
+    seeded,
     started_system,
     system_settings,
 )
@@ -35,9 +36,6 @@ from tests.integration.test_kpi_system import define_request, poll
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
-
-HR = bearer("hr-1", ["hr_admin"])
-GLOBEX = bearer("globex-hr", ["hr_admin"], "globex")
 
 
 @dataclass
@@ -50,20 +48,16 @@ class System:
 
 
 @pytest.fixture(scope="module")
-async def system(
+async def module_kpi_system(
     tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap_servers: str
 ) -> AsyncIterator[System]:
+    """The services started once for the module, with no organisation (see `system`)."""
     tmp_path: Path = tmp_path_factory.mktemp("progress-source")
     settings = system_settings(f"sqlite:///{tmp_path}/store.db", tmp_path, kafka_bootstrap_servers)
-    async with started_system(settings) as running:
+    async with started_system(settings, seed=False) as running:
         kpi = await start_kpi_service(settings, retry=FAST_RETRY)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{kpi.runtime.grpc_port}")
         try:
-            await eventually(
-                lambda: holds_seed_organisation(kpi.replica),
-                within_seconds=60,
-                what="the KPI service's directory replica holding the seed organisation",
-            )
             yield System(
                 running,
                 kpi,
@@ -74,6 +68,24 @@ async def system(
         finally:
             await channel.close(None)
             await kpi.stop()
+
+
+@pytest.fixture
+async def system(module_kpi_system: System) -> System:
+    """The module's services for one test: the seed organisation in tenants of the test's own,
+    held by the KPI service's directory replica too, so no test sees another's goals or KPIs."""
+    running = await seeded(module_kpi_system.running, fresh_tenants())
+    await eventually(
+        lambda: holds_seed_organisation(module_kpi_system.kpi.replica, running.tenants),
+        within_seconds=60,
+        what="the KPI service's directory replica holding the seed organisation",
+    )
+    return replace(module_kpi_system, running=running)
+
+
+def hr(system: System) -> tuple[tuple[str, str]]:
+    """The HR admin of the test's tenant standing for "acme"."""
+    return system.running.bearer("hr-1", ["hr_admin"])
 
 
 def metric(
@@ -97,21 +109,22 @@ async def create(
         **fields,
     )
     response: goals.GoalCommandResponse = await system.running.goals_stub.CreateGoal(
-        request, metadata=HR
+        request, metadata=hr(system)
     )
     return response
 
 
 async def check_in(system: System, goal_id: str, value: float) -> goals.GoalCommandResponse:
     response: goals.GoalCommandResponse = await system.running.goals_stub.CheckIn(
-        goals.CheckInRequest(goal_id=goal_id, value=value, confidence=0.8), metadata=HR
+        goals.CheckInRequest(goal_id=goal_id, value=value, confidence=0.8), metadata=hr(system)
     )
     return response
 
 
 async def tree_nodes(system: System, root: str, tokens: list[str]) -> dict[str, Any]:
     tree = await system.running.projections_stub.GetAlignmentTree(
-        views.GetAlignmentTreeRequest(root_goal_id=root, consistency_tokens=tokens), metadata=HR
+        views.GetAlignmentTreeRequest(root_goal_id=root, consistency_tokens=tokens),
+        metadata=hr(system),
     )
     return {node.goal_id: node for node in tree.nodes}
 
@@ -119,7 +132,7 @@ async def tree_nodes(system: System, root: str, tokens: list[str]) -> dict[str, 
 async def history(system: System, aggregate_id: str, tokens: list[str]) -> list[Any]:
     page = await system.running.projections_stub.GetAuditHistory(
         views.GetAuditHistoryRequest(aggregate_id=aggregate_id, consistency_tokens=tokens),
-        metadata=HR,
+        metadata=hr(system),
     )
     return list(page.entries)
 
@@ -155,7 +168,7 @@ async def test_the_owners_source_drives_a_company_goal_with_its_own_metric_and_a
     checked = await check_in(system, company.goal.id, 110)  # its own revenue: 0.5
 
     assert checked.goal.progress == pytest.approx(0.5)
-    listed = await stub.ListGoals(goals.ListGoalsRequest(owner_id="hr-1"), metadata=HR)
+    listed = await stub.ListGoals(goals.ListGoalsRequest(owner_id="hr-1"), metadata=hr(system))
     by_id = {goal.id: goal for goal in listed.goals}
     assert by_id[company.goal.id].progress == pytest.approx(0.5)
     assert by_id[company.goal.id].progress_source == goals.PROGRESS_SOURCE_METRIC
@@ -172,11 +185,11 @@ async def test_the_owners_source_drives_a_company_goal_with_its_own_metric_and_a
             reason="the regions report through their goals",
             request_id="source-change-1",
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
     assert changed.goal.progress == pytest.approx(0.75)
     assert changed.goal.progress_source == goals.PROGRESS_SOURCE_CHILDREN
-    again = await stub.GetGoal(goals.GetGoalRequest(goal_id=company.goal.id), metadata=HR)
+    again = await stub.GetGoal(goals.GetGoalRequest(goal_id=company.goal.id), metadata=hr(system))
     assert again.progress == pytest.approx(0.75)
     assert again.version == changed.version
     nodes = await tree_nodes(system, company.goal.id, [changed.position_token])
@@ -201,7 +214,7 @@ async def test_the_owners_source_drives_a_company_goal_with_its_own_metric_and_a
             reason="the regions report through their goals",
             request_id="source-change-1",
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
     assert retried.version == changed.version
     for request, code, field in [
@@ -229,7 +242,7 @@ async def test_the_owners_source_drives_a_company_goal_with_its_own_metric_and_a
         ),
     ]:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await stub.ChangeProgressSource(request, metadata=HR)
+            await stub.ChangeProgressSource(request, metadata=hr(system))
         assert refused.value.code() == code
         assert field in (refused.value.details() or "")
 
@@ -238,17 +251,20 @@ async def test_a_kpi_measurement_on_the_feed_moves_the_goal_it_drives_once(
     system: System,
 ) -> None:
     defined = await system.kpi_stub.DefineKpi(
-        define_request(name="Qualified leads", summary=kpi_pb2.SUMMARY_LAST), metadata=HR
+        define_request(name="Qualified leads", summary=kpi_pb2.SUMMARY_LAST), metadata=hr(system)
     )
     kpi_id = defined.kpi.kpi_id
     other_tenants = await system.kpi_stub.DefineKpi(
-        define_request(name="Globex leads", owner_id="globex-owner"), metadata=GLOBEX
+        define_request(name="Globex leads", owner_id="globex-owner"),
+        metadata=system.running.bearer("globex-hr", ["hr_admin"], "globex"),
     )
     known = system.running.goals.kpi_policy.known
     await eventually(
         lambda: (
-            known.is_known("acme", uuid.UUID(kpi_id))
-            and known.is_known("globex", uuid.UUID(other_tenants.kpi.kpi_id))
+            known.is_known(system.running.tenant_id(), uuid.UUID(kpi_id))
+            and known.is_known(
+                system.running.tenant_id("globex"), uuid.UUID(other_tenants.kpi.kpi_id)
+            )
         ),
         what="the goals service learning the KPIs from the KPI topic",
     )
@@ -272,14 +288,14 @@ async def test_a_kpi_measurement_on_the_feed_moves_the_goal_it_drives_once(
                 kpi_id=other_tenants.kpi.kpi_id,
                 reason="theirs",
             ),
-            metadata=HR,
+            metadata=hr(system),
         )
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
-    await publish(system, [feed_record(kpi_id, "2026-01", 40, "crm-1")], kpi_id)
+    await publish(system, [feed_record(system, kpi_id, "2026-01", 40, "crm-1")], kpi_id)
     moved = await poll(
         lambda: system.running.goals_stub.GetGoal(
-            goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR
+            goals.GetGoalRequest(goal_id=goal.goal.id), metadata=hr(system)
         ),
         lambda found: found.progress > 0,
         "the goal moving with its KPI",
@@ -287,7 +303,7 @@ async def test_a_kpi_measurement_on_the_feed_moves_the_goal_it_drives_once(
     assert moved.progress == pytest.approx(0.4)
     assert moved.current == 40
     assert moved.version == goal.version + 1  # one automatic check-in
-    kpi = await system.kpi_stub.GetKpi(kpi_pb2.GetKpiRequest(kpi_id=kpi_id), metadata=HR)
+    kpi = await system.kpi_stub.GetKpi(kpi_pb2.GetKpiRequest(kpi_id=kpi_id), metadata=hr(system))
     assert kpi.status_period == "2026-01"
     token = encode_position_token(goal.goal.id, moved.version)
     nodes = await tree_nodes(system, objective.goal.id, [token])
@@ -305,11 +321,13 @@ async def test_a_kpi_measurement_on_the_feed_moves_the_goal_it_drives_once(
     assert [e.caused_by_event_id for e in automatic] == [measured[0].event_id]
 
     # Replaying the inbound record twice changes nothing: only the sentinel after it moves.
-    replay = feed_record(kpi_id, "2026-01", 40, "crm-1")
-    await publish(system, [replay, replay, feed_record(kpi_id, "2026-02", 70, "crm-2")], kpi_id)
+    replay = feed_record(system, kpi_id, "2026-01", 40, "crm-1")
+    await publish(
+        system, [replay, replay, feed_record(system, kpi_id, "2026-02", 70, "crm-2")], kpi_id
+    )
     sentinel = await poll(
         lambda: system.running.goals_stub.GetGoal(
-            goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR
+            goals.GetGoalRequest(goal_id=goal.goal.id), metadata=hr(system)
         ),
         lambda found: found.version > moved.version,
         "the sentinel measurement reaching the goal",
@@ -326,7 +344,7 @@ async def test_a_kpi_measurement_on_the_feed_moves_the_goal_it_drives_once(
     # Redelivering the KPI's events to the policy (a relay retry) checks in nothing again.
     assert await system.running.goals.kpi_policy.apply(await kpi_envelope(system, kpi_id)) is False
     again = await system.running.goals_stub.GetGoal(
-        goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR
+        goals.GetGoalRequest(goal_id=goal.goal.id), metadata=hr(system)
     )
     assert again.version == sentinel.version
 
@@ -336,12 +354,12 @@ async def test_a_kpi_measurement_moves_the_key_results_it_drives_and_so_their_go
 ) -> None:
     stub = system.running.goals_stub
     defined = await system.kpi_stub.DefineKpi(
-        define_request(name="Signed contracts", summary=kpi_pb2.SUMMARY_LAST), metadata=HR
+        define_request(name="Signed contracts", summary=kpi_pb2.SUMMARY_LAST), metadata=hr(system)
     )
     kpi_id = defined.kpi.kpi_id
     known = system.running.goals.kpi_policy.known
     await eventually(
-        lambda: known.is_known("acme", uuid.UUID(kpi_id)),
+        lambda: known.is_known(system.running.tenant_id(), uuid.UUID(kpi_id)),
         what="the goals service learning the KPI from the KPI topic",
     )
     goal = await create(
@@ -358,13 +376,13 @@ async def test_a_kpi_measurement_moves_the_key_results_it_drives_and_so_their_go
             progress_source=goals.PROGRESS_SOURCE_KPI,
             kpi_id=kpi_id,
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
     (contracts,) = fed.goal.key_results
     assert (contracts.progress_source, contracts.kpi_id) == (goals.PROGRESS_SOURCE_KPI, kpi_id)
     added = await stub.AddKeyResult(
         goals.AddKeyResultRequest(goal_id=goal.goal.id, title="Pilots", metric=metric(0, 100)),
-        metadata=HR,
+        metadata=hr(system),
     )
     pilots = added.goal.key_results[1]
     assert (pilots.progress_source, pilots.kpi_id) == (goals.PROGRESS_SOURCE_METRIC, "")
@@ -376,7 +394,7 @@ async def test_a_kpi_measurement_moves_the_key_results_it_drives_and_so_their_go
             kpi_id=kpi_id,
             reason="every pilot is signed as a contract",
         ),
-        metadata=HR,
+        metadata=hr(system),
     )
     assert changed.goal.key_results[1].progress_source == goals.PROGRESS_SOURCE_KPI
     # The KPI owns these values: a person's value is refused, naming the field.
@@ -385,14 +403,14 @@ async def test_a_kpi_measurement_moves_the_key_results_it_drives_and_so_their_go
             goals.CheckInRequest(
                 goal_id=goal.goal.id, key_result_id=contracts.id, value=30, confidence=0.9
             ),
-            metadata=HR,
+            metadata=hr(system),
         )
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "value" in (refused.value.details() or "")
 
-    await publish(system, [feed_record(kpi_id, "2026-01", 25, "crm-kr-1")], kpi_id)
+    await publish(system, [feed_record(system, kpi_id, "2026-01", 25, "crm-kr-1")], kpi_id)
     moved = await poll(
-        lambda: stub.GetGoal(goals.GetGoalRequest(goal_id=goal.goal.id), metadata=HR),
+        lambda: stub.GetGoal(goals.GetGoalRequest(goal_id=goal.goal.id), metadata=hr(system)),
         lambda found: found.version > changed.version,
         "the goal's key results moving with their KPI",
     )
@@ -411,7 +429,7 @@ async def test_a_kpi_measurement_moves_the_key_results_it_drives_and_so_their_go
         (pilots.id, views.PROGRESS_SOURCE_KPI, kpi_id),
     ]
 
-    kpi = await system.kpi_stub.GetKpi(kpi_pb2.GetKpiRequest(kpi_id=kpi_id), metadata=HR)
+    kpi = await system.kpi_stub.GetKpi(kpi_pb2.GetKpiRequest(kpi_id=kpi_id), metadata=hr(system))
     kpi_token = encode_position_token(kpi_id, kpi.version)
     (measurement,) = [
         e
@@ -432,16 +450,16 @@ async def test_a_kpi_measurement_moves_the_key_results_it_drives_and_so_their_go
     automatic = [e for e in entries if e.event_type == "goals.GoalCheckedIn"]
     assert [e.caused_by_event_id for e in automatic] == [measurement.event_id] * 2
     snapshot = await system.running.projections_stub.GetGoalAsOf(
-        views.GetGoalAsOfRequest(goal_id=goal.goal.id, version=moved.version), metadata=HR
+        views.GetGoalAsOfRequest(goal_id=goal.goal.id, version=moved.version), metadata=hr(system)
     )
     state = json.loads(snapshot.state_json)
     assert [kr["metric"]["current"] for kr in state["key_results"]] == [25, 25]
     assert snapshot.progress == pytest.approx(moved.progress)
 
 
-def feed_record(kpi_id: str, period: str, value: float, record_id: str) -> bytes:
+def feed_record(system: System, kpi_id: str, period: str, value: float, record_id: str) -> bytes:
     body = {
-        "tenant_id": "acme",
+        "tenant_id": system.running.tenant_id(),
         "kpi_id": kpi_id,
         "period": period,
         "value": value,

@@ -11,11 +11,13 @@ import pytest
 from northstar.directory.v1 import directory_pb2
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
-from tests.integration.conftest import RunningSystem
-from tests.integration.test_walking_skeleton import HR, create, metric
+from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.test_walking_skeleton import create, metric
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
+
+HR = bearer("hr-1", ["hr_admin"])  # in the seed tenant "acme" of a system of the test's own
 
 
 async def add_subteam(system: RunningSystem, team_id: str, parent_team_id: str) -> None:

@@ -18,11 +18,13 @@ from services.projections.goals_projection import GoalsProjection
 from services.shared.consumer import EventConsumer
 from services.shared.metrics import ServiceMetrics
 from services.shared.runtime import kafka_broker
-from tests.integration.conftest import FAST_RETRY, RunningSystem, platform_operator
-from tests.integration.test_walking_skeleton import HR, create, metric
+from tests.integration.conftest import FAST_RETRY, RunningSystem, bearer, platform_operator
+from tests.integration.test_walking_skeleton import create, metric
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
+
+HR = bearer("hr-1", ["hr_admin"])  # in the seed tenant "acme" of a system of the test's own
 
 OPERATIONS = platform_operator()
 

@@ -8,11 +8,9 @@ import pytest
 
 from northstar.goals.v1 import goals_pb2
 from northstar.projections.v1 import projections_pb2
-from tests.integration.conftest import RunningSystem, bearer
+from tests.integration.conftest import RunningSystem
 
 pytestmark = [pytest.mark.kafka]
-
-HR = bearer("hr-1", ["hr_admin"])
 
 
 def metric(start: float, target: float) -> goals_pb2.Metric:
@@ -59,6 +57,7 @@ async def test_check_in_rolls_up_through_company_team_and_personal_goals(
     running_system: RunningSystem,
 ) -> None:
     system = running_system
+    hr = system.bearer("hr-1", ["hr_admin"])
     company = await create(system, "Grow revenue in Europe by 20%", goals_pb2.GOAL_LEVEL_COMPANY)
     team = await create(
         system, "Sign 40 new customers in France", goals_pb2.GOAL_LEVEL_TEAM, company.goal.id
@@ -72,7 +71,7 @@ async def test_check_in_rolls_up_through_company_team_and_personal_goals(
     )
     check_in = await system.goals_stub.CheckIn(
         goals_pb2.CheckInRequest(goal_id=personal.goal.id, value=5, confidence=0.8, note="halfway"),
-        metadata=HR,
+        metadata=hr,
     )
     tokens = [r.position_token for r in (company, team, personal, check_in)]
 
@@ -80,7 +79,7 @@ async def test_check_in_rolls_up_through_company_team_and_personal_goals(
         projections_pb2.GetAlignmentTreeRequest(
             root_goal_id=company.goal.id, consistency_tokens=tokens
         ),
-        metadata=HR,
+        metadata=hr,
     )
 
     by_id = {node.goal_id: node for node in tree.nodes}
@@ -93,7 +92,7 @@ async def test_check_in_rolls_up_through_company_team_and_personal_goals(
     assert by_id[team.goal.id].parent_goal_id == company.goal.id
     for goal_id, node in by_id.items():
         own_view = await system.goals_stub.GetGoal(
-            goals_pb2.GetGoalRequest(goal_id=goal_id), metadata=HR
+            goals_pb2.GetGoalRequest(goal_id=goal_id), metadata=hr
         )
         assert own_view.progress == pytest.approx(node.progress)
         # The two APIs define the same enum in their own packages: compare by name.
@@ -106,18 +105,19 @@ async def test_audit_history_shows_who_changed_what_and_verifies(
     running_system: RunningSystem,
 ) -> None:
     system = running_system
+    hr = system.bearer("hr-1", ["hr_admin"])
     goal = await create(
         system, "Cut churn to 3% this year", goals_pb2.GOAL_LEVEL_PERSONAL, metric=metric(0, 10)
     )
     check_in = await system.goals_stub.CheckIn(
         goals_pb2.CheckInRequest(goal_id=goal.goal.id, value=4, confidence=0.7, note="q1"),
-        metadata=HR,
+        metadata=hr,
     )
     history = await system.projections_stub.GetGoalHistory(
         projections_pb2.GetGoalHistoryRequest(
             goal_id=goal.goal.id, consistency_tokens=[check_in.position_token]
         ),
-        metadata=HR,
+        metadata=hr,
     )
     assert [e.event_type for e in history.entries] == [
         "goals.GoalCreated",
@@ -128,7 +128,7 @@ async def test_audit_history_shows_who_changed_what_and_verifies(
     last_changes = {c.field: (c.before_json, c.after_json) for c in history.entries[-1].changes}
     assert '"current": 4.0' in last_changes["metric"][1]
     verified = await system.projections_stub.VerifyHistory(
-        projections_pb2.VerifyHistoryRequest(aggregate_id=goal.goal.id), metadata=HR
+        projections_pb2.VerifyHistoryRequest(aggregate_id=goal.goal.id), metadata=hr
     )
     assert verified.intact
     assert verified.entries_checked == 3
