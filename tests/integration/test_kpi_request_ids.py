@@ -2,17 +2,15 @@
 nothing, over gRPC, on SQLite and PostgreSQL; another request under the same id is refused.
 
 The KPI service runs on real Kafka; its directory replica is fed directly (the owner checks
-need people in it, not the directory service). One service serves the module, each test in a
-tenant of its own; the test that hooks into the service's saves has a service of its own."""
+need people in it, not the directory service)."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,47 +28,27 @@ from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 
-Metadata = tuple[tuple[str, str]]
+HR = bearer("hr-1", ["hr_admin"])
+OWNER = bearer("owner-1", ["employee"])
 
 
 @dataclass
 class KpiUnderTest:
     service: KpiService
     stub: kpi_pb2_grpc.KpiServiceAsyncStub
-    tenant_id: str = "acme"
-
-    @property
-    def hr(self) -> Metadata:
-        return bearer("hr-1", ["hr_admin"], self.tenant_id)
-
-    @property
-    def owner(self) -> Metadata:
-        return bearer("owner-1", ["employee"], self.tenant_id)
 
     def position(self) -> int:
         return self.service.app.recorder.max_notification_id() or 0
 
-    def register_people(self) -> None:
-        """hr-1 and owner-1 in the replica, in this tenant (aggregate ids of its own, as the
-        replica applies each person's event once)."""
-        for person in ("hr-1", "owner-1"):
-            envelope = registered(person)
-            self.service.replica.apply_envelope(
-                envelope.model_copy(
-                    update={
-                        "id": f"{self.tenant_id}-{envelope.id}",
-                        "tenant_id": self.tenant_id,
-                        "aggregate_id": f"{self.tenant_id}-{envelope.aggregate_id}",
-                        "data": {**envelope.data, "tenant_id": self.tenant_id},
-                    }
-                )
-            )
 
-
-@contextlib.asynccontextmanager
-async def serving(store_url: str, folder: Path, kafka: str) -> AsyncIterator[KpiUnderTest]:
-    settings = system_settings(store_url, folder, kafka)
+@pytest.fixture
+async def kpi(
+    store_url: str, tmp_path: Path, kafka_bootstrap_servers: str
+) -> AsyncIterator[KpiUnderTest]:
+    settings = system_settings(store_url, tmp_path, kafka_bootstrap_servers)
     service = await start_kpi_service(settings, retry=FAST_RETRY)
+    for person in ("hr-1", "owner-1"):
+        service.replica.apply_envelope(registered(person))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.runtime.grpc_port}")
     try:
         yield KpiUnderTest(service, kpi_pb2_grpc.KpiServiceStub(channel))
@@ -79,39 +57,9 @@ async def serving(store_url: str, folder: Path, kafka: str) -> AsyncIterator[Kpi
         await service.stop()
 
 
-@pytest.fixture
-async def own_kpi(
-    store_url: str, tmp_path: Path, kafka_bootstrap_servers: str
-) -> AsyncIterator[KpiUnderTest]:
-    """A KPI service of the test's own, for a test that hooks into its saves."""
-    async with serving(store_url, tmp_path, kafka_bootstrap_servers) as kpi:
-        kpi.register_people()
-        yield kpi
-
-
-@pytest.fixture(scope="module")
-async def module_kpi(
-    module_store_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-    kafka_bootstrap_servers: str,
-) -> AsyncIterator[KpiUnderTest]:
-    folder = tmp_path_factory.mktemp("kpi")
-    async with serving(module_store_url, folder, kafka_bootstrap_servers) as kpi:
-        yield kpi
-
-
-@pytest.fixture
-def kpi(module_kpi: KpiUnderTest) -> KpiUnderTest:
-    """The module's KPI service, in a tenant no other test uses."""
-    tenant = replace(module_kpi, tenant_id=f"acme-{uuid.uuid4().hex[:8]}")
-    tenant.register_people()
-    return tenant
-
-
 async def test_a_define_whose_answer_the_client_missed_is_answered_again_on_retry(
-    own_kpi: KpiUnderTest,
+    kpi: KpiUnderTest,
 ) -> None:
-    kpi = own_kpi
     saved, slowed = threading.Event(), threading.Event()
 
     def answer_slowly(aggregate_type: str, appended: int) -> None:
@@ -125,13 +73,13 @@ async def test_a_define_whose_answer_the_client_missed_is_answered_again_on_retr
     before = kpi.position()
     request = define_request(request_id=str(uuid.uuid4()))
     with pytest.raises(grpc.aio.AioRpcError) as timed_out:
-        await kpi.stub.DefineKpi(request, metadata=kpi.hr, timeout=0.3)
+        await kpi.stub.DefineKpi(request, metadata=HR, timeout=0.3)
     assert timed_out.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     await eventually(saved.is_set, what="the first attempt's save")
     after_first = kpi.position()
     assert after_first > before
 
-    retried = await kpi.stub.DefineKpi(request, metadata=kpi.hr)
+    retried = await kpi.stub.DefineKpi(request, metadata=HR)
 
     assert kpi.position() == after_first, "the retry stored something"
     recorder = kpi.service.app.recorder
@@ -142,7 +90,7 @@ async def test_a_define_whose_answer_the_client_missed_is_answered_again_on_retr
 
 async def test_every_kpi_command_retried_with_its_id_changes_once(kpi: KpiUnderTest) -> None:
     stub = kpi.stub
-    defined = await stub.DefineKpi(define_request(), metadata=kpi.hr)
+    defined = await stub.DefineKpi(define_request(), metadata=HR)
     kpi_id = defined.kpi.kpi_id
     measure = kpi_pb2.RecordMeasurementRequest(
         kpi_id=kpi_id, period="2026-01", value=40, request_id=str(uuid.uuid4())
@@ -160,7 +108,7 @@ async def test_every_kpi_command_retried_with_its_id_changes_once(kpi: KpiUnderT
         reason="stricter",
         request_id=str(uuid.uuid4()),
     )
-    first_measure = await stub.RecordMeasurement(measure, metadata=kpi.hr)
+    first_measure = await stub.RecordMeasurement(measure, metadata=HR)
     correct = kpi_pb2.CorrectMeasurementRequest(
         kpi_id=kpi_id,
         measurement_id=first_measure.measurement_id,
@@ -182,17 +130,17 @@ async def test_every_kpi_command_retried_with_its_id_changes_once(kpi: KpiUnderT
         (stub.CreateSurvey, survey),
         (stub.SetAnonymityMinimum, minimum),
     ]
-    firsts = [await call(request, metadata=kpi.hr) for call, request in calls]
+    firsts = [await call(request, metadata=HR) for call, request in calls]
     created = firsts[3]
     answer = kpi_pb2.RecordSurveyResponseRequest(
         survey_id=created.survey_id, period="2026-01", score=9, request_id=str(uuid.uuid4())
     )
-    firsts.append(await stub.RecordSurveyResponse(answer, metadata=kpi.owner))
+    firsts.append(await stub.RecordSurveyResponse(answer, metadata=OWNER))
     before = kpi.position()
 
-    again_measure = await stub.RecordMeasurement(measure, metadata=kpi.hr)
-    agains = [await call(request, metadata=kpi.hr) for call, request in calls]
-    agains.append(await stub.RecordSurveyResponse(answer, metadata=kpi.owner))
+    again_measure = await stub.RecordMeasurement(measure, metadata=HR)
+    agains = [await call(request, metadata=HR) for call, request in calls]
+    agains.append(await stub.RecordSurveyResponse(answer, metadata=OWNER))
 
     assert kpi.position() == before, "a retry stored something"
     assert again_measure == first_measure
@@ -201,7 +149,7 @@ async def test_every_kpi_command_retried_with_its_id_changes_once(kpi: KpiUnderT
     assert agains == firsts
     # Without a request id, the same answer again is a new command (a second measurement).
     measure.request_id = ""
-    second = await stub.RecordMeasurement(measure, metadata=kpi.hr)
+    second = await stub.RecordMeasurement(measure, metadata=HR)
     assert second.measurement_id != first_measure.measurement_id
 
 
@@ -209,11 +157,11 @@ async def test_another_kpi_request_under_a_used_id_is_refused_naming_request_id(
     kpi: KpiUnderTest,
 ) -> None:
     request_id = str(uuid.uuid4())
-    await kpi.stub.DefineKpi(define_request(request_id=request_id), metadata=kpi.hr)
+    await kpi.stub.DefineKpi(define_request(request_id=request_id), metadata=HR)
     before = kpi.position()
     other = define_request(name="Churned accounts", request_id=request_id)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await kpi.stub.DefineKpi(other, metadata=kpi.hr)
+        await kpi.stub.DefineKpi(other, metadata=HR)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "request_id" in error_details(refused.value)
     # Another RPC under the same id is another request too.
@@ -224,11 +172,11 @@ async def test_another_kpi_request_under_a_used_id_is_refused_naming_request_id(
         request_id=request_id,
     )
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await kpi.stub.CreateSurvey(survey, metadata=kpi.hr)
+        await kpi.stub.CreateSurvey(survey, metadata=HR)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert kpi.position() == before
     # A malformed id is bad input, named.
     with pytest.raises(grpc.aio.AioRpcError) as malformed:
-        await kpi.stub.DefineKpi(define_request(request_id="has spaces"), metadata=kpi.hr)
+        await kpi.stub.DefineKpi(define_request(request_id="has spaces"), metadata=HR)
     assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "request_id" in error_details(malformed.value)
