@@ -14,6 +14,7 @@ from northstar_contracts.progress import (
     DEFAULT_THRESHOLDS,
     StatusThresholds,
     derive_status,
+    effective_progress_source,
     expected_progress_at,
     goal_progress,
     metric_progress,
@@ -322,3 +323,35 @@ def test_quarters_and_the_periods_that_follow_them() -> None:
     )
     with pytest.raises(ContractViolation):
         quarter_period(2025, 5)
+
+
+# The default progress source, as docs/goals.md states it: key results when the goal has any,
+# else its own metric when it has one, else its aligned children; a choice always wins.
+@pytest.mark.parametrize(
+    ("chosen", "has_metric", "has_key_results", "expected"),
+    [
+        (None, False, False, "children"),
+        (None, True, False, "metric"),
+        (None, False, True, "key_results"),
+        (None, True, True, "key_results"),
+        ("", True, False, "metric"),
+        ("children", True, True, "children"),
+        ("metric", False, True, "metric"),
+        ("kpi", False, False, "kpi"),
+        ("key_results", False, False, "key_results"),
+    ],
+)
+def test_the_effective_progress_source_is_the_choice_else_the_documented_default(
+    chosen: str | None, has_metric: bool, has_key_results: bool, expected: str
+) -> None:
+    assert (
+        effective_progress_source(chosen, has_metric=has_metric, has_key_results=has_key_results)
+        == expected
+    )
+
+
+def test_an_unknown_progress_source_is_refused_naming_the_field() -> None:
+    with pytest.raises(ContractViolation) as refused:
+        effective_progress_source("vibes", has_metric=True, has_key_results=False)
+    assert refused.value.field == "progress_source"
+    assert "metric" in refused.value.reason
