@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from northstar_contracts.progress import rollup_progress
 from services.projections.alignment import read_nodes
 from services.projections.alignment_cache import TenantGraph, TenantGraphs
 from services.projections.goals_projection import GoalsProjection
 from tests.builders import created, envelope, goal_event, metric
 from tests.integration.conftest import NewDatabase
+from tests.unit.test_alignment_cache import oracle_progress as progress_of_final_goals
 
 TODAY = date(2026, 6, 1)
 GOALS = [str(uuid.UUID(int=n + 1)) for n in range(8)]
@@ -44,18 +44,7 @@ event_kinds = st.sampled_from(["check_in", "check_in", "check_in", "align", "com
 def oracle_progress(projection: GoalsProjection, tenant_id: str) -> dict[uuid.UUID, float]:
     with projection.db.snapshot() as tx:
         goals = read_nodes(tx, projection.alignment, tenant_id)
-    children_of: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = {}
-    for node in goals.values():
-        links = [(node.parent_goal_id, 1.0)] if node.parent_goal_id else []
-        for target, weight in links + node.contributes_to:
-            if target in goals:
-                children_of.setdefault(target, []).append((node.goal_id, weight))
-    return rollup_progress(
-        goals,
-        {g: n.own_progress for g, n in goals.items() if n.own_progress is not None},
-        children_of,
-        measured_by_own={g for g, n in goals.items() if n.measured_by_own},
-    )
+    return progress_of_final_goals(goals)
 
 
 def progress_of(graph: TenantGraph) -> dict[uuid.UUID, float]:
