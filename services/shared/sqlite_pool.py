@@ -55,8 +55,8 @@ class WritersQueueApartPool(SQLiteConnectionPool):
 
 
 class NorthstarSQLiteFactory(SQLiteFactory):
-    """eventsourcing's SQLite factory with the pool above (same size, timeouts and lock
-    timeout as the library's default pool)."""
+    """eventsourcing's SQLite factory with the pool above, configured as the library's own
+    pool was (size, overflow, timeouts, lock timeout, age and pre-ping from the environment)."""
 
     def __init__(self, env: Environment | EnvType | None):
         super().__init__(env)
@@ -64,6 +64,10 @@ class NorthstarSQLiteFactory(SQLiteFactory):
         self.datastore.pool = WritersQueueApartPool(
             db_name=default_pool.db_name,
             lock_timeout=default_pool.lock_timeout,
+            pool_size=default_pool.pool_size,
+            max_overflow=default_pool.max_overflow,
             pool_timeout=default_pool.pool_timeout,
+            max_age=default_pool.max_age,
+            pre_ping=default_pool.pre_ping,
         )
         default_pool.close()
