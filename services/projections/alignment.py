@@ -139,17 +139,30 @@ def node_from_state(goal_id: str, version: int, state: Mapping[str, Any]) -> Goa
     return _node(_row_values(goal_id, version, state))
 
 
+def _upsert_sql(table: str) -> str:
+    columns = _COLUMNS.split(", ")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    placeholders = ", ".join("?" * len(columns))
+    return (
+        f"INSERT INTO {table} ({_COLUMNS}) VALUES ({placeholders}) "
+        f"ON CONFLICT (goal_id) DO UPDATE SET {updates}"
+    )
+
+
 def upsert_goal_node(
     tx: Transaction, table: str, goal_id: str, version: int, state: Mapping[str, Any]
 ) -> None:
-    values = _row_values(goal_id, version, state)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
-    placeholders = ", ".join("?" * len(values))
-    tx.execute(
-        f"INSERT INTO {table} ({_COLUMNS}) VALUES ({placeholders}) "
-        f"ON CONFLICT (goal_id) DO UPDATE SET {updates}",
-        values,
-    )
+    tx.execute(_upsert_sql(table), _row_values(goal_id, version, state))
+
+
+def defer_goal_node(
+    tx: Transaction, table: str, goal_id: str, version: int, state: Mapping[str, Any]
+) -> None:
+    """`upsert_goal_node` held back until the transaction's deferred writes are sent, keyed by
+    the goal: a later event of the same goal in the batch replaces it, so the row and its
+    derived inputs (own progress, sources, encoded links) are computed once per goal per batch,
+    for its last state. The state must not change afterwards (folds return new states)."""
+    tx.defer(_upsert_sql(table), lambda: _row_values(goal_id, version, state), key=goal_id)
 
 
 @dataclass

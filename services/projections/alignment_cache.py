@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -92,11 +92,16 @@ class TenantGraph:
     """Each goal's index in `listing`."""
     row_versions: dict[str, int]
     """Each goal's row version, by the id as the store writes it."""
+    statuses_by_audience: list[Counter[str]]
+    """By audience number: how many goals of that audience have each status, kept up to date
+    with the goals, so a whole-tree query counts statuses per audience, not per goal."""
 
 
 def _listed(
     nodes: dict[UUID, GoalNode], shape: TreeShape
-) -> tuple[IndexedListing, Audiences, list[int], dict[UUID, int], dict[str, int]]:
+) -> tuple[
+    IndexedListing, Audiences, list[int], dict[UUID, int], dict[str, int], list[Counter[str]]
+]:
     listing = indexed(tree_listing(nodes, shape, None))
     audiences = Audiences.of(nodes.values())
     return (
@@ -105,7 +110,16 @@ def _listed(
         [audiences.index_of[node.goal_id] for node in listing.nodes],
         {node.goal_id: index for index, node in enumerate(listing.nodes)},
         {str(goal_id): node.version for goal_id, node in nodes.items()},
+        statuses_by_audience(nodes.values(), audiences),
     )
+
+
+def statuses_by_audience(nodes: Iterable[GoalNode], audiences: Audiences) -> list[Counter[str]]:
+    """How many of `nodes` have each status, by audience number (from scratch)."""
+    counts: list[Counter[str]] = [Counter() for _ in audiences.distinct]
+    for node in nodes:
+        counts[audiences.index_of[node.goal_id]][node.status] += 1
+    return counts
 
 
 def _placement(node: GoalNode) -> tuple[object, ...]:
@@ -177,6 +191,9 @@ def updated(
         audience(node) != audiences.distinct[audiences.index_of[g]] for g, node in changed.items()
     ):
         audiences = Audiences.of(nodes.values())
+        statuses = statuses_by_audience(nodes.values(), audiences)
+    else:
+        statuses = _recounted(graph, nodes, touched)
     return TenantGraph(
         nodes,
         graph.shape,
@@ -192,7 +209,28 @@ def updated(
         else graph.listed_audiences,
         graph.position,
         row_versions,
+        statuses,
     )
+
+
+def _recounted(
+    graph: TenantGraph, nodes: Mapping[UUID, GoalNode], touched: Iterable[UUID]
+) -> list[Counter[str]]:
+    """`graph`'s status counts with the `touched` goals' statuses moved from their old to their
+    new count (every goal kept its audience); only the counters that change are copied."""
+    counts = list(graph.statuses_by_audience)
+    copied: set[int] = set()
+    for goal_id in touched:
+        before, after = graph.nodes[goal_id].status, nodes[goal_id].status
+        if before == after:
+            continue
+        number = graph.audiences.index_of[goal_id]
+        if number not in copied:
+            counts[number] = Counter(counts[number])
+            copied.add(number)
+        counts[number][before] -= 1
+        counts[number][after] += 1
+    return counts
 
 
 def _progress(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from datetime import date
 
@@ -15,8 +16,8 @@ from services.projections.alignment_views import (
     contributors,
     goal_path,
 )
-from services.projections.api_support import Page, ReadContext
-from services.projections.protobuf_mapping import node_to_proto, status_counts
+from services.projections.api_support import Page, ReadContext, TenantGoals
+from services.projections.protobuf_mapping import GOAL_STATUSES, node_to_proto, status_counts
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
 from services.shared.validation import parse_optional_date, parse_optional_uuid, parse_uuid
@@ -53,13 +54,18 @@ class AlignmentQueries:
             matching = shown
         kept, depths = _with_visible_ancestors(listing, shown, matching)
         items, next_token = page.slice(kept)
+        if root is None and matching is shown:
+            # Every visible goal is kept: its audience's counts, kept with the graph, suffice.
+            counts = _visible_statuses(goals)
+        else:
+            counts = status_counts(listing.nodes[index] for index in kept)
         return projections_pb2.AlignmentTree(
             nodes=[
                 node_to_proto(listing.nodes[index], goals.readable, depths[index])
                 for index in items
             ],
             next_page_token=next_token,
-            status_counts=status_counts(listing.nodes[index] for index in kept),
+            status_counts=counts,
             total_size=len(kept),
         )
 
@@ -183,6 +189,19 @@ def _with_visible_ancestors(
             depths[index] = 0 if ancestor < 0 else depths[ancestor] + 1
             kept.append(index)
     return kept, depths
+
+
+def _visible_statuses(goals: TenantGoals) -> list[projections_pb2.StatusCount]:
+    """The status counts of every goal the caller may see, summed over the audiences they see."""
+    total: Counter[str] = Counter()
+    for number, counts in enumerate(goals.graph.statuses_by_audience):
+        if goals.visible_audiences[number]:
+            total.update(counts)
+    by_status = {GOAL_STATUSES.to_proto(name): n for name, n in total.items() if n > 0}
+    return [
+        projections_pb2.StatusCount(status=status, count=by_status[status])
+        for status in sorted(by_status)
+    ]
 
 
 def _share(share: Share) -> projections_pb2.AlignmentShare:

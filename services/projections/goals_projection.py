@@ -13,14 +13,14 @@ from northstar_contracts.envelope import EventEnvelope
 from services.projections.alignment import (
     ALIGNMENT_TABLE,
     alignment_table,
+    defer_goal_node,
     ensure_alignment_tables,
-    upsert_goal_node,
 )
 from services.projections.audit import AuditTables, ensure_audit_tables, load_heads, record_event
 from services.projections.goal_state import GOAL_EVENT_TYPES, fold_goal_event
 from services.projections.skips import require_known, skip_entry_envelope
 from services.projections.versions import VersionTable, table_prefix
-from services.shared.readmodel import ReadModelDatabase, Transaction, deferred_upserts
+from services.shared.readmodel import ReadModelDatabase, Transaction
 from services.shared.sequencing import HoldLimits, SequencedLedger, SkipRecord, Write
 
 GOALS_READ_MODEL = "goals"
@@ -92,14 +92,15 @@ class GoalsProjection:
 
     def _write(self, tx: Transaction, envelope: EventEnvelope) -> None:
         # Audit entry, alignment row and dedup marker commit together or not at all. The
-        # alignment row is a whole-row upsert: deferred, it is sent once per goal per batch.
+        # alignment row is a whole-row upsert: deferred, it is built and sent once per goal per
+        # batch, from the goal's last state.
         _entry, state = record_event(tx, envelope, fold_goal_event, self.audit)
         goal_id, version = envelope.aggregate_id, envelope.aggregate_version
-        upsert_goal_node(deferred_upserts(tx, goal_id), self.alignment, goal_id, version, state)
+        defer_goal_node(tx, self.alignment, goal_id, version, state)
 
     def _fill_skipped(self, tx: Transaction, record: SkipRecord) -> None:
         marker = skip_entry_envelope(record)
         _entry, state = record_event(tx, marker, fold_goal_event, self.audit)
         if state:  # the goal exists: its row follows the version (its fields do not change)
             goal_id, version = marker.aggregate_id, marker.aggregate_version
-            upsert_goal_node(deferred_upserts(tx, goal_id), self.alignment, goal_id, version, state)
+            defer_goal_node(tx, self.alignment, goal_id, version, state)

@@ -39,6 +39,7 @@ from services.shared.request_recorders import (
     PostgresRequestRecorder,
     SQLiteRequestRecorder,
 )
+from services.shared.sqlite_pool import NorthstarSQLiteFactory
 
 METADATA_KEY = "_meta"
 logger = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ def persistence_env(service_name: str, store_url: str) -> dict[str, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         env.update(
             {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": get_topic(NorthstarSQLiteFactory),
                 "SQLITE_DBNAME": str(path),
                 "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteRequestRecorder),
             }
@@ -239,7 +240,7 @@ def _ensure_postgres_schema(store_url: str, schema: str) -> None:
 
 
 def describe_store(env: Mapping[str, str]) -> str:
-    if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+    if "SQLITE_DBNAME" in env:
         return f"SQLite file {env['SQLITE_DBNAME']}"
     return (
         f"PostgreSQL {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections import Counter
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from northstar_contracts.progress import derive_status, expected_progress_at, rollup_progress
 from services.projections.alignment import GoalNode, link_graph
-from services.projections.alignment_cache import TenantGraph, link_tenant, updated
+from services.projections.alignment_cache import TenantGraph, audience, link_tenant, updated
 from services.projections.alignment_shape import alignment_tree
 
 TODAY = date(2026, 6, 1)
@@ -84,13 +85,22 @@ def goal_fields(draw: st.DrawFn, number: int, size: int) -> dict[str, Any]:
 def a_change(draw: st.DrawFn, number: int, size: int) -> dict[str, Any]:
     """What one event can do to a goal's row: mostly its measure or lifecycle, sometimes its
     place (parent, contributions, title) or how it rolls up."""
-    kind = draw(st.sampled_from(["measure", "measure", "lifecycle", "confidence", "placement"]))
+    kind = draw(
+        st.sampled_from(["measure", "measure", "lifecycle", "confidence", "audience", "placement"])
+    )
     if kind == "measure":
         return {"own_progress": draw(progress_values.filter(lambda value: value is not None))}
     if kind == "lifecycle":
         return {"lifecycle": draw(lifecycles)}
     if kind == "confidence":
         return {"confidence": draw(st.sampled_from([0.2, 0.4, 0.9]))}
+    if kind == "audience":  # who sees it: its visibility, owner, team or (as stored) tenant
+        return {
+            "visibility": draw(st.sampled_from(["public", "team", "private"])),
+            "owner_id": draw(st.sampled_from(["owner-1", "owner-2"])),
+            "team_id": draw(st.sampled_from(["team-a", "team-b"])),
+            "tenant_id": draw(st.sampled_from(["acme", "acme", "globex"])),
+        }
     placement = draw(goal_fields(number, size))
     placement["title"] = draw(st.sampled_from(["goal 0", "goal 9", "a goal"]))
     return placement
@@ -137,6 +147,13 @@ def assert_matches_a_fresh_graph(graph: TenantGraph, goals: dict[UUID, GoalNode]
     ]
     assert listed == [(n.goal_id, n.depth) for n in alignment_tree(scratch, None)]
     assert all(graph.nodes[n.goal_id] is n for n in graph.listing.nodes)
+    kept_counts = {
+        (graph.audiences.distinct[number], status): count
+        for number, counts in enumerate(graph.statuses_by_audience)
+        for status, count in counts.items()
+        if count
+    }
+    assert kept_counts == Counter((audience(n), n.status) for n in graph.nodes.values())
 
 
 @PROPERTY
