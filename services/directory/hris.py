@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from uuid import UUID
 
 from faststream.kafka import KafkaBroker
 
@@ -25,7 +26,7 @@ from northstar_contracts.hris import (
     parse_hris_record,
 )
 from services.directory.application import DirectoryApplication
-from services.directory.domain import PersonDetails, TeamDetails
+from services.directory.domain import PersonDetails, TeamDetails, person_uuid, team_uuid
 from services.shared.auth import INTEGRATION, Principal
 from services.shared.consumer import EventConsumer, RetryPolicy
 from services.shared.errors import (
@@ -89,7 +90,27 @@ def apply_record(app: DirectoryApplication, record: HrisRecord) -> bool:
 def apply_records(app: DirectoryApplication, records: list[HrisRecord]) -> list[bool]:
     """`apply_record` of each, in order, stored together in one transaction (all or none)."""
     with app.saving_together():
+        app.load_ahead(aggregate_id for record in records for aggregate_id in read_by(record))
         return [apply_record(app, record) for record in records]
+
+
+def read_by(record: HrisRecord) -> list[UUID]:
+    """The people and teams applying `record` reads: its own, and those it refers to and must
+    exist (a team's lead need not)."""
+    tenant_id = record.tenant_id
+    if isinstance(record, PersonUpsertRecord):
+        ids = [person_uuid(tenant_id, record.external_id)]
+        if record.team_id:
+            ids.append(team_uuid(tenant_id, record.team_id))
+        if record.manager_id:
+            ids.append(person_uuid(tenant_id, record.manager_id))
+        return ids
+    if isinstance(record, TeamUpsertRecord):
+        ids = [team_uuid(tenant_id, record.external_id)]
+        if record.parent_team_id:
+            ids.append(team_uuid(tenant_id, record.parent_team_id))
+        return ids
+    return [person_uuid(tenant_id, record.external_id)]
 
 
 class HrisFeed:

@@ -2,7 +2,8 @@
 
 Fed by the directory's public events (northstar.directory.v1) through `apply`, so decisions
 such as "is this caller in the owner's management chain?" never call another service. Every
-write goes through `apply_once`: redelivered events change nothing. A move to another team or
+write goes through `apply_once`: redelivered events change nothing (the rows are written by
+services/shared/directory_replica_writes.py). A move to another team or
 manager is visible to the next query, without a restart.
 """
 
@@ -12,22 +13,10 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 
-from northstar_contracts.directory import (
-    TYPE_PREFIX,
-    PersonDepartedV1,
-    PersonEmploymentChangedV1,
-    PersonManagerChangedV1,
-    PersonProfileChangedV1,
-    PersonRegisteredV1,
-    PersonRehiredV1,
-    PersonTeamChangedV1,
-    TeamLeadChangedV1,
-    TeamParentChangedV1,
-    TeamRegisteredV1,
-    TeamRenamedV1,
-)
+from northstar_contracts.directory import TYPE_PREFIX
 from northstar_contracts.envelope import EventEnvelope
-from northstar_contracts.registry import EVENTS, EventContract
+from northstar_contracts.registry import EVENTS
+from services.shared.directory_replica_writes import DEPARTED, PERSON_COLUMNS, ReplicaBatch
 from services.shared.readmodel import (
     ReadModelDatabase,
     Row,
@@ -38,7 +27,6 @@ from services.shared.readmodel import (
 )
 
 REPLICA_PROJECTION = "directory_replica"
-DEPARTED = "departed"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS replica_people (
@@ -68,9 +56,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS replica_teams_by_parent ON replica_teams "
     "(tenant_id, parent_team_id)",
 )
-_PERSON_COLUMNS = (
-    "person_id, name, email, title, team_id, manager_id, employment_status, start_date, leave_date"
-)
+_PERSON_COLUMNS = PERSON_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -144,24 +130,35 @@ class DirectoryReplica:
 
     def apply_envelopes(self, envelopes: list[EventEnvelope]) -> list[bool]:
         """`apply_envelope` of each, in order, in one transaction (a redelivery within the list
-        is applied once: each is checked against the versions recorded before it)."""
+        is applied once: each is checked against the versions recorded before it). The rows
+        are written once each, as the whole list leaves them."""
         with self.db.transaction() as tx:
             load_applied_versions(tx, REPLICA_PROJECTION, (e.aggregate_id for e in envelopes))
-            return [self.write_in(tx, envelope) for envelope in envelopes]
+            batch = ReplicaBatch()
+            applied = [self._add_once(tx, batch, envelope) for envelope in envelopes]
+            batch.write(tx)
+            return applied
 
     def write_in(self, tx: Transaction, envelope: EventEnvelope) -> bool:
         """`apply_envelope` inside the caller's transaction (a read model that feeds the
         replica writes both at once)."""
+        batch = ReplicaBatch()
+        applied = self._add_once(tx, batch, envelope)
+        batch.write(tx)
+        return applied
+
+    def _add_once(self, tx: Transaction, batch: ReplicaBatch, envelope: EventEnvelope) -> bool:
+        """Adds the event to `batch` unless its version was applied; records it applied."""
         if not envelope.type.startswith(TYPE_PREFIX):
             raise LookupError(f"not a directory event: {envelope.type}")
         contract = EVENTS.read(envelope)
         tenant = envelope.tenant_id
 
-        def write(tx: Transaction) -> None:
-            _write(tx, tenant, contract)
+        def add(tx: Transaction) -> None:
+            batch.add(tenant, contract)
 
         return apply_once_in(
-            tx, REPLICA_PROJECTION, envelope.aggregate_id, envelope.aggregate_version, write
+            tx, REPLICA_PROJECTION, envelope.aggregate_id, envelope.aggregate_version, add
         )
 
     # ---- queries (all scoped to one tenant) ----
@@ -277,91 +274,3 @@ def _manager_of(tx: Transaction, tenant_id: str, person_id: str) -> str:
 
 def _date(value: object) -> date | None:
     return date.fromisoformat(str(value)) if value else None
-
-
-def _iso(value: date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _write(tx: Transaction, tenant: str, event: EventContract) -> None:
-    """One statement per event type; partial updates rely on per-aggregate order (same key)."""
-    person_update = "UPDATE replica_people SET {} WHERE tenant_id = ? AND person_id = ?"
-    team_update = "UPDATE replica_teams SET {} WHERE tenant_id = ? AND team_id = ?"
-    match event:
-        case PersonRegisteredV1():
-            tx.execute(
-                f"INSERT INTO replica_people (tenant_id, {_PERSON_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, person_id) "
-                "DO UPDATE SET name = excluded.name, email = excluded.email, "
-                "title = excluded.title, team_id = excluded.team_id, "
-                "manager_id = excluded.manager_id, employment_status = excluded.employment_status, "
-                "start_date = excluded.start_date, leave_date = excluded.leave_date",
-                (
-                    tenant,
-                    event.person_id,
-                    event.name,
-                    event.email,
-                    event.title,
-                    event.team_id,
-                    event.manager_id,
-                    event.employment_status,
-                    _iso(event.start_date),
-                    _iso(event.leave_date),
-                ),
-            )
-        case PersonProfileChangedV1():
-            tx.execute(
-                person_update.format("name = ?, email = ?, title = ?"),
-                (event.name, event.email, event.title, tenant, event.person_id),
-            )
-        case PersonTeamChangedV1():
-            tx.execute(
-                person_update.format("team_id = ?"), (event.team_id, tenant, event.person_id)
-            )
-        case PersonManagerChangedV1():
-            tx.execute(
-                person_update.format("manager_id = ?"),
-                (event.manager_id, tenant, event.person_id),
-            )
-        case PersonEmploymentChangedV1():
-            tx.execute(
-                person_update.format("employment_status = ?, start_date = ?, leave_date = ?"),
-                (
-                    event.employment_status,
-                    _iso(event.start_date),
-                    _iso(event.leave_date),
-                    tenant,
-                    event.person_id,
-                ),
-            )
-        case PersonDepartedV1():
-            tx.execute(
-                person_update.format("employment_status = ?, leave_date = ?"),
-                (DEPARTED, _iso(event.leave_date), tenant, event.person_id),
-            )
-        case PersonRehiredV1():
-            tx.execute(
-                person_update.format(
-                    "employment_status = 'active', start_date = ?, leave_date = NULL"
-                ),
-                (_iso(event.start_date), tenant, event.person_id),
-            )
-        case TeamRegisteredV1():
-            tx.execute(
-                "INSERT INTO replica_teams (tenant_id, team_id, name, parent_team_id, lead_id) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, team_id) DO UPDATE SET "
-                "name = excluded.name, parent_team_id = excluded.parent_team_id, "
-                "lead_id = excluded.lead_id",
-                (tenant, event.team_id, event.name, event.parent_team_id, event.lead_id),
-            )
-        case TeamRenamedV1():
-            tx.execute(team_update.format("name = ?"), (event.name, tenant, event.team_id))
-        case TeamParentChangedV1():
-            tx.execute(
-                team_update.format("parent_team_id = ?"),
-                (event.parent_team_id, tenant, event.team_id),
-            )
-        case TeamLeadChangedV1():
-            tx.execute(team_update.format("lead_id = ?"), (event.lead_id, tenant, event.team_id))
-        case _:
-            raise LookupError(f"no replica write for {type(event).__name__}")
