@@ -132,13 +132,20 @@ def test_a_batch_of_new_people_and_teams_costs_no_load_of_its_own(
     assert loads == []  # every person and team read was loaded ahead, found or not
 
 
-def test_a_replica_writes_a_batch_as_its_events_one_by_one_would(
-    app: DirectoryApplication, store_url: str
-) -> None:
+def both_batches_applied(
+    app: DirectoryApplication,
+) -> tuple[list[EventEnvelope], list[EventEnvelope]]:
+    """The envelopes the directory published for the first batch, then for the second."""
     apply_records(app, FIRST_BATCH)
     first = envelopes(app)
     apply_records(app, SECOND_BATCH)
-    second = envelopes(app, after=len(first))
+    return first, envelopes(app, after=len(first))
+
+
+def test_a_replica_writes_a_batch_as_its_events_one_by_one_would(
+    app: DirectoryApplication, store_url: str
+) -> None:
+    first, second = both_batches_applied(app)
     batched = DirectoryReplica(ReadModelDatabase(_replica_url(store_url, "batched"), schema="b"))
     one_by_one = DirectoryReplica(ReadModelDatabase(_replica_url(store_url, "single"), schema="s"))
     try:
@@ -167,10 +174,7 @@ def test_a_replica_writes_a_batch_as_its_events_one_by_one_would(
 def test_a_replica_ignores_changes_to_people_it_does_not_hold(
     app: DirectoryApplication, store_url: str
 ) -> None:
-    apply_records(app, FIRST_BATCH)
-    first = envelopes(app)
-    apply_records(app, SECOND_BATCH)
-    second = envelopes(app, after=len(first))
+    first, second = both_batches_applied(app)
     replica = DirectoryReplica(ReadModelDatabase(_replica_url(store_url, "partial"), schema="p"))
     try:
         teams_only = [e for e in first if e.aggregate_type == "Team"]
