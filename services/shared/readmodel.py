@@ -28,7 +28,6 @@ from services.shared.readmodel_transaction import PostgresTransaction, SqliteTra
 from services.shared.readmodel_transaction import Row as Row
 from services.shared.readmodel_transaction import RowSource as RowSource
 from services.shared.readmodel_transaction import Transaction as Transaction
-from services.shared.readmodel_transaction import deferred_upserts as deferred_upserts
 from services.shared.readmodel_transaction import savepoint as savepoint
 from services.shared.sqlite_wal import enable_wal
 

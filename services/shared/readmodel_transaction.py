@@ -98,42 +98,6 @@ class _BufferedTransaction:
         self.memo = {}
 
 
-class _DeferredWrites:
-    """A view of a transaction whose statements are all deferred under one key: for code that
-    writes a whole row with one upsert (and reads nothing back), so that writing the row again
-    later in the batch replaces the pending write instead of adding a round trip."""
-
-    def __init__(self, tx: Transaction, key: Hashable) -> None:
-        self._tx = tx
-        self._key = key
-        self.memo = tx.memo
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        self._tx.defer(sql, tuple(params), key=self._key)
-        return []
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        self.execute(sql, params)
-        return None
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._tx.execute_many(sql, rows)
-
-    def defer(self, sql: str, params: RowSource, *, key: Hashable = None) -> None:
-        self._tx.defer(sql, params, key=key)
-
-    def flush(self) -> None:
-        self._tx.flush()
-
-    def discard(self) -> None:
-        self._tx.discard()
-
-
-def deferred_upserts(tx: Transaction, key: Hashable) -> Transaction:
-    """`tx`, with every statement run through it deferred under `key` (see _DeferredWrites)."""
-    return _DeferredWrites(tx, key)
-
-
 class SqliteTransaction(_BufferedTransaction):
     """A transaction on the SQLite connection (the database holds its write lock)."""
 
