@@ -17,7 +17,7 @@ from services.projections.alignment_views import (
     goal_path,
 )
 from services.projections.api_support import Page, ReadContext, TenantGoals
-from services.projections.protobuf_mapping import GOAL_STATUSES, node_to_proto, status_counts
+from services.projections.protobuf_mapping import counted_statuses, node_to_proto, status_counts
 from services.shared.auth import current_principal
 from services.shared.errors import InvalidArgument, NotFound
 from services.shared.validation import parse_optional_date, parse_optional_uuid, parse_uuid
@@ -197,11 +197,7 @@ def _visible_statuses(goals: TenantGoals) -> list[projections_pb2.StatusCount]:
     for number, counts in enumerate(goals.graph.statuses_by_audience):
         if goals.visible_audiences[number]:
             total.update(counts)
-    by_status = {GOAL_STATUSES.to_proto(name): n for name, n in total.items() if n > 0}
-    return [
-        projections_pb2.StatusCount(status=status, count=by_status[status])
-        for status in sorted(by_status)
-    ]
+    return counted_statuses(total)
 
 
 def _share(share: Share) -> projections_pb2.AlignmentShare:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -76,8 +76,12 @@ EXPORT_FORMATS = EnumTable(
 
 def status_counts(nodes: Iterable[GoalNode]) -> list[pb.StatusCount]:
     """How many nodes have each status, one entry per status present, in enum order."""
-    by_name = Counter(node.status for node in nodes)
-    counts = {GOAL_STATUSES.to_proto(name): count for name, count in by_name.items()}
+    return counted_statuses(Counter(node.status for node in nodes))
+
+
+def counted_statuses(by_name: Mapping[str, int]) -> list[pb.StatusCount]:
+    """Counts by status name as the API gives them: statuses with none left out, in enum order."""
+    counts = {GOAL_STATUSES.to_proto(name): count for name, count in by_name.items() if count}
     return [pb.StatusCount(status=status, count=counts[status]) for status in sorted(counts)]
 
 
