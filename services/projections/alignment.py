@@ -7,6 +7,7 @@ the goals service's own progress maths, so both services agree on every number.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,7 +140,9 @@ def node_from_state(goal_id: str, version: int, state: Mapping[str, Any]) -> Goa
     return _node(_row_values(goal_id, version, state))
 
 
+@functools.cache
 def _upsert_sql(table: str) -> str:
+    """The row's upsert into `table` (built once per table: it runs for every applied event)."""
     columns = _COLUMNS.split(", ")
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
     placeholders = ", ".join("?" * len(columns))
